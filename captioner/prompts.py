@@ -1,0 +1,68 @@
+"""Every prompt the toolkit sends, in one place.
+
+`PROMPT_VERSION` is a digest of this module's templates: change any of them
+and datasets built with the new prompts carry a different `prompt_version`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+# The Captioner is trained on audio alone: no system prompt, no text.
+CAPTION_TEXT: str | None = None
+
+# Model card ASR prompts (Qwen3-Omni Instruct).
+TRANSCRIPT_TEXT = "Transcribe the {language} audio into text."
+TRANSCRIPT_TEXT_CHINESE = "请将这段中文语音转换为纯文本。"
+# Without --language: ask for the language first so it can be stored.
+TRANSCRIPT_TEXT_ANY_LANGUAGE = (
+    "Transcribe the audio into text. First write the spoken language on its own line as "
+    "'Language: <name>', then the transcript."
+)
+
+REASONING_QUESTION = (
+    "What is happening in this audio, and who is speaking? Give the evidence you hear for each point."
+)
+
+_TEMPLATES = {
+    "caption": CAPTION_TEXT,
+    "transcript": TRANSCRIPT_TEXT,
+    "transcript_zh": TRANSCRIPT_TEXT_CHINESE,
+    "transcript_any": TRANSCRIPT_TEXT_ANY_LANGUAGE,
+    "reasoning": REASONING_QUESTION,
+}
+
+PROMPT_VERSION = hashlib.sha256(json.dumps(_TEMPLATES, sort_keys=True).encode()).hexdigest()[:12]
+
+# The 19 speech-input languages of the Qwen3-Omni model card.
+SPEECH_LANGUAGES = (
+    "English", "Chinese", "Korean", "Japanese", "German", "Russian", "Italian", "French", "Spanish",
+    "Portuguese", "Malay", "Dutch", "Indonesian", "Turkish", "Vietnamese", "Cantonese", "Arabic", "Urdu",
+    "Hindi",
+)
+
+
+def transcript_prompt(language: str | None) -> str:
+    if language is None:
+        return TRANSCRIPT_TEXT_ANY_LANGUAGE
+    if language.lower() in ("chinese", "zh", "mandarin"):
+        return TRANSCRIPT_TEXT_CHINESE
+    return TRANSCRIPT_TEXT.format(language=language)
+
+
+def normalise_language(language: str | None) -> str | None:
+    """Accept 'english', 'English' or 'en'; reject languages the model does not hear."""
+    if language is None:
+        return None
+    codes = {"en": "English", "zh": "Chinese", "ko": "Korean", "ja": "Japanese", "de": "German",
+             "ru": "Russian", "it": "Italian", "fr": "French", "es": "Spanish", "pt": "Portuguese",
+             "ms": "Malay", "nl": "Dutch", "id": "Indonesian", "tr": "Turkish", "vi": "Vietnamese",
+             "yue": "Cantonese", "ar": "Arabic", "ur": "Urdu", "hi": "Hindi"}
+    by_name = {name.lower(): name for name in SPEECH_LANGUAGES}
+    key = language.strip().lower()
+    if key in codes:
+        return codes[key]
+    if key in by_name:
+        return by_name[key]
+    raise ValueError(f"--language {language!r}: Qwen3-Omni hears {', '.join(SPEECH_LANGUAGES)}")

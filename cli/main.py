@@ -1,0 +1,188 @@
+"""The `omni-caption` command: a thin click layer over pipelines and schemas."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+from click_default_group import DefaultGroup
+
+from omni_caption import __version__
+
+EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
+EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
+
+
+def _fail(ctx: click.Context, exc: BaseException) -> None:
+    if ctx.find_root().params.get("debug") or ctx.params.get("debug"):
+        raise exc
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(EXIT_FATAL)
+
+
+def _load_config_file(ctx: click.Context, _param, value):
+    """`--config file.toml`: its keys become defaults, flags on the command line still win."""
+    if value is None:
+        return None
+    try:
+        data = tomllib.loads(Path(value).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}") from exc
+    ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
+    return value
+
+
+@click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
+@click.version_option(__version__, prog_name="omni-caption")
+def cli():
+    """Turn folders of long recordings into Parquet datasets of captions,
+    transcripts and reasoning traces with Qwen3-Omni.
+
+    A bare path runs the main job:
+
+        omni-caption ./recordings --out captions.parquet
+
+    then explore the result:
+
+        omni-caption query captions.parquet "SELECT source_path, start_s, caption FROM segments"
+    """
+
+
+@cli.command(name="run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output .parquet file.")
+@click.option("--tasks", default="caption", show_default=True,
+              help="Comma-separated: caption, transcript, reasoning.")
+@click.option("--model", default=None,
+              help="One model for every task: preset (captioner, thinking, instruct, tiny-random), "
+                   "local folder or hub id. Default: each task's own preset.")
+@click.option("--caption-model", default=None, help="Model for captions (default: captioner).")
+@click.option("--transcript-model", default=None, help="Model for transcripts (default: instruct).")
+@click.option("--reasoning-model", default=None, help="Model for reasoning traces (default: thinking).")
+@click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
+                                               "omit to let the model say which.")
+@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Segments per generate call.")
+@click.option("--max-chunk-s", default=30.0, show_default=True, type=click.FloatRange(min=1.0, max=30.0),
+              help="Longest segment sent to the model (the Captioner is made for <= 30 s).")
+@click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
+              help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning 4096).")
+@click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--dtype", default="auto", show_default=True,
+              type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+              help="auto: bfloat16 on GPU, float32 on CPU.")
+@click.option("--cache-dir", default=None, type=click.Path(path_type=Path),
+              help="Where tiny-random is built (default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
+@click.option("--config", type=click.Path(dir_okay=False), callback=_load_config_file, is_eager=True,
+              expose_value=False, help="TOML file of defaults for these options (keys as option names).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, language,
+                batch_size, max_chunk_s, max_new_tokens, greedy, seed, device, dtype, cache_dir, quiet, debug):
+    """Caption/transcribe every recording under PATHS into one Parquet file.
+
+    Exit status: 0 when the run finished (files that cannot be decoded become
+    rows with status='error' and are listed in the summary), 1 when nothing
+    could be done (missing input, unwritable --out, unknown model), 2 on bad
+    usage.
+    """
+    from omni_caption.captioner import SEGMENT_TASKS, normalise_language
+    from omni_caption.pipelines import RunOptions, run_corpus
+
+    try:
+        task_names = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
+        unknown = [t for t in task_names if t not in SEGMENT_TASKS]
+        if unknown or not task_names:
+            raise click.BadParameter(f"{','.join(unknown) or tasks!r}: choose from {', '.join(SEGMENT_TASKS)}",
+                                     param_hint="--tasks")
+        overrides = {"caption": caption_model, "transcript": transcript_model, "reasoning": reasoning_model}
+        options = RunOptions(
+            tasks=task_names, model=model, task_models={k: v for k, v in overrides.items() if v},
+            language=normalise_language(language), max_chunk_s=max_chunk_s, batch_size=batch_size,
+            max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
+            cache_dir=cache_dir,
+        )
+        summary = run_corpus(list(paths), out, options, show_progress=not quiet)
+    except click.BadParameter:
+        raise
+    except Exception as exc:  # one line for the user; --debug shows the traceback
+        _fail(ctx, exc)
+        return
+    _print_summary(summary, out)
+
+
+def _print_summary(summary, out: Path) -> None:
+    rows = [
+        ("recordings", f"{summary.recordings}"),
+        ("ok", f"{summary.ok}"),
+        ("errors", f"{summary.errors}"),
+        ("segments", f"{summary.segments}"),
+        ("flagged segments", f"{summary.flagged_segments}"),
+        ("audio hours", f"{summary.audio_s / 3600:.3f}"),
+        ("wall time", f"{summary.wall_s:.1f} s"),
+        ("speed", f"{summary.realtime_factor:.1f}x realtime"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    click.echo(f"Wrote {out}")
+    for key, value in rows:
+        click.echo(f"  {key:<{width}}  {value}")
+    for line in summary.error_lines:
+        click.echo(f"  error: {line}", err=True)
+    if summary.nonsense_model:
+        click.echo("  note: tiny-random has random weights; its captions and transcripts are nonsense.")
+
+
+@cli.command(name="query")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("sql")
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
+@click.option("--max-rows", default=100, show_default=True, type=int, help="Rows shown in table format.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def query_command(ctx, dataset, sql, fmt, max_rows, debug):
+    """Run read-only SQL over DATASET with DuckDB.
+
+    Views: `segments` (one row per segment) and `recordings` (one per file).
+
+        omni-caption query captions.parquet "SELECT count(*) FROM segments"
+    """
+    import duckdb
+
+    from omni_caption.schemas import run_query
+
+    try:
+        relation = run_query(dataset, sql)
+        if fmt == "table":
+            click.echo(relation.__str__() if max_rows <= 0 else _render_table(relation, max_rows))
+        else:
+            import json
+
+            columns = relation.columns
+            rows = relation.fetchall()
+            if fmt == "json":
+                for row in rows:
+                    click.echo(json.dumps(dict(zip(columns, row)), default=str, ensure_ascii=False))
+            else:
+                import csv
+
+                writer = csv.writer(sys.stdout)
+                writer.writerow(columns)
+                writer.writerows(rows)
+    except (duckdb.Error, ValueError, FileNotFoundError) as exc:
+        _fail(ctx, exc)
+
+
+def _render_table(relation, max_rows: int) -> str:
+    import io
+    from contextlib import redirect_stdout
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        relation.show(max_rows=max_rows, max_width=10_000)
+    return buffer.getvalue().rstrip("\n")

@@ -1,0 +1,11 @@
+"""Loading and running Qwen3-Omni: presets, loading, batched generation, tiny-random."""
+
+from .generation import SAMPLE_RATE, DecodingOptions, GenerationResult, Prompt, generate_batch
+from .loading import LoadOptions, ModelLoadError, OmniModel, load_model
+from .presets import PRESETS, ModelSource, UnknownModelError, default_cache_dir, resolve_model
+
+__all__ = [
+    "PRESETS", "SAMPLE_RATE", "DecodingOptions", "GenerationResult", "LoadOptions", "ModelLoadError",
+    "ModelSource", "OmniModel", "Prompt", "UnknownModelError", "default_cache_dir", "generate_batch",
+    "load_model", "resolve_model",
+]

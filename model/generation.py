@@ -1,0 +1,155 @@
+"""Batched generation over audio segments with the Qwen3-Omni thinker.
+
+One call takes many segments with the same prompt and returns one result per
+segment: left padding, per-row attention and feature masks (the processor's),
+an explicit `thinker_max_new_tokens` (the library default of 1024 silently
+truncates long captions), and the mean log-prob of the chosen tokens under the
+raw model distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .loading import OmniModel
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One user turn: the audio, optionally followed by text, after an optional system message."""
+
+    text: str | None = None
+    system: str | None = None
+
+    def to_messages(self) -> list[dict]:
+        content: list[dict] = [{"type": "audio", "audio": "<segment>"}]
+        if self.text:
+            content.append({"type": "text", "text": self.text})
+        messages = [{"role": "system", "content": [{"type": "text", "text": self.system}]}] if self.system else []
+        return messages + [{"role": "user", "content": content}]
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    max_new_tokens: int = 1024
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def generate_kwargs(self) -> dict:
+        kwargs = {"do_sample": self.do_sample, "repetition_penalty": self.repetition_penalty}
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    text: str
+    token_ids: tuple[int, ...] = field(repr=False)
+    num_tokens: int  # generated tokens, end-of-turn token excluded
+    hit_token_cap: bool  # stopped by max_new_tokens, not by end of turn: the text is truncated
+    mean_logprob: float | None
+
+
+class _LogProbRecorder:
+    """Records log-softmax of the raw lm_head logits and, once each token is chosen, its log-prob.
+
+    A forward hook sees the logits before any sampling warper (temperature,
+    top-k/p), and a stopping criterion runs right after the token is appended:
+    together they give the model's own probability of what was emitted.
+    """
+
+    def __init__(self):
+        self._last = None
+        self.steps: list = []
+
+    def hook(self, _module, _inputs, logits):
+        import torch
+
+        self._last = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        return None
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        if self._last is not None:
+            self.steps.append(self._last.gather(1, input_ids[:, -1:]).squeeze(1))
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def end_of_turn_ids(omni: OmniModel) -> list[int]:
+    tokenizer = omni.processor.tokenizer
+    ids = {omni.model.config.im_end_token_id}
+    for token in ("<|im_end|>", "<|endoftext|>"):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.add(token_id)
+    return sorted(ids)
+
+
+def prepare_inputs(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt) -> dict:
+    processor = omni.processor
+    text = processor.apply_chat_template(prompt.to_messages(), add_generation_prompt=True, tokenize=False)
+    inputs = processor(text=[text] * len(audios), audio=list(audios), return_tensors="pt", padding=True,
+                       padding_side="left")
+    inputs.pop("num_audio_tokens", None)
+    dtype = omni.model.thinker.dtype
+    return {k: (v.to(omni.device, dtype=dtype) if v.is_floating_point() else v.to(omni.device))
+            for k, v in inputs.items()}
+
+
+def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt,
+                   decoding: DecodingOptions) -> list[GenerationResult]:
+    """Generate for each 16 kHz mono float32 segment; results are in input order."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    if not audios:
+        return []
+    inputs = prepare_inputs(omni, audios, prompt)
+    eos_ids = end_of_turn_ids(omni)
+    recorder = _LogProbRecorder()
+    handle = omni.model.thinker.lm_head.register_forward_hook(recorder.hook)
+    try:
+        with torch.inference_mode():
+            if decoding.do_sample:
+                torch.manual_seed(decoding.seed)
+            sequences = omni.model.generate(
+                **inputs,
+                return_audio=False,
+                thinker_max_new_tokens=decoding.max_new_tokens,
+                thinker_eos_token_id=eos_ids,
+                thinker_pad_token_id=omni.processor.tokenizer.pad_token_id,
+                thinker_stopping_criteria=StoppingCriteriaList([recorder]),
+                **{f"thinker_{k}": v for k, v in decoding.generate_kwargs().items()},
+            )
+    finally:
+        handle.remove()
+    if not isinstance(sequences, torch.Tensor):
+        sequences = sequences.sequences
+    generated = sequences[:, inputs["input_ids"].shape[1]:].cpu()
+    logprobs = torch.stack(recorder.steps, dim=1).cpu() if recorder.steps else None
+    return [_to_result(omni, row, logprobs[i] if logprobs is not None else None, eos_ids, decoding.max_new_tokens)
+            for i, row in enumerate(generated)]
+
+
+def _to_result(omni: OmniModel, row, row_logprobs, eos_ids: list[int], cap: int) -> GenerationResult:
+    ids = row.tolist()
+    end = next((i for i, t in enumerate(ids) if t in eos_ids), None)
+    content = ids if end is None else ids[:end]
+    # The end-of-turn token's probability counts: a confident stop is part of a confident answer.
+    scored = len(content) + (0 if end is None else 1)
+    mean_logprob = None
+    if row_logprobs is not None and scored:
+        mean_logprob = float(row_logprobs[:scored].mean())
+    text = omni.processor.tokenizer.decode(content, skip_special_tokens=True)
+    return GenerationResult(text=text.strip(), token_ids=tuple(content), num_tokens=len(content),
+                            hit_token_cap=end is None and len(ids) >= cap, mean_logprob=mean_logprob)

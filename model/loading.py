@@ -1,0 +1,146 @@
+"""Load Qwen3-Omni through the real transformers classes, by hub id or local folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .hf_quiet import quiet_transformers
+from .presets import ModelSource, resolve_model
+from .tiny_random import NONSENSE_NOTICE
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+class ModelLoadError(RuntimeError):
+    """Weights could not be loaded; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    voice: bool = False  # load the talker and code2wav
+    cache_dir: Path | None = None  # tiny-random's home
+    revision: str | None = None
+
+
+@dataclass
+class OmniModel:
+    """A loaded Qwen3-Omni: the transformers model and processor plus provenance."""
+
+    model: object  # Qwen3OmniMoeForConditionalGeneration
+    processor: object  # Qwen3OmniMoeProcessor
+    source: ModelSource
+    revision: str | None
+    device: str
+    dtype: str
+
+    @property
+    def model_label(self) -> str:
+        """`id@revision` as stored in the `models` column."""
+        name = "omni-caption/tiny-random" if self.source.is_tiny_random else self.source.location
+        label = f"{name}@{self.revision}" if self.revision else name
+        return f"{label} ({NONSENSE_NOTICE})" if self.source.is_tiny_random else label
+
+    @property
+    def is_nonsense(self) -> bool:
+        return self.source.is_tiny_random
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"--device {device}: no CUDA GPU is visible to torch")
+    return device
+
+
+def pick_dtype(dtype: str, device: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise ModelLoadError(f"--dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, dtype)
+
+
+def _revision_of(folder_or_id: str, model) -> str | None:
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit[:12]
+    path = Path(folder_or_id)
+    weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
+    if weights:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for w in weights:
+            digest.update(w.name.encode())
+            digest.update(str(w.stat().st_size).encode())
+        return "local-" + digest.hexdigest()[:10]
+    return None
+
+
+def _hub_access(source: ModelSource, revision: str | None) -> dict:
+    """Decide how to reach hub weights without minutes of silent retries when offline.
+
+    Cached weights load with no network at all; otherwise one quick metadata
+    call tells "no network" and "no such model" apart before any download.
+    """
+    import os
+
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    cached = try_to_load_from_cache(source.location, "config.json", revision=revision)
+    if isinstance(cached, str):
+        return {"local_files_only": True}
+    hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ModelLoadError(f"model {source.spec!r} ({source.location}) is not in the local cache (HF_HOME={hf_home}) "
+                             "and HF_HUB_OFFLINE is set")
+    try:
+        HfApi().model_info(source.location, revision=revision, timeout=15)
+    except RepositoryNotFoundError as exc:
+        raise ModelLoadError(f"no model {source.location!r} on the Hugging Face hub "
+                             "(or it is gated: set HF_TOKEN)") from exc
+    except HfHubHTTPError as exc:
+        raise ModelLoadError(f"hub refused {source.location!r}: {exc.response.status_code if exc.response is not None else exc}") from exc
+    except Exception as exc:  # DNS failure, refused connection, timeout
+        raise ModelLoadError(f"model {source.spec!r} ({source.location}) is not in the local cache (HF_HOME={hf_home}) "
+                             f"and the Hugging Face hub cannot be reached: {type(exc).__name__}") from exc
+    return {}
+
+
+def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) -> OmniModel:
+    """Load model + processor. Raises ModelLoadError / UnknownModelError with one-line messages."""
+    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
+
+    source = spec if isinstance(spec, ModelSource) else resolve_model(spec, options.cache_dir)
+    device = pick_device(options.device)
+    torch_dtype = pick_dtype(options.dtype, device)
+    kwargs = {"revision": options.revision} if options.revision and not source.is_local else {}
+    if not source.is_local:
+        kwargs.update(_hub_access(source, options.revision))
+    try:
+        with quiet_transformers():
+            processor = Qwen3OmniMoeProcessor.from_pretrained(source.location, **kwargs)
+            model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+                source.location,
+                dtype=torch_dtype,
+                enable_audio_output=options.voice,
+                **kwargs,
+            )
+    except OSError as exc:
+        first_sentence = (str(exc).split(". ")[0] or type(exc).__name__).strip()
+        raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc
+    if options.voice and not getattr(model, "has_talker", False):
+        raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
+    model.to(device)
+    model.eval()
+    return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source.location, model),
+                     device=device, dtype=str(torch_dtype).removeprefix("torch."))

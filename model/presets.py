@@ -1,0 +1,82 @@
+"""Model presets and how a `--model` value resolves to something loadable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelPreset:
+    name: str
+    hub_id: str | None  # None: built locally
+    has_talker: bool
+    purpose: str
+
+
+PRESETS: dict[str, ModelPreset] = {
+    "captioner": ModelPreset("captioner", "Qwen/Qwen3-Omni-30B-A3B-Captioner", False,
+                             "captions (audio only, no text prompt, <= 30 s)"),
+    "thinking": ModelPreset("thinking", "Qwen/Qwen3-Omni-30B-A3B-Thinking", False,
+                            "reasoning traces and recording summaries"),
+    "instruct": ModelPreset("instruct", "Qwen/Qwen3-Omni-30B-A3B-Instruct", True,
+                            "transcripts and voice-back"),
+    "tiny-random": ModelPreset("tiny-random", None, True,
+                               "tests and the offline demo: random weights, output is nonsense"),
+}
+
+TINY_RANDOM = "tiny-random"
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where weights come from: a preset's hub id, a local folder, or any hub id."""
+
+    spec: str  # what the user typed
+    location: str  # hub id or local folder passed to from_pretrained
+    is_local: bool
+    preset: ModelPreset | None = None
+
+    @property
+    def is_tiny_random(self) -> bool:
+        return self.preset is not None and self.preset.name == TINY_RANDOM
+
+
+def default_cache_dir() -> Path:
+    """Where tiny-random and other local artefacts are kept (OMNI_CAPTION_HOME overrides)."""
+    if os.environ.get("OMNI_CAPTION_HOME"):
+        return Path(os.environ["OMNI_CAPTION_HOME"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "omni-caption"
+
+
+def resolve_model(spec: str, cache_dir: Path | None = None) -> ModelSource:
+    """Resolve a `--model` value; raises UnknownModelError with a one-line reason."""
+    spec = spec.strip()
+    if spec in PRESETS:
+        preset = PRESETS[spec]
+        if preset.hub_id is None:
+            from .tiny_random import tiny_random_dir
+
+            folder = tiny_random_dir(cache_dir or default_cache_dir())
+            return ModelSource(spec, str(folder), True, preset)
+        return ModelSource(spec, preset.hub_id, False, preset)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise UnknownModelError(f"--model {spec!r}: folder has no config.json, so it is not a saved model")
+        return ModelSource(spec, str(path), True)
+    if spec.startswith((".", "/", "~")):
+        raise UnknownModelError(f"--model {spec!r}: no such folder")
+    org, _, name = spec.partition("/")
+    if org and name and "/" not in name:
+        return ModelSource(spec, spec, False)
+    names = ", ".join(PRESETS)
+    raise UnknownModelError(
+        f"unknown --model {spec!r}: not a preset ({names}), not a local folder, not a hub id (org/name)"
+    )

@@ -1,0 +1,25 @@
+"""The Arrow/Parquet contract (schema v1), atomic writing, DuckDB views."""
+
+from .duckdb_views import QueryRefused, connect_readonly, run_query
+from .parquet_store import DatasetInfo, PartStore, read_dataset, schema_version_of, write_table_atomic
+from .segment_table import (
+    SCHEMA_VERSION,
+    SEGMENT_SCHEMA,
+    STATUS_ERROR,
+    STATUS_OK,
+    ModelIds,
+    Scores,
+    SegmentRow,
+    merge_stage_rows,
+    one_line,
+    recording_id_from_sha256,
+    rows_to_table,
+    table_to_rows,
+)
+
+__all__ = [
+    "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "DatasetInfo", "ModelIds",
+    "PartStore", "QueryRefused", "Scores", "SegmentRow", "connect_readonly", "merge_stage_rows", "one_line",
+    "read_dataset", "recording_id_from_sha256", "rows_to_table", "run_query", "schema_version_of",
+    "table_to_rows", "write_table_atomic",
+]

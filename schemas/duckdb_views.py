@@ -1,0 +1,68 @@
+"""DuckDB over a dataset: views `segments` and `recordings`, read-only queries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+RECORDINGS_VIEW_SQL = """
+CREATE VIEW recordings AS
+SELECT
+    any_value(recording_id) AS recording_id,
+    source_path,
+    any_value(source_sha256) AS source_sha256,
+    any_value(recording_duration_s) AS recording_duration_s,
+    count(*) FILTER (WHERE status = 'ok') AS segments,
+    CASE WHEN bool_or(status = 'error') THEN 'error' ELSE 'ok' END AS status,
+    any_value(error) FILTER (WHERE status = 'error') AS error,
+    any_value(summary) AS summary,
+    any_value(summary_reasoning) AS summary_reasoning,
+    any_value(summary_audio_path) AS summary_audio_path,
+    count(*) FILTER (WHERE len(flags) > 0) AS flagged_segments
+FROM segments
+GROUP BY source_path
+"""
+
+# Statement types that cannot change anything, on the database or on disk.
+_READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+
+
+class QueryRefused(ValueError):
+    """A statement that could write was passed to a read-only query."""
+
+
+def parquet_glob(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if path.is_dir():
+        return str(path / "**" / "*.parquet")
+    return str(path)
+
+
+def connect_readonly(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the dataset mounted as views; callers only read."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no dataset at {path}")
+    con = duckdb.connect(":memory:")
+    source = parquet_glob(path).replace("'", "''")
+    con.execute(f"CREATE VIEW segments AS SELECT * FROM read_parquet('{source}', union_by_name = true)")
+    con.execute(RECORDINGS_VIEW_SQL)
+    return con
+
+
+def check_read_only(sql: str) -> None:
+    statements = duckdb.extract_statements(sql)
+    if not statements:
+        raise QueryRefused("empty query")
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in _READ_ONLY_STATEMENTS:
+            raise QueryRefused(f"only SELECT queries are allowed here (got {kind})")
+
+
+def run_query(path: str | os.PathLike, sql: str) -> duckdb.DuckDBPyRelation:
+    check_read_only(sql)
+    con = connect_readonly(path)
+    return con.sql(sql)

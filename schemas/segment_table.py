@@ -1,0 +1,197 @@
+"""Schema v1: one row per segment, recording-level columns repeated.
+
+The Arrow schema is the contract with DuckDB, pandas and Hugging Face
+`datasets`; the dataclasses are how the rest of the code builds rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+TASKS = ("caption", "transcript", "reasoning", "summary")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-segment figures from the model and the guards; null when not measured."""
+
+    caption_avg_logprob: float | None = None
+    caption_tokens: int | None = None
+    transcript_avg_logprob: float | None = None
+    transcript_tokens: int | None = None
+    reasoning_avg_logprob: float | None = None
+    reasoning_tokens: int | None = None
+    compression_ratio: float | None = None
+    chars_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelIds:
+    """Which model (id@revision) produced each task's column."""
+
+    caption: str | None = None
+    transcript: str | None = None
+    reasoning: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    recording_id: str | None
+    source_path: str
+    source_sha256: str | None
+    recording_duration_s: float | None
+    segment_index: int | None
+    start_s: float | None
+    end_s: float | None
+    status: str = STATUS_OK
+    error: str | None = None
+    speaker: str | None = None
+    speech_ratio: float | None = None
+    caption: str | None = None
+    transcript: str | None = None
+    language: str | None = None
+    reasoning: str | None = None
+    answer: str | None = None
+    summary: str | None = None
+    summary_reasoning: str | None = None
+    summary_audio_path: str | None = None
+    flags: tuple[str, ...] = ()
+    scores: Scores = field(default_factory=Scores)
+    models: ModelIds = field(default_factory=ModelIds)
+    prompt_version: str | None = None
+    config_hash: str | None = None
+    audio: dict | None = None  # {"bytes": FLAC bytes, "path": str} with --embed-audio
+
+    @classmethod
+    def error_row(cls, source_path: str, message: str, *, sha256: str | None = None,
+                  duration_s: float | None = None, config_hash: str | None = None) -> "SegmentRow":
+        return cls(
+            recording_id=recording_id_from_sha256(sha256) if sha256 else None,
+            source_path=source_path,
+            source_sha256=sha256,
+            recording_duration_s=duration_s,
+            segment_index=None,
+            start_s=None,
+            end_s=None,
+            status=STATUS_ERROR,
+            error=one_line(message),
+            config_hash=config_hash,
+        )
+
+    def to_dict(self) -> dict:
+        row = asdict(self)
+        row["flags"] = list(self.flags)
+        return row
+
+    @classmethod
+    def from_dict(cls, row: dict) -> "SegmentRow":
+        row = dict(row)
+        row["flags"] = tuple(row.get("flags") or ())
+        row["scores"] = Scores(**(row.get("scores") or {}))
+        row["models"] = ModelIds(**(row.get("models") or {}))
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+def recording_id_from_sha256(sha256: str) -> str:
+    # 16 hex digits = 64 bits: collision-free for any realistic archive, short enough to read.
+    return sha256[:16]
+
+
+def one_line(message: str, limit: int = 300) -> str:
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+SCORES_TYPE = pa.struct([
+    pa.field("caption_avg_logprob", pa.float32()),
+    pa.field("caption_tokens", pa.int32()),
+    pa.field("transcript_avg_logprob", pa.float32()),
+    pa.field("transcript_tokens", pa.int32()),
+    pa.field("reasoning_avg_logprob", pa.float32()),
+    pa.field("reasoning_tokens", pa.int32()),
+    pa.field("compression_ratio", pa.float32()),
+    pa.field("chars_per_s", pa.float32()),
+])
+
+MODELS_TYPE = pa.struct([pa.field(task, pa.string()) for task in TASKS])
+
+# The Hugging Face `Audio` feature's storage layout.
+AUDIO_TYPE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+
+SEGMENT_SCHEMA = pa.schema([
+    pa.field("recording_id", pa.string()),
+    pa.field("source_path", pa.string(), nullable=False),
+    pa.field("source_sha256", pa.string()),
+    pa.field("recording_duration_s", pa.float64()),
+    pa.field("segment_index", pa.int32()),
+    pa.field("start_s", pa.float64()),
+    pa.field("end_s", pa.float64()),
+    pa.field("speaker", pa.string()),
+    pa.field("speech_ratio", pa.float32()),
+    pa.field("caption", pa.string()),
+    pa.field("transcript", pa.string()),
+    pa.field("language", pa.string()),
+    pa.field("reasoning", pa.string()),
+    pa.field("answer", pa.string()),
+    pa.field("summary", pa.string()),
+    pa.field("summary_reasoning", pa.string()),
+    pa.field("summary_audio_path", pa.string()),
+    pa.field("flags", pa.list_(pa.string())),
+    pa.field("scores", SCORES_TYPE),
+    pa.field("models", MODELS_TYPE),
+    pa.field("prompt_version", pa.string()),
+    pa.field("config_hash", pa.string()),
+    pa.field("audio", AUDIO_TYPE),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("error", pa.string()),
+])
+
+
+def rows_to_table(rows: list[SegmentRow]) -> pa.Table:
+    columns = {name: [] for name in SEGMENT_SCHEMA.names}
+    for row in rows:
+        for name, value in row.to_dict().items():
+            columns[name].append(value)
+    return pa.Table.from_pydict(columns, schema=SEGMENT_SCHEMA)
+
+
+def table_to_rows(table: pa.Table) -> list[SegmentRow]:
+    return [SegmentRow.from_dict(row) for row in table.to_pylist()]
+
+
+def merge_stage_rows(rows: list[SegmentRow]) -> list[SegmentRow]:
+    """Join rows that different stages wrote for the same segment into one row.
+
+    Each stage (one model's tasks) fills its own columns; a recording that
+    failed in any stage becomes its single error row.
+    """
+    failed: dict[str, SegmentRow] = {}
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        if row.status == STATUS_ERROR:
+            failed.setdefault(row.source_path, row)
+            continue
+        key = (row.source_path, row.segment_index)
+        data = row.to_dict()
+        if key not in merged:
+            merged[key] = data
+            continue
+        into = merged[key]
+        for name, value in data.items():
+            if name == "flags":
+                into["flags"] = sorted(set(into["flags"]) | set(value))
+            elif name in ("scores", "models"):
+                into[name] = {k: v if v is not None else into[name].get(k) for k, v in value.items()}
+            elif into.get(name) is None:
+                into[name] = value
+    out = [SegmentRow.from_dict(d) for key, d in merged.items() if key[0] not in failed]
+    return sorted(out + list(failed.values()), key=lambda r: (r.source_path, r.segment_index or 0))
