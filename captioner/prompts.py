@@ -25,7 +25,7 @@ REASONING_QUESTION = (
     "What is happening in this audio, and who is speaking? Give the evidence you hear for each point."
 )
 
-_TEMPLATES = {
+TEMPLATES = {
     "caption": CAPTION_TEXT,
     "transcript": TRANSCRIPT_TEXT,
     "transcript_zh": TRANSCRIPT_TEXT_CHINESE,
@@ -33,7 +33,13 @@ _TEMPLATES = {
     "reasoning": REASONING_QUESTION,
 }
 
-PROMPT_VERSION = hashlib.sha256(json.dumps(_TEMPLATES, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def templates_digest(templates: dict) -> str:
+    return hashlib.sha256(json.dumps(templates, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
+
+
+PROMPT_VERSION = templates_digest(TEMPLATES)
 
 # The 19 speech-input languages of the Qwen3-Omni model card.
 SPEECH_LANGUAGES = (

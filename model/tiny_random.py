@@ -19,7 +19,7 @@ from pathlib import Path
 from .hf_quiet import quiet_transformers
 
 # Bump when the build changes so old caches are not reused.
-TINY_RANDOM_VERSION = "1"
+TINY_RANDOM_VERSION = "2"
 TINY_RANDOM_SEED = 0
 NONSENSE_NOTICE = "tiny-random: random weights, every output is nonsense (tests and offline demo only)"
 
@@ -194,6 +194,11 @@ def _build_into(staging: Path) -> None:
     with torch.random.fork_rng():
         torch.manual_seed(TINY_RANDOM_SEED)
         model = Qwen3OmniMoeForConditionalGeneration(config)
+        # transformers 5.23 leaves the talker's fused MoE expert weights as uninitialised
+        # memory (torch.empty): fill them, or the talker runs on garbage and builds differ.
+        for name, param in model.talker.named_parameters():
+            if ".experts." in name:
+                torch.nn.init.normal_(param.data, std=config.talker_config.initializer_range)
     model.generation_config = GenerationConfig(
         eos_token_id=[config.im_end_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
         pad_token_id=tokenizer.pad_token_id,

@@ -9,6 +9,7 @@ file at the end, so a crash never loses a finished group.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -81,8 +82,12 @@ def check_output_path(out: Path) -> None:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputPathError(f"--out {out}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputPathError(f"--out {out}: folder {parent} is not writable")
+    try:  # really try: permission bits say nothing for root, read-only mounts, or full disks
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputPathError(f"--out {out}: folder {parent} is not writable ({exc.strerror})") from exc
 
 
 def task_configs(options: RunOptions) -> list[TaskConfig]:

@@ -1,0 +1,86 @@
+"""Task logic on crafted model outputs (no model needed: GenerationResult is plain data)."""
+
+import pytest
+
+from omni_caption.captioner import (PROMPT_VERSION, TaskConfig, normalise_language, read_output,
+                                    split_language_line, split_think)
+from omni_caption.captioner import prompts
+from omni_caption.model import GenerationResult
+
+
+def result(text, capped=False, tokens=10):
+    return GenerationResult(text=text, token_ids=tuple(range(tokens)), num_tokens=tokens,
+                            hit_token_cap=capped, mean_logprob=-0.25)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("<think>dog, then rain</think>A dog barks in the rain.", ("dog, then rain", "A dog barks in the rain.", None)),
+    ("dog, then rain</think>\n\nAnswer.", ("dog, then rain", "Answer.", None)),  # <think> was in the prompt
+    ("<think>still thinking when cut off", ("still thinking when cut off", None, "unclosed_think")),
+    ("Just an answer.", (None, "Just an answer.", "no_think")),
+    ("<think></think>", ("", None, None)),
+])
+def test_split_think(text, expected):
+    assert split_think(text) == expected
+
+
+def test_split_language_line():
+    assert split_language_line("Language: german\nGuten Morgen.") == ("German", "Guten Morgen.")
+    assert split_language_line("Guten Morgen.") == (None, "Guten Morgen.")
+    assert split_language_line("Language: Klingon\nnuqneH") == (None, "nuqneH")
+
+
+def test_caption_uses_model_card_sampling_and_no_text_prompt():
+    task = TaskConfig("caption", "captioner", max_new_tokens=2048)
+    assert task.prompt().text is None and task.prompt().system is None
+    d = task.decoding()
+    assert (d.do_sample, d.temperature, d.top_p, d.top_k, d.max_new_tokens) == (True, 0.6, 0.95, 20, 2048)
+    assert not TaskConfig("caption", "captioner", greedy=True).decoding().do_sample
+
+
+def test_transcript_prompts_follow_model_card():
+    assert TaskConfig("transcript", "instruct", language="English").prompt().text == \
+        "Transcribe the English audio into text."
+    assert TaskConfig("transcript", "instruct", language="Chinese").prompt().text == "请将这段中文语音转换为纯文本。"
+    assert not TaskConfig("transcript", "instruct").decoding().do_sample
+
+
+def test_config_hash_changes_with_anything_that_changes_output():
+    base = TaskConfig("transcript", "instruct", language="English")
+    assert base.config_hash() == TaskConfig("transcript", "instruct", language="English").config_hash()
+    for other in (TaskConfig("transcript", "instruct", language="German"),
+                  TaskConfig("transcript", "other/model", language="English"),
+                  TaskConfig("transcript", "instruct", language="English", max_new_tokens=10)):
+        assert other.config_hash() != base.config_hash()
+
+
+def test_prompt_version_tracks_every_template():
+    assert PROMPT_VERSION == prompts.templates_digest(prompts.TEMPLATES)
+    for key in prompts.TEMPLATES:
+        changed = {**prompts.TEMPLATES, key: f"{prompts.TEMPLATES[key]} (edited)"}
+        assert prompts.templates_digest(changed) != PROMPT_VERSION, key
+
+
+def test_read_output_flags_truncation_and_empty():
+    task = TaskConfig("caption", "captioner")
+    out = read_output(task, result("", capped=True, tokens=2048))
+    assert out.flags == ["truncated:caption", "empty:caption"]
+    assert out.scores == {"caption_avg_logprob": -0.25, "caption_tokens": 2048}
+    clean = read_output(task, result("Birds sing."))
+    assert clean.flags == [] and clean.columns == {"caption": "Birds sing."}
+
+
+def test_reasoning_columns():
+    out = read_output(TaskConfig("reasoning", "thinking"), result("<think>a</think>b"))
+    assert out.columns == {"reasoning": "a", "answer": "b"} and out.flags == []
+
+
+def test_language_names_and_codes():
+    assert normalise_language("en") == "English" and normalise_language("FRENCH") == "French"
+    with pytest.raises(ValueError, match="hears"):
+        normalise_language("tlh")
+
+
+def test_unknown_task_refused():
+    with pytest.raises(ValueError, match="unknown task"):
+        TaskConfig("summarise", "x")

@@ -1,0 +1,119 @@
+"""The command line through click's CliRunner, on the real espeak-ng example recordings."""
+
+import json
+import shutil
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from omni_caption.cli.main import cli
+from tests.conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory, cache_dir, tiny_dir):
+    out = tmp_path_factory.mktemp("run") / "captions.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(out), "--model", "tiny-random",
+                                      "--tasks", "caption,transcript,reasoning", "--max-new-tokens", "8",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    return result, out
+
+
+def test_bare_path_runs_main_job(demo_run):
+    result, out = demo_run
+    assert result.exit_code == 0, result.output
+    assert out.exists() and not out.with_name(out.name + ".parts").exists()
+    assert "ok                4" in result.output and "errors            1" in result.output
+    assert "nonsense" in result.output
+
+
+def test_rows_of_the_demo(demo_run):
+    _, out = demo_run
+    rows = duckdb.sql(f"SELECT source_path, segment_index, start_s, end_s, caption, transcript, reasoning, answer, "
+                      f"status, error, models.caption AS m, prompt_version, config_hash FROM '{out}' "
+                      "ORDER BY source_path, segment_index").fetchall()
+    by_path = {}
+    for row in rows:
+        by_path.setdefault(row[0], []).append(row)
+    assert sorted(by_path) == ["field/river_morning.flac", "field/voice_memo.m4a", "meetings/weekly_planning.opus",
+                               "not_really_audio.mp3", "podcast_episode.mp3"]
+    meeting = by_path["meetings/weekly_planning.opus"]  # 32 s: two chunks of <= 30 s
+    assert [r[1] for r in meeting] == [0, 1] and meeting[0][3] == meeting[1][2] and meeting[1][3] > 31
+    (bad,) = by_path["not_really_audio.mp3"]
+    assert bad[8] == "error" and "FFmpeg" in bad[9]
+    for row in rows:
+        if row[8] == "ok":
+            assert row[4] is not None and row[5] is not None and (row[6] is not None or row[7] is not None)
+            assert "nonsense" in row[10] and row[11] and row[12]
+
+
+def test_query_command_prints_table_and_json(demo_run):
+    _, out = demo_run
+    runner = CliRunner()
+    table = runner.invoke(cli, ["query", str(out), "SELECT source_path, status FROM recordings ORDER BY 1"])
+    assert table.exit_code == 0, table.output
+    assert "not_really_audio.mp3" in table.output and "│" in table.output
+    as_json = runner.invoke(cli, ["query", str(out), "SELECT count(*) AS n FROM segments", "--format", "json"])
+    assert json.loads(as_json.output) == {"n": 6}
+    as_csv = runner.invoke(cli, ["query", str(out), "SELECT 1 AS a", "--format", "csv"])
+    assert as_csv.output.splitlines() == ["a", "1"]
+
+
+def test_query_refuses_writes(demo_run):
+    _, out = demo_run
+    result = CliRunner().invoke(cli, ["query", str(out), f"COPY segments TO '{out}'"])
+    assert result.exit_code == 1 and "only SELECT" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing-folder", "--out", "{tmp}/x.parquet"], "input path does not exist"),
+    ([str(EXAMPLES), "--out", "{tmp}/no/such/dir/x.parquet"], "does not exist"),
+    ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "not-a-model"], "unknown --model"),
+    ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--language", "Klingon"], "--language"),
+])
+def test_bad_invocations_exit_1_with_one_line(tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(cli, args + ["--quiet"])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_unwritable_out(tmp_path, cache_dir):
+    # /sys refuses new files even to root, unlike permission bits.
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", "/sys/captions.parquet", "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 1 and "not writable" in result.output
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = CliRunner().invoke(cli, ["missing", "--out", str(tmp_path / "x.parquet"), "--debug"])
+    assert result.exit_code == 1 and result.exception is not None
+
+
+def test_unknown_task_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--tasks", "dance"])
+    assert result.exit_code == 2 and "--tasks" in result.output
+
+
+def test_config_file_supplies_defaults(tmp_path, cache_dir, tiny_dir):
+    audio = tmp_path / "in"
+    audio.mkdir()
+    shutil.copy(EXAMPLES / "field" / "voice_memo.m4a", audio)
+    config = tmp_path / "oc.toml"
+    config.write_text(f'model = "tiny-random"\ntasks = "transcript"\nmax-new-tokens = 4\n'
+                      f'cache-dir = "{cache_dir}"\nlanguage = "en"\n')
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(audio), "--out", str(out), "--config", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    row = duckdb.sql(f"SELECT transcript, caption, language, scores.transcript_tokens FROM '{out}'").fetchone()
+    assert row[0] is not None and row[1] is None and row[2] == "English" and row[3] <= 4
+
+
+def test_help_lists_commands_and_options():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert "query" in result.output and "run" in result.output
+    run_help = CliRunner().invoke(cli, ["run", "--help"])
+    for flag in ("--out", "--tasks", "--model", "--device", "--dtype", "--language", "--batch-size"):
+        assert flag in run_help.output

@@ -1,0 +1,60 @@
+"""Every listed container decodes to 16 kHz mono float32 through torchcodec/FFmpeg."""
+
+import numpy as np
+import pytest
+
+from omni_caption.pipelines import SAMPLE_RATE, DecodeError, decode_audio
+from tests.conftest import ffmpeg, make_tone
+
+CONTAINERS = {
+    "wav": (), "flac": (), "mp3": (), "ogg": ("-c:a", "libvorbis"), "opus": ("-c:a", "libopus"),
+    "m4a": ("-c:a", "aac"), "aac": ("-c:a", "aac"),
+}
+VIDEO_CONTAINERS = {"mp4": ("-c:v", "libx264", "-c:a", "aac"), "mkv": ("-c:v", "libx264", "-c:a", "libopus"),
+                    "webm": ("-c:v", "libvpx-vp9", "-c:a", "libopus")}
+
+
+@pytest.mark.parametrize("ext", sorted(CONTAINERS))
+def test_audio_containers(tmp_path, ext):
+    path = make_tone(tmp_path / f"tone.{ext}", seconds=2.0, extra=("-ac", "2", *CONTAINERS[ext]))
+    audio = decode_audio(path)
+    assert audio.sample_rate == SAMPLE_RATE
+    assert audio.samples.dtype == np.float32 and audio.samples.ndim == 1
+    assert audio.duration_s == pytest.approx(2.0, abs=0.08)
+    # A 440 Hz tone at 16 kHz: the spectrum peaks at 440 Hz after resampling and downmix.
+    spectrum = np.abs(np.fft.rfft(audio.samples[:16000]))
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / 16000 - 440) < 5
+
+
+@pytest.mark.parametrize("ext", sorted(VIDEO_CONTAINERS))
+def test_audio_track_of_video_containers(tmp_path, ext):
+    path = tmp_path / f"clip.{ext}"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=5:duration=2", "-f", "lavfi", "-i",
+           "sine=frequency=440:sample_rate=44100:duration=2", *VIDEO_CONTAINERS[ext], "-shortest", str(path))
+    audio = decode_audio(path)
+    assert audio.duration_s == pytest.approx(2.0, abs=0.1)
+
+
+def test_slice_uses_original_time(tmp_path):
+    audio = decode_audio(make_tone(tmp_path / "t.wav", seconds=3.0))
+    assert len(audio.slice(1.0, 2.5)) == int(1.5 * SAMPLE_RATE)
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty file"),
+    (b"this is text, not audio\n", "FFmpeg cannot read"),
+    (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "FFmpeg cannot read"),
+])
+def test_undecodable_files_raise_one_line(tmp_path, content, reason):
+    path = tmp_path / "bad.mp3"
+    path.write_bytes(content)
+    with pytest.raises(DecodeError) as info:
+        decode_audio(path)
+    assert reason in str(info.value) and "\n" not in str(info.value) and ".cpp" not in str(info.value)
+
+
+def test_video_without_audio_stream_is_an_error(tmp_path):
+    path = tmp_path / "silent.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=5:duration=1", "-c:v", "libx264", str(path))
+    with pytest.raises(DecodeError):
+        decode_audio(path)

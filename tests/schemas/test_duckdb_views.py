@@ -1,0 +1,29 @@
+import pytest
+
+from omni_caption.schemas import QueryRefused, SegmentRow, rows_to_table, run_query, write_table_atomic
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rows = [SegmentRow("r1", "a.wav", "s1", 40.0, i, i * 20.0, i * 20.0 + 20, caption=f"c{i}",
+                       flags=("truncated:caption",) if i else ()) for i in range(2)]
+    rows.append(SegmentRow.error_row("b.mp3", "cannot decode"))
+    return write_table_atomic(rows_to_table(rows), tmp_path / "d.parquet")
+
+
+def test_segments_and_recordings_views(dataset):
+    assert run_query(dataset, "SELECT count(*) FROM segments").fetchone() == (3,)
+    recs = run_query(dataset, "SELECT source_path, segments, status, flagged_segments FROM recordings ORDER BY 1")
+    assert recs.fetchall() == [("a.wav", 2, "ok", 1), ("b.mp3", 0, "error", 0)]
+
+
+@pytest.mark.parametrize("sql", [
+    "COPY segments TO 'x.csv'",
+    "CREATE TABLE t AS SELECT 1",
+    "SELECT 1; DROP VIEW segments",
+    "ATTACH 'other.db'",
+    "INSTALL httpfs",
+])
+def test_writes_are_refused(dataset, sql):
+    with pytest.raises(QueryRefused):
+        run_query(dataset, sql)
