@@ -142,7 +142,8 @@ def _print_summary(summary, out: Path) -> None:
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.argument("sql")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
-@click.option("--max-rows", default=100, show_default=True, type=int, help="Rows shown in table format.")
+@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
+              help="Rows shown in table format (csv and json print all).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def query_command(ctx, dataset, sql, fmt, max_rows, debug):
@@ -159,7 +160,7 @@ def query_command(ctx, dataset, sql, fmt, max_rows, debug):
     try:
         relation = run_query(dataset, sql)
         if fmt == "table":
-            click.echo(relation.__str__() if max_rows <= 0 else _render_table(relation, max_rows))
+            click.echo(_render_table(relation, max_rows))
         else:
             import json
 

@@ -128,7 +128,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             group = sources[start:start + options.group_recordings]
             rows = _run_group(omni, stage_configs, group, options, progress)
             store.write_part(rows_to_table(rows))
-        del omni
+        _release(omni)
     run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
                   "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
                   "prompt_version": PROMPT_VERSION}
@@ -137,6 +137,18 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     _fill_summary(summary, out)
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _release(omni: OmniModel) -> None:
+    """Free the model before the next one loads: two 30B models do not fit one GPU."""
+    import gc
+
+    import torch
+
+    omni.model = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _prepare(source: SourceFile, max_chunk_s: float) -> _Recording | SegmentRow:
