@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from omni_caption.model import DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch
+from omni_caption.model import AutWindows, DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch
 
 from . import prompts
 
@@ -68,8 +68,9 @@ class TaskOutput:
     flags: list[str] = field(default_factory=list)
 
 
-def run_task(omni: OmniModel, task: TaskConfig, audios: list[np.ndarray]) -> list[TaskOutput]:
-    results = generate_batch(omni, audios, task.prompt(), task.decoding())
+def run_task(omni: OmniModel, task: TaskConfig, audios: list[np.ndarray],
+             windows: AutWindows | None = None) -> list[TaskOutput]:
+    results = generate_batch(omni, audios, task.prompt(), task.decoding(), windows)
     return [read_output(task, result) for result in results]
 
 

@@ -51,6 +51,14 @@ def cli():
     """
 
 
+def _parse_aut_window(value):
+    if value is None or value == "pause":
+        return value
+    if value.isdigit() and 1 <= int(value) <= 8:
+        return int(value)
+    raise click.BadParameter(f"{value!r}: give 1..8 (seconds) or 'pause'")
+
+
 @cli.command(name="run")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output .parquet file.")
@@ -66,8 +74,14 @@ def cli():
                                                "omit to let the model say which.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Segments per generate call.")
-@click.option("--max-chunk-s", default=30.0, show_default=True, type=click.FloatRange(min=1.0, max=30.0),
+@click.option("--max-chunk-s", default=30.0, show_default=True, type=click.FloatRange(min=10.0, max=30.0),
               help="Longest segment sent to the model (the Captioner is made for <= 30 s).")
+@click.option("--granularity", default="chunk", show_default=True, type=click.Choice(["chunk", "utterance"]),
+              help="Rows per <= 30 s chunk cut at pauses, or per 1-8 s utterance (subtitle-like) "
+                   "plus rows for long non-speech stretches.")
+@click.option("--aut-window", default=None, callback=lambda c, p, v: _parse_aut_window(v),
+              help="Audio encoder attention window: 1..8 seconds, or 'pause' to follow the utterance windows. "
+                   "Default: the model's own (8 s).")
 @click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
               help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning 4096).")
 @click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
@@ -84,7 +98,7 @@ def cli():
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, language,
-                batch_size, max_chunk_s, max_new_tokens, greedy, seed, device, dtype, cache_dir, quiet, debug):
+                batch_size, max_chunk_s, granularity, aut_window, max_new_tokens, greedy, seed, device, dtype, cache_dir, quiet, debug):
     """Caption/transcribe every recording under PATHS into one Parquet file.
 
     Exit status: 0 when the run finished (files that cannot be decoded become
@@ -104,7 +118,8 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
         overrides = {"caption": caption_model, "transcript": transcript_model, "reasoning": reasoning_model}
         options = RunOptions(
             tasks=task_names, model=model, task_models={k: v for k, v in overrides.items() if v},
-            language=normalise_language(language), max_chunk_s=max_chunk_s, batch_size=batch_size,
+            language=normalise_language(language), max_chunk_s=max_chunk_s, granularity=granularity,
+            aut_window=aut_window, batch_size=batch_size,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir,
         )

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import aut_windows
+from .aut_windows import AutWindows
 from .loading import OmniModel
 
 SAMPLE_RATE = 16_000
@@ -107,8 +109,11 @@ def prepare_inputs(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt) ->
 
 
 def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt,
-                   decoding: DecodingOptions) -> list[GenerationResult]:
-    """Generate for each 16 kHz mono float32 segment; results are in input order."""
+                   decoding: DecodingOptions, windows: AutWindows | None = None) -> list[GenerationResult]:
+    """Generate for each 16 kHz mono float32 segment; results are in input order.
+
+    `windows` sets the AuT attention windows for this call (default: the model's own, 8 s).
+    """
     import torch
     from transformers import StoppingCriteriaList
 
@@ -118,8 +123,9 @@ def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt,
     eos_ids = end_of_turn_ids(omni)
     recorder = _LogProbRecorder()
     handle = omni.model.thinker.lm_head.register_forward_hook(recorder.hook)
+    feature_lens = inputs["feature_attention_mask"].sum(-1)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), aut_windows.applied(omni.model, windows, feature_lens):
             if decoding.do_sample:
                 torch.manual_seed(decoding.seed)
             sequences = omni.model.generate(

@@ -1,12 +1,14 @@
 """decode -> segment -> batch -> write."""
 
-from .chunking import TimeSpan, even_chunks
-from .decode import SAMPLE_RATE, DecodedAudio, DecodeError, decode_audio
+from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, decode_audio
 from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
 from .run import OutputPathError, RunOptions, RunSummary, run_corpus
+from .segment import Segment, SegmentationOptions, TimeSpan, caption_chunks, segments_for, utterance_windows
+from .vad import SileroVad, VadOptions, VadResult
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "DecodeError", "DecodedAudio",
-    "InputPathError", "OutputPathError", "RunOptions", "RunSummary", "SourceFile", "TimeSpan", "decode_audio",
-    "discover", "even_chunks", "run_corpus",
+    "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "AudioFile", "DecodeError",
+    "DecodedAudio", "InputPathError", "OutputPathError", "RunOptions", "RunSummary", "Segment",
+    "SegmentationOptions", "SileroVad", "SourceFile", "TimeSpan", "VadOptions", "VadResult", "caption_chunks",
+    "decode_audio", "discover", "run_corpus", "segments_for", "utterance_windows",
 ]

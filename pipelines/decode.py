@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,3 +58,57 @@ def decode_audio(path: str | Path) -> DecodedAudio:
     if not np.isfinite(audio).all():
         raise DecodeError("decoded audio contains NaN or infinite samples")
     return DecodedAudio(np.ascontiguousarray(audio))
+
+
+class AudioFile:
+    """A recording decoded on demand: in blocks for one pass, or any span by file time.
+
+    Nothing holds the whole waveform, so memory does not grow with length;
+    times are the stream's own timestamps (an mp3 may start at 0.05 s).
+    """
+
+    def __init__(self, path: str | Path):
+        from torchcodec.decoders import AudioDecoder
+
+        self.path = Path(path)
+        if self.path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        try:
+            self._decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+            metadata = self._decoder.metadata
+        except Exception as exc:
+            raise DecodeError(_short_reason(exc, self.path)) from exc
+        self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
+        self.duration_hint_s = getattr(metadata, "duration_seconds", None)
+
+    def read(self, start_s: float, end_s: float) -> np.ndarray:
+        try:
+            samples = self._decoder.get_samples_played_in_range(start_s, end_s).data
+        except Exception as exc:
+            raise DecodeError(_short_reason(exc, self.path)) from exc
+        return np.ascontiguousarray(samples.mean(dim=0).float().numpy())
+
+    def blocks(self, block_samples: int = 512 * 1875) -> Iterator[tuple[float, np.ndarray]]:
+        """(start time, samples) blocks of `block_samples` (the last may be shorter), in order."""
+        block_s = block_samples / SAMPLE_RATE
+        position = self.start_s
+        produced = 0
+        while True:
+            try:
+                samples = self._decoder.get_samples_played_in_range(position, position + block_s).data
+            except RuntimeError as exc:
+                if "No audio frames" in str(exc) and produced:
+                    return  # ran past the end exactly at a block edge
+                raise DecodeError(_short_reason(exc, self.path)) from exc
+            block = np.ascontiguousarray(samples.mean(dim=0).float().numpy())
+            if block.size == 0:
+                break
+            if not np.isfinite(block).all():
+                raise DecodeError("decoded audio contains NaN or infinite samples")
+            yield position, block
+            produced += block.size
+            if block.size < block_samples:
+                break
+            position += block_s
+        if not produced:
+            raise DecodeError("no audio samples decoded (no audio stream, or zero length)")

@@ -17,14 +17,15 @@ from pathlib import Path
 from omni_caption import __version__
 from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROMPT_VERSION,
                                     TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig, run_task)
-from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
+from omni_caption.model import AutWindows, LoadOptions, OmniModel, load_model, resolve_model, windows_from_pauses
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow,
                                   read_dataset, recording_id_from_sha256, rows_to_table)
 
-from .chunking import TimeSpan, even_chunks
-from .decode import DecodedAudio, DecodeError, decode_audio
+from .decode import AudioFile, DecodeError
 from .discover import SourceFile, discover
 from .progress import RunProgress
+from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
+from .vad import FRAME_S, SileroVad, VadResult
 
 
 class OutputPathError(OSError):
@@ -38,6 +39,8 @@ class RunOptions:
     task_models: dict[str, str] = field(default_factory=dict)  # per-task override
     language: str | None = None
     max_chunk_s: float = 30.0
+    granularity: str = "chunk"  # chunk: <= 30 s chunks; utterance: 1-8 s windows (+ long non-speech)
+    aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
     batch_size: int = 8
     max_new_tokens: int | None = None
     greedy: bool = False
@@ -72,8 +75,12 @@ class RunSummary:
 class _Recording:
     source: SourceFile
     sha256: str
-    audio: DecodedAudio
-    spans: list[TimeSpan]
+    audio: AudioFile
+    duration_s: float
+    segments: list[Segment]
+
+    def read(self, segment: Segment):
+        return self.audio.read(segment.start_s, segment.end_s)
 
 
 def check_output_path(out: Path) -> None:
@@ -119,6 +126,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     store = PartStore(out)
     summary = RunSummary(recordings=len(sources))
     plan = stages(configs)
+    segmenter = Segmenter(options)
     progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
     for spec, stage_configs in plan:
         omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype, cache_dir=options.cache_dir))
@@ -126,7 +134,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
         for start in range(0, len(sources), options.group_recordings):
             group = sources[start:start + options.group_recordings]
-            rows = _run_group(omni, stage_configs, group, options, progress)
+            rows = _run_group(omni, stage_configs, group, segmenter, options, progress)
             store.write_part(rows_to_table(rows))
         _release(omni)
     run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
@@ -151,40 +159,89 @@ def _release(omni: OmniModel) -> None:
         torch.cuda.empty_cache()
 
 
-def _prepare(source: SourceFile, max_chunk_s: float) -> _Recording | SegmentRow:
-    try:
-        sha256 = source.sha256()
-    except OSError as exc:
-        return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
-    try:
-        audio = decode_audio(source.path)
-    except (DecodeError, OSError) as exc:
-        return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
-    return _Recording(source, sha256, audio, even_chunks(audio.duration_s, max_chunk_s))
+class Segmenter:
+    """Decode + VAD + segmentation of each recording, done once per run and reused by every stage."""
+
+    def __init__(self, options: RunOptions):
+        self.options = options
+        self.seg_options = SegmentationOptions(max_chunk_s=options.max_chunk_s)
+        self._vad: SileroVad | None = None
+        self._done: dict[str, tuple[float, list[Segment]]] = {}
+
+    def vad(self) -> SileroVad:
+        if self._vad is None:
+            self._vad = SileroVad()
+        return self._vad
+
+    def prepare(self, source: SourceFile) -> _Recording | SegmentRow:
+        try:
+            sha256 = source.sha256()
+        except OSError as exc:
+            return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
+        try:
+            audio = AudioFile(source.path)
+            if sha256 not in self._done:
+                self._done[sha256] = self.segment(self.vad().analyse(audio.blocks()))
+        except (DecodeError, OSError) as exc:
+            return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
+        duration, segments = self._done[sha256]
+        return _Recording(source, sha256, audio, duration, segments)
+
+    def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
+        # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.
+        regions = [r.shifted(-vad.offset_s) for r in vad.regions]
+        windows = utterance_windows(regions, vad.duration_s, vad.frame_energy, FRAME_S, self.seg_options)
+        segments = segments_for(self.options.granularity, regions, windows, vad.duration_s, self.seg_options)
+        shifted = [Segment(s.span.shifted(vad.offset_s), s.speech_ratio,
+                           tuple(w.shifted(vad.offset_s) for w in s.windows)) for s in segments]
+        return vad.duration_s, shifted
 
 
-def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFile], options: RunOptions,
-               progress: RunProgress) -> list[SegmentRow]:
-    prepared = [_prepare(source, options.max_chunk_s) for source in group]
+def aut_windows_for(options: RunOptions, segments: list[Segment]) -> AutWindows | None:
+    if options.aut_window is None:
+        return None
+    if options.aut_window != "pause":
+        return AutWindows(seconds=int(options.aut_window))
+    per_clip = []
+    for segment in segments:
+        # Cut in the middle of each pause between consecutive utterance windows.
+        cuts = [(a.end_s + b.start_s) / 2 - segment.start_s for a, b in zip(segment.windows, segment.windows[1:])]
+        per_clip.append(windows_from_pauses(cuts, segment.span.duration_s))
+    return AutWindows(per_clip=tuple(per_clip))
+
+
+def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFile], segmenter: Segmenter,
+               options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+    prepared = [segmenter.prepare(source) for source in group]
     recordings = [p for p in prepared if isinstance(p, _Recording)]
     rows: list[SegmentRow] = [p for p in prepared if isinstance(p, SegmentRow)]
-    segments = [(rec, index, span) for rec in recordings for index, span in enumerate(rec.spans)]
+    segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
     # Similar lengths share a batch, so little compute goes to padding.
-    order = sorted(range(len(segments)), key=lambda i: segments[i][2].duration_s)
+    order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
-    for config in configs:
-        for b in range(0, len(order), options.batch_size):
-            batch = order[b:b + options.batch_size]
-            audios = [segments[i][0].audio.slice(segments[i][2].start_s, segments[i][2].end_s) for i in batch]
-            for i, result in zip(batch, run_task(omni, config, audios)):
+    for b in range(0, len(order), options.batch_size):
+        batch = order[b:b + options.batch_size]
+        try:
+            audios = [segments[i][0].read(segments[i][2]) for i in batch]
+        except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
+            rows += _fail_recordings({segments[i][0] for i in batch}, exc)
+            continue
+        windows = aut_windows_for(options, [segments[i][2] for i in batch])
+        for config in configs:
+            for i, result in zip(batch, run_task(omni, config, audios, windows)):
                 outputs[i].append((config, result))
-    for i, (rec, index, span) in enumerate(segments):
-        rows.append(_segment_row(omni, rec, index, span, outputs[i]))
-    progress.advance(recordings=len(group), audio_s=sum(r.audio.duration_s for r in recordings))
+    for i, (rec, index, segment) in enumerate(segments):
+        rows.append(_segment_row(omni, rec, index, segment, outputs[i]))
+    progress.advance(recordings=len(group), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
 
-def _segment_row(omni: OmniModel, rec: _Recording, index: int, span: TimeSpan, results: list) -> SegmentRow:
+def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:
+    return [SegmentRow.error_row(r.source.source_path, f"decoding failed mid-file: {exc}", sha256=r.sha256)
+            for r in recordings]
+
+
+def _segment_row(omni: OmniModel, rec: _Recording, index: int, segment: Segment, results: list) -> SegmentRow:
     columns: dict = {}
     scores: dict = {}
     flags: list[str] = []
@@ -200,10 +257,11 @@ def _segment_row(omni: OmniModel, rec: _Recording, index: int, span: TimeSpan, r
         recording_id=recording_id_from_sha256(rec.sha256),
         source_path=rec.source.source_path,
         source_sha256=rec.sha256,
-        recording_duration_s=rec.audio.duration_s,
+        recording_duration_s=rec.duration_s,
         segment_index=index,
-        start_s=span.start_s,
-        end_s=span.end_s,
+        start_s=segment.start_s,
+        end_s=segment.end_s,
+        speech_ratio=segment.speech_ratio,
         flags=tuple(sorted(set(flags))),
         scores=Scores(**scores),
         models=ModelIds(**models),

@@ -117,3 +117,24 @@ def test_help_lists_commands_and_options():
     run_help = CliRunner().invoke(cli, ["run", "--help"])
     for flag in ("--out", "--tasks", "--model", "--device", "--dtype", "--language", "--batch-size"):
         assert flag in run_help.output
+
+
+@pytest.mark.parametrize("granularity,aut", [("utterance", "pause"), ("chunk", "2")])
+def test_granularity_and_aut_window(tmp_path, cache_dir, tiny_dir, granularity, aut):
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random",
+                                      "--tasks", "transcript", "--granularity", granularity, "--aut-window", aut,
+                                      "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    spans = duckdb.sql(f"SELECT start_s, end_s, speech_ratio FROM '{out}' ORDER BY start_s").fetchall()
+    longest = max(e - s for s, e, _ in spans)
+    if granularity == "utterance":
+        assert len(spans) >= 4 and longest <= 8.0 + 1e-6
+    else:
+        assert len(spans) == 2 and longest <= 30.0  # the 32 s meeting, cut once in a pause
+    assert all(0.0 <= r <= 1.0 for _, _, r in spans)
+
+
+def test_bad_aut_window_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--aut-window", "12"])
+    assert result.exit_code == 2 and "--aut-window" in result.output

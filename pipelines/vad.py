@@ -1,0 +1,104 @@
+"""Silero VAD over a stream of audio blocks: speech regions plus per-frame energy.
+
+Memory stays bounded for any length: only one span of audio (minutes) is held
+at a time, and what is kept per 32 ms frame is two floats. Frames of a span are
+scored as parallel rows of one batch (each row re-reads a little context from
+the row before), which is several times faster than silero's frame loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .segment import TimeSpan
+
+SAMPLE_RATE = 16_000
+FRAME = 512  # silero's window at 16 kHz: 32 ms
+FRAME_S = FRAME / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_silence_ms: int = 100
+    speech_pad_ms: int = 30
+    row_frames: int = 938  # ~30 s per batch row
+    context_frames: int = 16  # ~0.5 s of the previous row, so state warm-up costs nothing
+
+
+@dataclass
+class VadResult:
+    regions: list[TimeSpan]  # speech, in original file time
+    frame_energy: np.ndarray  # RMS per FRAME, for cutting long speech at its quietest point
+    duration_s: float
+    offset_s: float = 0.0  # file time of the first sample (mp3/aac streams may start late)
+    frame_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+
+
+class SileroVad:
+    """Loads silero-vad once; `analyse` runs it over a recording's blocks."""
+
+    def __init__(self, options: VadOptions = VadOptions()):
+        import torch
+        from silero_vad import load_silero_vad
+
+        threads = torch.get_num_threads()
+        self.model = load_silero_vad()
+        # Importing silero_vad sets torch to one thread process-wide; give the model its threads back.
+        torch.set_num_threads(threads)
+        self.options = options
+
+    def frame_probabilities(self, samples: np.ndarray, previous_tail: np.ndarray) -> np.ndarray:
+        """Speech probability per FRAME of `samples` (length a multiple of FRAME, except at the end)."""
+        import torch
+
+        opts = self.options
+        row = opts.row_frames * FRAME
+        context = opts.context_frames * FRAME
+        padded_len = -(-len(samples) // FRAME) * FRAME
+        audio = np.zeros(len(previous_tail) + padded_len, dtype=np.float32)
+        audio[:len(previous_tail)] = previous_tail
+        audio[len(previous_tail):len(previous_tail) + len(samples)] = samples
+        head = len(previous_tail)
+        rows, starts = [], list(range(0, padded_len, row))
+        for start in starts:
+            before = audio[max(0, head + start - context):head + start]
+            body = audio[head + start:head + start + row]
+            # Context pads on the left (none before the file starts), a short last row on the right.
+            rows.append(np.concatenate([np.zeros(context - len(before), np.float32), before, body,
+                                        np.zeros(row - len(body), np.float32)]))
+        batch = torch.from_numpy(np.stack(rows))
+        self.model.reset_states()
+        with torch.inference_mode():
+            probs = self.model.audio_forward(batch, SAMPLE_RATE).numpy()
+        frames = [probs[i, opts.context_frames:] for i in range(len(starts))]
+        return np.concatenate(frames)[:padded_len // FRAME]
+
+    def analyse(self, blocks: Iterable[tuple[float, np.ndarray]]) -> VadResult:
+        """`blocks`: (start time, samples) in order; each block's length a multiple of FRAME but the last."""
+        from silero_vad import get_speech_timestamps_from_probs
+
+        probs, energy, total, offset = [], [], 0, None
+        tail = np.zeros(0, dtype=np.float32)
+        for start_s, samples in blocks:
+            offset = start_s if offset is None else offset
+            probs.append(self.frame_probabilities(samples, tail))
+            padded = np.pad(samples, (0, -len(samples) % FRAME))
+            energy.append(np.sqrt(np.mean(padded.reshape(-1, FRAME) ** 2, axis=1)))
+            tail = samples[-self.options.context_frames * FRAME:]
+            total += len(samples)
+        offset = offset or 0.0
+        frame_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
+        opts = self.options
+        stamps = get_speech_timestamps_from_probs(
+            frame_probs.tolist(), sampling_rate=SAMPLE_RATE, threshold=opts.threshold,
+            min_speech_duration_ms=opts.min_speech_ms, min_silence_duration_ms=opts.min_silence_ms,
+            speech_pad_ms=opts.speech_pad_ms, audio_length_samples=total,
+        ) if total else []
+        regions = [TimeSpan(offset + s["start"] / SAMPLE_RATE, offset + s["end"] / SAMPLE_RATE) for s in stamps]
+        return VadResult(regions=regions, frame_energy=np.concatenate(energy) if energy else np.zeros(0),
+                         duration_s=total / SAMPLE_RATE, offset_s=offset, frame_probs=frame_probs)
