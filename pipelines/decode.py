@@ -89,26 +89,55 @@ class AudioFile:
         return np.ascontiguousarray(samples.mean(dim=0).float().numpy())
 
     def blocks(self, block_samples: int = 512 * 1875) -> Iterator[tuple[float, np.ndarray]]:
-        """(start time, samples) blocks of `block_samples` (the last may be shorter), in order."""
-        block_s = block_samples / SAMPLE_RATE
-        position = self.start_s
-        produced = 0
-        while True:
-            try:
-                samples = self._decoder.get_samples_played_in_range(position, position + block_s).data
-            except RuntimeError as exc:
-                if "No audio frames" in str(exc) and produced:
-                    return  # ran past the end exactly at a block edge
-                raise DecodeError(_short_reason(exc, self.path)) from exc
-            block = np.ascontiguousarray(samples.mean(dim=0).float().numpy())
-            if block.size == 0:
-                break
-            if not np.isfinite(block).all():
-                raise DecodeError("decoded audio contains NaN or infinite samples")
-            yield position, block
-            produced += block.size
-            if block.size < block_samples:
-                break
-            position += block_s
+        """(start time, samples) blocks of `block_samples` (the last may be shorter), in order.
+
+        One linear pass with constant memory. A fresh decoder is used so that
+        `read` calls and this pass never disturb each other's position.
+        """
+        from torchcodec.decoders import AudioDecoder
+
+        decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+        buffer = np.empty(block_samples, dtype=np.float32)
+        filled, block_start, produced = 0, None, 0
+        for pts, frame in _decoded_frames(decoder, self.path):
+            if block_start is None:
+                block_start = pts
+            while frame.size:
+                take = min(block_samples - filled, frame.size)
+                buffer[filled:filled + take] = frame[:take]
+                filled, frame = filled + take, frame[take:]
+                if filled == block_samples:
+                    yield block_start, _checked(buffer.copy())
+                    produced += filled
+                    block_start, filled = block_start + block_samples / SAMPLE_RATE, 0
+        if filled:
+            yield block_start, _checked(buffer[:filled].copy())
+            produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
+
+
+def _checked(block: np.ndarray) -> np.ndarray:
+    if not np.isfinite(block).all():
+        raise DecodeError("decoded audio contains NaN or infinite samples")
+    return block
+
+
+def _decoded_frames(decoder, path: Path) -> Iterator[tuple[float, np.ndarray]]:
+    """Frame by frame from the start: (pts, mono float32 samples).
+
+    The public range API seeks on every call, which is ten times slower for a
+    linear pass and gets slower along the file for Ogg/Opus. torchcodec's core
+    `get_next_frame` op decodes sequentially; it is not public, so it is used
+    here alone, and tests/pipelines/test_decode.py fails if it disappears.
+    """
+    from torchcodec._core import ops as core
+
+    while True:
+        try:
+            samples, pts, _duration = core.get_next_frame(decoder._decoder)
+        except IndexError:  # "no more frames left to decode"
+            return
+        except RuntimeError as exc:
+            raise DecodeError(_short_reason(exc, path)) from exc
+        yield float(pts), samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()

@@ -44,9 +44,10 @@ class SileroVad:
 
     def __init__(self, options: VadOptions = VadOptions()):
         import torch
-        from silero_vad import load_silero_vad
 
         threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad
+
         self.model = load_silero_vad()
         # Importing silero_vad sets torch to one thread process-wide; give the model its threads back.
         torch.set_num_threads(threads)
