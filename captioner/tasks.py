@@ -37,6 +37,7 @@ class TaskConfig:
     max_new_tokens: int = 1024
     greedy: bool = False  # force greedy decoding (tests, parity checks)
     seed: int = 0
+    segmentation: str = ""  # how segments are cut (granularity, chunk limit, AuT windows): other cuts, other rows
 
     def __post_init__(self):
         if self.name not in SEGMENT_TASKS:

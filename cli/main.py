@@ -61,7 +61,9 @@ def _parse_aut_window(value):
 
 @cli.command(name="run")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(path_type=Path), help="Output .parquet file.")
+@click.option("--out", "-o", required=True, type=click.Path(),
+              help="Output .parquet file, or a folder ending in / for a sharded dataset. "
+                   "An existing output is resumed: finished work is skipped.")
 @click.option("--tasks", default="caption", show_default=True,
               help="Comma-separated: caption, transcript, reasoning.")
 @click.option("--model", default=None,
@@ -84,6 +86,10 @@ def _parse_aut_window(value):
                    "Default: the model's own (8 s).")
 @click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
               help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning 4096).")
+@click.option("--overwrite", is_flag=True, help="Start fresh: discard the existing output and work in progress.")
+@click.option("--retry-errors", is_flag=True, help="Retry recordings whose last attempt ended as an error row.")
+@click.option("--commit-every", default=16, show_default=True, type=click.IntRange(min=1),
+              help="Recordings per committed part: at most this much work is redone after a crash.")
 @click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -98,7 +104,7 @@ def _parse_aut_window(value):
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, language,
-                batch_size, max_chunk_s, granularity, aut_window, max_new_tokens, greedy, seed, device, dtype, cache_dir, quiet, debug):
+                batch_size, max_chunk_s, granularity, aut_window, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
     """Caption/transcribe every recording under PATHS into one Parquet file.
 
     Exit status: 0 when the run finished (files that cannot be decoded become
@@ -119,7 +125,8 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
         options = RunOptions(
             tasks=task_names, model=model, task_models={k: v for k, v in overrides.items() if v},
             language=normalise_language(language), max_chunk_s=max_chunk_s, granularity=granularity,
-            aut_window=aut_window, batch_size=batch_size,
+            aut_window=aut_window, batch_size=batch_size, overwrite=overwrite, retry_errors=retry_errors,
+            group_recordings=commit_every,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir,
         )
@@ -145,6 +152,8 @@ def _print_summary(summary, out: Path) -> None:
     ]
     width = max(len(k) for k, _ in rows)
     click.echo(f"Wrote {out}")
+    if summary.resumed:
+        click.echo(f"  resumed: {summary.resumed} recordings were already done")
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value}")
     for line in summary.error_lines:

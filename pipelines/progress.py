@@ -23,5 +23,10 @@ class RunProgress:
         self._bar.set_postfix_str(f"{self._audio_s / 3600:.3f} h audio, {self._audio_s / elapsed:.1f}x realtime")
         self._bar.update(recordings)
 
+    def skip(self, recordings: int) -> None:
+        """Recordings this stage already finished in an earlier run."""
+        if recordings:
+            self._bar.update(recordings)
+
     def close(self) -> None:
         self._bar.close()

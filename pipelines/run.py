@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from omni_caption import __version__
@@ -19,10 +19,12 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROM
                                     TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig, run_task)
 from omni_caption.model import AutWindows, LoadOptions, OmniModel, load_model, resolve_model, windows_from_pauses
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow,
-                                  read_dataset, recording_id_from_sha256, rows_to_table)
+                                  done_tasks, format_config_hash, merge_rows, recording_id_from_sha256,
+                                  rows_to_table)
 
 from .decode import AudioFile, DecodeError
 from .discover import SourceFile, discover
+from .output_lock import OutputLock
 from .progress import RunProgress
 from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
 from .vad import FRAME_S, SileroVad, VadResult
@@ -49,6 +51,12 @@ class RunOptions:
     dtype: str = "auto"
     cache_dir: Path | None = None
     group_recordings: int = 16  # recordings per committed part
+    overwrite: bool = False  # start fresh instead of resuming
+    retry_errors: bool = False  # redo recordings whose last attempt failed
+    rows_per_shard: int = 1_000_000  # with a folder --out
+
+    def segmentation_key(self) -> str:
+        return f"granularity={self.granularity};max_chunk_s={self.max_chunk_s};aut_window={self.aut_window}"
 
     def model_for(self, task: str) -> str:
         return self.task_models.get(task) or self.model or DEFAULT_PRESET[task]
@@ -61,6 +69,7 @@ class RunSummary:
     errors: int = 0
     segments: int = 0
     flagged_segments: int = 0
+    resumed: int = 0  # recordings whose results were already in the output
     audio_s: float = 0.0
     wall_s: float = 0.0
     error_lines: list[str] = field(default_factory=list)
@@ -83,9 +92,9 @@ class _Recording:
         return self.audio.read(segment.start_s, segment.end_s)
 
 
-def check_output_path(out: Path) -> None:
-    if out.exists() and out.is_dir():
-        raise OutputPathError(f"--out {out} is a folder; give a .parquet file path")
+def check_output_path(out: Path, sharded: bool) -> None:
+    if out.exists() and out.is_dir() and not sharded:
+        raise OutputPathError(f"--out {out} is a folder; end it with / for a sharded dataset, or give a .parquet path")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputPathError(f"--out {out}: folder {parent} does not exist")
@@ -104,7 +113,8 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
         is_tiny = resolve_model(spec, options.cache_dir).is_tiny_random
         cap = options.max_new_tokens or (TINY_RANDOM_MAX_NEW_TOKENS if is_tiny else DEFAULT_MAX_NEW_TOKENS[task])
         configs.append(TaskConfig(name=task, model=spec, language=options.language, max_new_tokens=cap,
-                                  greedy=options.greedy, seed=options.seed))
+                                  greedy=options.greedy, seed=options.seed,
+                                  segmentation=options.segmentation_key()))
     return configs
 
 
@@ -118,33 +128,66 @@ def stages(configs: list[TaskConfig]) -> list[tuple[str, list[TaskConfig]]]:
 
 def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                show_progress: bool = True) -> RunSummary:
+    """Run every task over every recording, resuming whatever `out` already holds."""
     started = time.monotonic()
-    out = Path(out)
-    check_output_path(out)
+    store = PartStore(out, rows_per_shard=options.rows_per_shard)
+    out = store.out_path
+    check_output_path(out, store.sharded)
     sources = discover(inputs)
     configs = task_configs(options)
-    store = PartStore(out)
-    summary = RunSummary(recordings=len(sources))
-    plan = stages(configs)
-    segmenter = Segmenter(options)
-    progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
-    for spec, stage_configs in plan:
-        omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype, cache_dir=options.cache_dir))
-        summary.nonsense_model |= omni.is_nonsense
-        progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
-        for start in range(0, len(sources), options.group_recordings):
-            group = sources[start:start + options.group_recordings]
-            rows = _run_group(omni, stage_configs, group, segmenter, options, progress)
-            store.write_part(rows_to_table(rows))
-        _release(omni)
-    run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
-                  "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
-                  "prompt_version": PROMPT_VERSION}
-    store.compact(DatasetInfo(tool_version=__version__, run_config=run_config))
-    progress.close()
-    _fill_summary(summary, out)
+    wanted = {c.name: c.config_hash() for c in configs}
+    with OutputLock(out):
+        if options.overwrite:
+            store.clear()
+        segmenter = Segmenter(options)
+        keys = {source.source_path: _key_of(source) for source in sources}
+        done = done_tasks(store.existing_rows(), wanted, include_errors=not options.retry_errors)
+        summary = RunSummary(recordings=len(sources))
+        summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
+        plan = stages(configs)
+        progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
+        for spec, stage_configs in plan:
+            pending = [s for s in sources
+                       if any(c.name not in done.get(keys[s.source_path], set()) for c in stage_configs)]
+            progress.skip(len(sources) - len(pending))
+            if not pending:
+                continue
+            omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype,
+                                                cache_dir=options.cache_dir))
+            summary.nonsense_model |= omni.is_nonsense
+            progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
+            for start in range(0, len(pending), options.group_recordings):
+                group = pending[start:start + options.group_recordings]
+                rows = _run_group(omni, stage_configs, group, keys, segmenter, options, progress)
+                store.write_part(rows_to_table(rows), _manifest(spec, stage_configs, group, keys))
+            _release(omni)
+        progress.close()
+        current_paths: dict[str, list[str]] = {}
+        for source in sources:
+            current_paths.setdefault(keys[source.source_path], []).append(source.source_path)
+        rows = merge_rows(store.existing_rows(), wanted, current_paths)
+        run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+                      "inputs": [str(Path(p).resolve()) for p in inputs],
+                      "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
+                      "prompt_version": PROMPT_VERSION}
+        store.finalize(rows, DatasetInfo(tool_version=__version__, run_config=run_config))
+    _fill_summary(summary, rows)
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _key_of(source: SourceFile) -> str:
+    """The resume key: the file's sha256 (a moved file is the same recording), or its path if unreadable."""
+    try:
+        return source.sha256()
+    except OSError:
+        return f"path:{source.source_path}"
+
+
+def _manifest(spec: str, configs: list[TaskConfig], group: list[SourceFile], keys: dict[str, str]) -> dict:
+    return {"tool_version": __version__, "stage_model": spec,
+            "tasks": {c.name: c.config_hash() for c in configs},
+            "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
 
 
 def _release(omni: OmniModel) -> None:
@@ -173,9 +216,9 @@ class Segmenter:
             self._vad = SileroVad()
         return self._vad
 
-    def prepare(self, source: SourceFile) -> _Recording | SegmentRow:
+    def prepare(self, source: SourceFile, sha256: str | None = None) -> _Recording | SegmentRow:
         try:
-            sha256 = source.sha256()
+            sha256 = sha256 or source.sha256()
         except OSError as exc:
             return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
         try:
@@ -210,11 +253,14 @@ def aut_windows_for(options: RunOptions, segments: list[Segment]) -> AutWindows 
     return AutWindows(per_clip=tuple(per_clip))
 
 
-def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFile], segmenter: Segmenter,
-               options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
-    prepared = [segmenter.prepare(source) for source in group]
+def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFile], keys: dict[str, str],
+               segmenter: Segmenter, options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+    stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
+    shas = {s.source_path: keys[s.source_path] for s in group if not keys[s.source_path].startswith("path:")}
+    prepared = [segmenter.prepare(source, shas.get(source.source_path)) for source in group]
     recordings = [p for p in prepared if isinstance(p, _Recording)]
-    rows: list[SegmentRow] = [p for p in prepared if isinstance(p, SegmentRow)]
+    # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
+    rows: list[SegmentRow] = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
     segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
     # Similar lengths share a batch, so little compute goes to padding.
     order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
@@ -224,14 +270,17 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFil
         try:
             audios = [segments[i][0].read(segments[i][2]) for i in batch]
         except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
-            rows += _fail_recordings({segments[i][0] for i in batch}, exc)
+            failed = {segments[i][0].source.source_path: segments[i][0] for i in batch}
+            rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), exc)]
             continue
         windows = aut_windows_for(options, [segments[i][2] for i in batch])
         for config in configs:
             for i, result in zip(batch, run_task(omni, config, audios, windows)):
                 outputs[i].append((config, result))
+    failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
-        rows.append(_segment_row(omni, rec, index, segment, outputs[i]))
+        if rec.source.source_path not in failed_paths:
+            rows.append(_segment_row(omni, rec, index, segment, outputs[i]))
     progress.advance(recordings=len(group), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
@@ -246,13 +295,13 @@ def _segment_row(omni: OmniModel, rec: _Recording, index: int, segment: Segment,
     scores: dict = {}
     flags: list[str] = []
     models: dict = {}
-    hashes = []
+    hashes: dict[str, str] = {}
     for config, output in results:
         columns.update(output.columns)
         scores.update({k: v for k, v in output.scores.items() if k in Scores.__dataclass_fields__})
         flags.extend(output.flags)
         models[config.name] = omni.model_label
-        hashes.append(f"{config.name}={config.config_hash()}")
+        hashes[config.name] = config.config_hash()
     return SegmentRow(
         recording_id=recording_id_from_sha256(rec.sha256),
         source_path=rec.source.source_path,
@@ -266,23 +315,22 @@ def _segment_row(omni: OmniModel, rec: _Recording, index: int, segment: Segment,
         scores=Scores(**scores),
         models=ModelIds(**models),
         prompt_version=PROMPT_VERSION,
-        config_hash=",".join(sorted(hashes)),
+        config_hash=format_config_hash(hashes),
         **columns,
     )
 
 
-def _fill_summary(summary: RunSummary, out: Path) -> None:
-    table, _ = read_dataset(out)
+def _fill_summary(summary: RunSummary, rows: list[SegmentRow]) -> None:
     seen: dict[str, str] = {}
-    for row in table.select(["source_path", "status", "error", "flags", "recording_duration_s"]).to_pylist():
-        if row["status"] == STATUS_ERROR:
-            seen[row["source_path"]] = STATUS_ERROR
-            summary.error_lines.append(f"{row['source_path']}: {row['error']}")
+    for row in rows:
+        if row.status == STATUS_ERROR:
+            seen[row.source_path] = STATUS_ERROR
+            summary.error_lines.append(f"{row.source_path}: {row.error}")
             continue
-        if row["source_path"] not in seen:
-            seen[row["source_path"]] = "ok"
-            summary.audio_s += row["recording_duration_s"] or 0.0
+        if row.source_path not in seen:
+            seen[row.source_path] = "ok"
+            summary.audio_s += row.recording_duration_s or 0.0
         summary.segments += 1
-        summary.flagged_segments += bool(row["flags"])
+        summary.flagged_segments += bool(row.flags)
     summary.errors = sum(1 for s in seen.values() if s == STATUS_ERROR)
     summary.ok = len(seen) - summary.errors

@@ -2,6 +2,7 @@
 
 from .duckdb_views import QueryRefused, connect_readonly, run_query
 from .parquet_store import DatasetInfo, PartStore, read_dataset, schema_version_of, write_table_atomic
+from .stage_merge import done_tasks, format_config_hash, merge_rows, parse_config_hash, recording_key
 from .segment_table import (
     SCHEMA_VERSION,
     SEGMENT_SCHEMA,
@@ -10,7 +11,6 @@ from .segment_table import (
     ModelIds,
     Scores,
     SegmentRow,
-    merge_stage_rows,
     one_line,
     recording_id_from_sha256,
     rows_to_table,
@@ -19,7 +19,8 @@ from .segment_table import (
 
 __all__ = [
     "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "DatasetInfo", "ModelIds",
-    "PartStore", "QueryRefused", "Scores", "SegmentRow", "connect_readonly", "merge_stage_rows", "one_line",
+    "PartStore", "QueryRefused", "Scores", "SegmentRow", "connect_readonly", "done_tasks", "format_config_hash", "merge_rows", "one_line",
+    "parse_config_hash", "recording_key",
     "read_dataset", "recording_id_from_sha256", "rows_to_table", "run_query", "schema_version_of",
     "table_to_rows", "write_table_atomic",
 ]

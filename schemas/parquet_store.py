@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, merge_stage_rows, rows_to_table, table_to_rows
+from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table, table_to_rows
 
 METADATA_PREFIX = "omni_caption."
 
@@ -85,39 +85,82 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class PartStore:
-    """`<out>.parts/`: one atomic Parquet part per finished batch, compacted at the end."""
+    """The output and its work in progress.
 
-    def __init__(self, out_path: str | os.PathLike):
+    `<out>.parts/` holds one atomic Parquet part per finished group of
+    recordings and stage; each part carries its own manifest (stage, tasks and
+    their config hashes, recordings) in its key-value metadata, so data and
+    manifest can never disagree. At the end, everything is merged into the
+    final output: one file, or with a folder `--out`, shards of N rows.
+    """
+
+    def __init__(self, out_path: str | os.PathLike, rows_per_shard: int = 1_000_000):
         self.out_path = Path(out_path)
+        self.sharded = str(out_path).endswith(os.sep) or self.out_path.is_dir()
         self.parts_dir = self.out_path.with_name(self.out_path.name + ".parts")
+        self.rows_per_shard = rows_per_shard
 
     def part_paths(self) -> list[Path]:
         if not self.parts_dir.exists():
             return []
         return sorted(self.parts_dir.glob("part-*.parquet"))
 
-    def write_part(self, table: pa.Table) -> Path:
+    def final_paths(self) -> list[Path]:
+        if self.sharded:
+            return sorted(self.out_path.glob("shard-*.parquet")) if self.out_path.is_dir() else []
+        return [self.out_path] if self.out_path.is_file() else []
+
+    def write_part(self, table: pa.Table, manifest: dict | None = None) -> Path:
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        index = len(self.part_paths())
-        return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet")
+        existing = self.part_paths()
+        index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        info = DatasetInfo(tool_version=(manifest or {}).get("tool_version", "unknown"), run_config=manifest or {})
+        return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet", info)
 
-    def read_parts(self) -> pa.Table:
-        tables = [pq.read_table(p).cast(SEGMENT_SCHEMA) for p in self.part_paths()]
-        return pa.concat_tables(tables) if tables else SEGMENT_SCHEMA.empty_table()
+    def existing_rows(self) -> list[SegmentRow]:
+        """Rows already written, oldest first: the previous final output, then the parts."""
+        rows: list[SegmentRow] = []
+        for path in self.final_paths() + self.part_paths():
+            rows += table_to_rows(pq.read_table(path).cast(SEGMENT_SCHEMA))
+        return rows
 
-    def compact(self, info: DatasetInfo) -> Path:
-        """Merge every stage's parts into the final file, then drop the parts."""
-        rows = merge_stage_rows(table_to_rows(self.read_parts()))
-        final = write_table_atomic(rows_to_table(rows), self.out_path, info)
+    def finalize(self, rows: list[SegmentRow], info: DatasetInfo) -> list[Path]:
+        """Write the final output atomically, then drop the parts it supersedes."""
+        table = rows_to_table(rows)
+        if self.sharded:
+            self.out_path.mkdir(parents=True, exist_ok=True)
+            old = set(self.final_paths())
+            written = []
+            for i, start in enumerate(range(0, max(table.num_rows, 1), self.rows_per_shard)):
+                shard = table.slice(start, self.rows_per_shard)
+                written.append(write_table_atomic(shard, self.out_path / f"shard-{i:05d}.parquet", info))
+            for stale in old - set(written):
+                stale.unlink()
+        else:
+            written = [write_table_atomic(table, self.out_path, info)]
+        self.clear_parts()
+        return written
+
+    def clear_parts(self) -> None:
         for part in self.part_paths():
             part.unlink()
         try:
             self.parts_dir.rmdir()
         except OSError:
             pass
-        return final
+
+    def clear(self) -> None:
+        """`--overwrite`: forget the previous output and any work in progress."""
+        for path in self.final_paths():
+            path.unlink()
+        self.clear_parts()
 
 
 def read_dataset(path: str | os.PathLike) -> tuple[pa.Table, DatasetInfo]:
-    table = pq.read_table(path)
-    return table, DatasetInfo.from_metadata(table.schema.metadata)
+    """A file, or a folder of shards (their metadata is the same: the first one's is returned)."""
+    path = Path(path)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    tables = [pq.read_table(f) for f in files]
+    metadata = tables[0].schema.metadata if tables else None
+    table = pa.concat_tables([t.cast(SEGMENT_SCHEMA) for t in tables]) if tables else SEGMENT_SCHEMA.empty_table()
+    return table, DatasetInfo.from_metadata(metadata)

@@ -167,31 +167,3 @@ def rows_to_table(rows: list[SegmentRow]) -> pa.Table:
 def table_to_rows(table: pa.Table) -> list[SegmentRow]:
     return [SegmentRow.from_dict(row) for row in table.to_pylist()]
 
-
-def merge_stage_rows(rows: list[SegmentRow]) -> list[SegmentRow]:
-    """Join rows that different stages wrote for the same segment into one row.
-
-    Each stage (one model's tasks) fills its own columns; a recording that
-    failed in any stage becomes its single error row.
-    """
-    failed: dict[str, SegmentRow] = {}
-    merged: dict[tuple, dict] = {}
-    for row in rows:
-        if row.status == STATUS_ERROR:
-            failed.setdefault(row.source_path, row)
-            continue
-        key = (row.source_path, row.segment_index)
-        data = row.to_dict()
-        if key not in merged:
-            merged[key] = data
-            continue
-        into = merged[key]
-        for name, value in data.items():
-            if name == "flags":
-                into["flags"] = sorted(set(into["flags"]) | set(value))
-            elif name in ("scores", "models"):
-                into[name] = {k: v if v is not None else into[name].get(k) for k, v in value.items()}
-            elif into.get(name) is None:
-                into[name] = value
-    out = [SegmentRow.from_dict(d) for key, d in merged.items() if key[0] not in failed]
-    return sorted(out + list(failed.values()), key=lambda r: (r.source_path, r.segment_index or 0))

@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from omni_caption.schemas import (SCHEMA_VERSION, SEGMENT_SCHEMA, DatasetInfo, ModelIds, PartStore, Scores,
-                                  SegmentRow, merge_stage_rows, read_dataset, rows_to_table, schema_version_of,
+                                  SegmentRow, read_dataset, rows_to_table, schema_version_of,
                                   table_to_rows, write_table_atomic)
 
 
@@ -60,29 +60,26 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["x.parquet"]  # no temp file left behind
 
 
-def test_stage_rows_merge_into_one_row_per_segment():
-    captions = [ok_row(0, caption="c0", flags=("truncated:caption",), scores=Scores(caption_tokens=3),
-                       models=ModelIds(caption="cap")), ok_row(1, caption="c1")]
-    transcripts = [ok_row(0, transcript="t0", scores=Scores(transcript_tokens=5), models=ModelIds(transcript="ins"),
-                          flags=("empty:transcript",)), ok_row(1, transcript="t1")]
-    merged = merge_stage_rows(captions + transcripts)
-    assert [(r.caption, r.transcript) for r in merged] == [("c0", "t0"), ("c1", "t1")]
-    assert merged[0].flags == ("empty:transcript", "truncated:caption")
-    assert merged[0].scores == Scores(caption_tokens=3, transcript_tokens=5)
-    assert merged[0].models == ModelIds(caption="cap", transcript="ins")
-
-
-def test_a_failed_recording_is_one_error_row():
-    rows = [SegmentRow.error_row("a.wav", "bad"), SegmentRow.error_row("a.wav", "bad"), ok_row(0)]
-    merged = merge_stage_rows(rows)
-    assert [(r.source_path, r.status) for r in merged] == [("a.wav", "error")]
-
-
-def test_part_store_compacts_atomically(tmp_path):
+def test_part_store_finalizes_atomically(tmp_path):
     store = PartStore(tmp_path / "out.parquet")
-    store.write_part(rows_to_table([ok_row(1, caption="b")]))
+    store.write_part(rows_to_table([ok_row(1, caption="b")]), {"tasks": {"caption": "h"}})
     store.write_part(rows_to_table([ok_row(0, caption="a")]))
-    assert len(store.part_paths()) == 2
-    final = store.compact(DatasetInfo("0.1.0", {}))
+    assert [p.name for p in store.part_paths()] == ["part-000000.parquet", "part-000001.parquet"]
+    assert [r.caption for r in store.existing_rows()] == ["b", "a"]
+    info = DatasetInfo.from_metadata(pq.read_schema(store.part_paths()[0]).metadata)
+    assert info.run_config == {"tasks": {"caption": "h"}}  # the part's manifest travels with its data
+    (final,) = store.finalize([ok_row(0, caption="a"), ok_row(1, caption="b")], DatasetInfo("0.1.0", {}))
     assert [r.caption for r in table_to_rows(pq.read_table(final))] == ["a", "b"]
     assert not store.parts_dir.exists()
+    assert [r.caption for r in store.existing_rows()] == ["a", "b"]  # the final file is resumable too
+
+
+def test_sharded_output(tmp_path):
+    store = PartStore(str(tmp_path / "ds") + "/", rows_per_shard=2)
+    rows = [ok_row(i) for i in range(5)]
+    written = store.finalize(rows, DatasetInfo("0.1.0", {}))
+    assert [p.name for p in written] == ["shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+    table, _ = read_dataset(tmp_path / "ds")
+    assert table.num_rows == 5
+    store.finalize(rows[:1], DatasetInfo("0.1.0", {}))  # fewer rows: stale shards go
+    assert [p.name for p in store.final_paths()] == ["shard-00000.parquet"]

@@ -1,0 +1,73 @@
+"""Which rows count when stages and runs have written several versions."""
+
+from omni_caption.schemas import (ModelIds, Scores, SegmentRow, done_tasks, format_config_hash, merge_rows,
+                                  parse_config_hash)
+
+
+def row(index, sha="s1", path="a.wav", hashes=None, start=None, **extra):
+    start = index * 10.0 if start is None else start
+    return SegmentRow(recording_id=sha, source_path=path, source_sha256=sha, recording_duration_s=20.0,
+                      segment_index=index, start_s=start, end_s=start + 10.0,
+                      config_hash=format_config_hash(hashes or {"caption": "c1"}), **extra)
+
+
+def error(sha="s1", path="a.wav", hashes=None):
+    return SegmentRow.error_row(path, "boom", sha256=sha, config_hash=format_config_hash(hashes or {"caption": "c1"}))
+
+
+def test_config_hash_round_trip():
+    assert parse_config_hash(format_config_hash({"transcript": "b", "caption": "a"})) == {"caption": "a", "transcript": "b"}
+    assert format_config_hash({"transcript": "b", "caption": "a"}) == "caption=a,transcript=b"
+
+
+def test_stages_join_into_one_row_per_segment():
+    rows = [row(0, caption="c0", flags=("truncated:caption",), scores=Scores(caption_tokens=3),
+                models=ModelIds(caption="cap")),
+            row(1, caption="c1"),
+            row(0, hashes={"transcript": "t1"}, transcript="t0", language="English",
+                scores=Scores(transcript_tokens=5), models=ModelIds(transcript="ins"), flags=("empty:transcript",)),
+            row(1, hashes={"transcript": "t1"}, transcript="t1")]
+    merged = merge_rows(rows, {"caption": "c1", "transcript": "t1"})
+    assert [(r.caption, r.transcript) for r in merged] == [("c0", "t0"), ("c1", "t1")]
+    assert merged[0].flags == ("empty:transcript", "truncated:caption")
+    assert merged[0].scores == Scores(caption_tokens=3, transcript_tokens=5)
+    assert merged[0].models == ModelIds(caption="cap", transcript="ins")
+    assert merged[0].language == "English" and merged[0].config_hash == "caption=c1,transcript=t1"
+
+
+def test_outdated_config_rows_are_ignored_and_redone():
+    rows = [row(0, caption="old"), row(0, hashes={"caption": "c2"}, caption="new")]
+    assert [r.caption for r in merge_rows(rows, {"caption": "c2"})] == ["new"]
+    assert done_tasks(rows[:1], {"caption": "c2"}) == {}
+
+
+def test_a_task_not_in_this_run_is_kept_when_segments_line_up():
+    rows = [row(0, caption="kept"), row(0, hashes={"transcript": "t1"}, transcript="t"),
+            row(1, hashes={"transcript": "t1"}, transcript="u")]
+    merged = merge_rows(rows, {"transcript": "t1"})
+    assert [(r.caption, r.transcript) for r in merged] == [("kept", "t"), (None, "u")]
+    shifted = [row(0, caption="other cut", start=3.0), row(0, hashes={"transcript": "t1"}, transcript="t")]
+    assert merge_rows(shifted, {"transcript": "t1"})[0].caption is None
+
+
+def test_latest_attempt_decides_error_or_ok():
+    assert [r.status for r in merge_rows([row(0), error()], {"caption": "c1"})] == ["error"]
+    assert [r.status for r in merge_rows([error(), row(0), row(1)], {"caption": "c1"})] == ["ok", "ok"]
+    assert done_tasks([error()], {"caption": "c1"}) == {"s1": {"caption"}}
+    assert done_tasks([error()], {"caption": "c1"}, include_errors=False) == {}
+
+
+def test_duplicate_parts_give_no_duplicate_rows():
+    rows = [row(0, caption="x"), row(1, caption="y"), row(0, caption="x"), row(1, caption="y")]
+    assert len(merge_rows(rows, {"caption": "c1"})) == 2
+
+
+def test_moved_file_gets_its_new_path_and_missing_files_drop_out():
+    rows = [row(0, path="old/a.wav"), row(0, sha="s2", path="gone.wav")]
+    merged = merge_rows(rows, {"caption": "c1"}, current_paths={"s1": ["new/a.wav"]})
+    assert [(r.source_path, r.source_sha256) for r in merged] == [("new/a.wav", "s1")]
+
+
+def test_identical_files_share_one_computation_and_both_get_rows():
+    merged = merge_rows([row(0, caption="x")], {"caption": "c1"}, current_paths={"s1": ["a.wav", "copy/a.wav"]})
+    assert [(r.source_path, r.caption) for r in merged] == [("a.wav", "x"), ("copy/a.wav", "x")]
