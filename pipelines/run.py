@@ -55,6 +55,10 @@ class RunOptions:
     retry_errors: bool = False  # redo recordings whose last attempt failed
     rows_per_shard: int = 1_000_000  # with a folder --out
 
+    def vad_device(self) -> str:
+        """VAD runs on the GPU when generation does; the frames are tiny next to the model."""
+        return "cuda" if self.device.startswith("cuda") or (self.device == "auto" and _cuda_available()) else "cpu"
+
     def segmentation_key(self) -> str:
         return f"granularity={self.granularity};max_chunk_s={self.max_chunk_s};aut_window={self.aut_window}"
 
@@ -90,6 +94,12 @@ class _Recording:
 
     def read(self, segment: Segment):
         return self.audio.read(segment.start_s, segment.end_s)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def check_output_path(out: Path, sharded: bool) -> None:
@@ -156,9 +166,10 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                                                 cache_dir=options.cache_dir))
             summary.nonsense_model |= omni.is_nonsense
             progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
-            for start in range(0, len(pending), options.group_recordings):
-                group = pending[start:start + options.group_recordings]
-                rows = _run_group(omni, stage_configs, group, keys, segmenter, options, progress)
+            groups = [pending[i:i + options.group_recordings]
+                      for i in range(0, len(pending), options.group_recordings)]
+            for group, prepared in segmenter.prefetched(groups, keys):
+                rows = _run_group(omni, stage_configs, prepared, options, progress)
                 store.write_part(rows_to_table(rows), _manifest(spec, stage_configs, group, keys))
             _release(omni)
         progress.close()
@@ -213,8 +224,28 @@ class Segmenter:
 
     def vad(self) -> SileroVad:
         if self._vad is None:
-            self._vad = SileroVad()
+            self._vad = SileroVad(device=self.options.vad_device())
         return self._vad
+
+    def prefetched(self, groups: list[list[SourceFile]], keys: dict[str, str]):
+        """Yield (group, prepared recordings), segmenting the next group while the caller generates.
+
+        Decode and VAD run in a worker thread (torch and torchcodec release the
+        GIL), so on a GPU machine the data plane overlaps generation.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def prepare(group):
+            return [self.prepare(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path])
+                    for s in group]
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter") as pool:
+            future = pool.submit(prepare, groups[0]) if groups else None
+            for i, group in enumerate(groups):
+                prepared = future.result()
+                if i + 1 < len(groups):
+                    future = pool.submit(prepare, groups[i + 1])
+                yield group, prepared
 
     def prepare(self, source: SourceFile, sha256: str | None = None) -> _Recording | SegmentRow:
         try:
@@ -253,11 +284,9 @@ def aut_windows_for(options: RunOptions, segments: list[Segment]) -> AutWindows 
     return AutWindows(per_clip=tuple(per_clip))
 
 
-def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFile], keys: dict[str, str],
-               segmenter: Segmenter, options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[_Recording | SegmentRow],
+               options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
-    shas = {s.source_path: keys[s.source_path] for s in group if not keys[s.source_path].startswith("path:")}
-    prepared = [segmenter.prepare(source, shas.get(source.source_path)) for source in group]
     recordings = [p for p in prepared if isinstance(p, _Recording)]
     # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
     rows: list[SegmentRow] = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
@@ -281,7 +310,7 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], group: list[SourceFil
     for i, (rec, index, segment) in enumerate(segments):
         if rec.source.source_path not in failed_paths:
             rows.append(_segment_row(omni, rec, index, segment, outputs[i]))
-    progress.advance(recordings=len(group), audio_s=sum(r.duration_s for r in recordings))
+    progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
 

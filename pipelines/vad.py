@@ -42,13 +42,14 @@ class VadResult:
 class SileroVad:
     """Loads silero-vad once; `analyse` runs it over a recording's blocks."""
 
-    def __init__(self, options: VadOptions = VadOptions()):
+    def __init__(self, options: VadOptions = VadOptions(), device: str = "cpu"):
         import torch
 
         threads = torch.get_num_threads()
         from silero_vad import load_silero_vad
 
-        self.model = load_silero_vad()
+        self.model = load_silero_vad().to(device)
+        self.device = device
         # Importing silero_vad sets torch to one thread process-wide; give the model its threads back.
         torch.set_num_threads(threads)
         self.options = options
@@ -72,10 +73,10 @@ class SileroVad:
             # Context pads on the left (none before the file starts), a short last row on the right.
             rows.append(np.concatenate([np.zeros(context - len(before), np.float32), before, body,
                                         np.zeros(row - len(body), np.float32)]))
-        batch = torch.from_numpy(np.stack(rows))
+        batch = torch.from_numpy(np.stack(rows)).to(self.device)
         self.model.reset_states()
         with torch.inference_mode():
-            probs = self.model.audio_forward(batch, SAMPLE_RATE).numpy()
+            probs = self.model.audio_forward(batch, SAMPLE_RATE).float().cpu().numpy()
         frames = [probs[i, opts.context_frames:] for i in range(len(starts))]
         return np.concatenate(frames)[:padded_len // FRAME]
 
