@@ -27,8 +27,8 @@ class Prompt:
     text: str | None = None
     system: str | None = None
 
-    def to_messages(self) -> list[dict]:
-        content: list[dict] = [{"type": "audio", "audio": "<segment>"}]
+    def to_messages(self, with_audio: bool = True) -> list[dict]:
+        content: list[dict] = [{"type": "audio", "audio": "<segment>"}] if with_audio else []
         if self.text:
             content.append({"type": "text", "text": self.text})
         messages = [{"role": "system", "content": [{"type": "text", "text": self.system}]}] if self.system else []
@@ -97,11 +97,15 @@ def end_of_turn_ids(omni: OmniModel) -> list[int]:
     return sorted(ids)
 
 
-def prepare_inputs(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt) -> dict:
+def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prompt | list[Prompt]) -> dict:
+    """Tokenised, left-padded inputs; with `audios=None` the prompts are text only."""
     processor = omni.processor
-    text = processor.apply_chat_template(prompt.to_messages(), add_generation_prompt=True, tokenize=False)
-    inputs = processor(text=[text] * len(audios), audio=list(audios), return_tensors="pt", padding=True,
-                       padding_side="left")
+    count = len(audios) if audios is not None else len(prompts)
+    prompts = prompts if isinstance(prompts, list) else [prompts] * count
+    texts = [processor.apply_chat_template(p.to_messages(with_audio=audios is not None), add_generation_prompt=True,
+                                           tokenize=False) for p in prompts]
+    audio_kwargs = {"audio": list(audios)} if audios is not None else {}
+    inputs = processor(text=texts, return_tensors="pt", padding=True, padding_side="left", **audio_kwargs)
     inputs.pop("num_audio_tokens", None)
     dtype = omni.model.thinker.dtype
     return {k: (v.to(omni.device, dtype=dtype) if v.is_floating_point() else v.to(omni.device))
@@ -114,16 +118,27 @@ def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt,
 
     `windows` sets the AuT attention windows for this call (default: the model's own, 8 s).
     """
+    if not audios:
+        return []
+    return _generate(omni, prepare_inputs(omni, audios, prompt), decoding, windows)
+
+
+def generate_text(omni: OmniModel, prompts: list[Prompt], decoding: DecodingOptions) -> list[GenerationResult]:
+    """Text-only generation (e.g. a recording summary from its timestamped captions), batched."""
+    if not prompts:
+        return []
+    return _generate(omni, prepare_inputs(omni, None, prompts), decoding, None)
+
+
+def _generate(omni: OmniModel, inputs: dict, decoding: DecodingOptions,
+              windows: AutWindows | None) -> list[GenerationResult]:
     import torch
     from transformers import StoppingCriteriaList
 
-    if not audios:
-        return []
-    inputs = prepare_inputs(omni, audios, prompt)
     eos_ids = end_of_turn_ids(omni)
     recorder = _LogProbRecorder()
     handle = omni.model.thinker.lm_head.register_forward_hook(recorder.hook)
-    feature_lens = inputs["feature_attention_mask"].sum(-1)
+    feature_lens = inputs["feature_attention_mask"].sum(-1) if "feature_attention_mask" in inputs else None
     try:
         with torch.inference_mode(), aut_windows.applied(omni.model, windows, feature_lens):
             if decoding.do_sample:

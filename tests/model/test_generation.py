@@ -94,3 +94,17 @@ def test_sampling_is_seeded(tiny):
 
 def test_empty_input_gives_no_results(tiny):
     assert generate_batch(tiny, [], Prompt(), GREEDY) == []
+
+
+def test_text_only_generation_batched_equals_single(tiny):
+    from omni_caption.model import generate_text
+
+    prompts = [Prompt(text="Summarise: [00:00-00:05] a dog barks."),
+               Prompt(text="Summarise: [00:00-00:30] people talk in a meeting room about the budget.")]
+    batched = generate_text(tiny, prompts, GREEDY)
+    singles = [generate_text(tiny, [p], GREEDY)[0] for p in prompts]
+    assert [r.token_ids for r in batched] == [r.token_ids for r in singles]
+    assert batched[0].token_ids != batched[1].token_ids
+    text = tiny.processor.apply_chat_template(prompts[0].to_messages(with_audio=False), add_generation_prompt=True,
+                                              tokenize=False)
+    assert "<|audio_pad|>" not in text and "a dog barks" in text
