@@ -25,12 +25,36 @@ REASONING_QUESTION = (
     "What is happening in this audio, and who is speaking? Give the evidence you hear for each point."
 )
 
+SUMMARY_TEXT = (
+    "Below are the timestamped captions and transcripts of one audio recording, in order. "
+    "Summarise the whole recording: what happens, who speaks, and the main points, "
+    "citing the timestamps of key moments.\n\n{source}"
+)
+SUMMARY_PART_TEXT = (
+    "Below are the timestamped captions and transcripts of part {part} of {parts} ({span}) of one audio "
+    "recording, in order. Summarise this part: what happens, who speaks, and the main points, "
+    "citing the timestamps of key moments.\n\n{source}"
+)
+SUMMARY_REDUCE_TEXT = (
+    "Below are summaries of consecutive parts of one audio recording, in order, each headed by its time span. "
+    "Combine them into one summary of the whole recording, keeping the timestamps of key moments.\n\n{source}"
+)
+# --summary-from audio: the model hears the recording (or a <= 40 min part of it) itself.
+SUMMARY_AUDIO_TEXT = (
+    "Summarise this recording: what happens, who speaks, and the main points, with approximate times of key "
+    "moments."
+)
+
 TEMPLATES = {
     "caption": CAPTION_TEXT,
     "transcript": TRANSCRIPT_TEXT,
     "transcript_zh": TRANSCRIPT_TEXT_CHINESE,
     "transcript_any": TRANSCRIPT_TEXT_ANY_LANGUAGE,
     "reasoning": REASONING_QUESTION,
+    "summary": SUMMARY_TEXT,
+    "summary_part": SUMMARY_PART_TEXT,
+    "summary_reduce": SUMMARY_REDUCE_TEXT,
+    "summary_audio": SUMMARY_AUDIO_TEXT,
 }
 
 

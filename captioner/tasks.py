@@ -11,14 +11,16 @@ import numpy as np
 
 from omni_caption.model import AutWindows, DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch
 
-from . import prompts
+from . import guards, prompts
 
 SEGMENT_TASKS = ("caption", "transcript", "reasoning")
+RECORDING_TASKS = ("summary",)
+TASKS = SEGMENT_TASKS + RECORDING_TASKS
 
-DEFAULT_PRESET = {"caption": "captioner", "transcript": "instruct", "reasoning": "thinking"}
+DEFAULT_PRESET = {"caption": "captioner", "transcript": "instruct", "reasoning": "thinking", "summary": "thinking"}
 
 # Explicit caps: the library default (1024) would truncate long captions and traces silently.
-DEFAULT_MAX_NEW_TOKENS = {"caption": 2048, "transcript": 1024, "reasoning": 4096}
+DEFAULT_MAX_NEW_TOKENS = {"caption": 2048, "transcript": 1024, "reasoning": 4096, "summary": 4096}
 # Random weights rarely emit end-of-turn; a short cap keeps the offline demo quick.
 TINY_RANDOM_MAX_NEW_TOKENS = 32
 
@@ -38,16 +40,21 @@ class TaskConfig:
     greedy: bool = False  # force greedy decoding (tests, parity checks)
     seed: int = 0
     segmentation: str = ""  # how segments are cut (granularity, chunk limit, AuT windows): other cuts, other rows
+    summary_from: str = "text"  # summary: from the segments' captions/transcripts, or from the audio itself
 
     def __post_init__(self):
-        if self.name not in SEGMENT_TASKS:
-            raise ValueError(f"unknown task {self.name!r}: choose from {', '.join(SEGMENT_TASKS)}")
+        if self.name not in TASKS:
+            raise ValueError(f"unknown task {self.name!r}: choose from {', '.join(TASKS)}")
+        if self.summary_from not in ("text", "audio"):
+            raise ValueError(f"summary source must be 'text' or 'audio', not {self.summary_from!r}")
 
     def prompt(self) -> Prompt:
         if self.name == "caption":
             return Prompt(text=prompts.CAPTION_TEXT)
         if self.name == "transcript":
             return Prompt(text=prompts.transcript_prompt(self.language))
+        if self.name == "summary":
+            return Prompt(text=prompts.SUMMARY_AUDIO_TEXT if self.summary_from == "audio" else prompts.SUMMARY_TEXT)
         return Prompt(text=self.question)
 
     def decoding(self) -> DecodingOptions:
@@ -55,8 +62,12 @@ class TaskConfig:
         return DecodingOptions(max_new_tokens=self.max_new_tokens, seed=self.seed, **sampling)
 
     def config_hash(self) -> str:
+        # Guards and the fallback ladder change stored text, so their settings are part of the key.
+        from .fallback import DEFAULT_LADDER
+
         payload = {**asdict(self), "prompt": asdict(self.prompt()), "decoding": asdict(self.decoding()),
-                   "prompt_version": prompts.PROMPT_VERSION}
+                   "prompt_version": prompts.PROMPT_VERSION, "guards": repr(guards.DEFAULT_OPTIONS),
+                   "ladder": asdict(DEFAULT_LADDER)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -67,6 +78,7 @@ class TaskOutput:
     columns: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    raw: dict = field(default_factory=dict)  # column -> the model's text, where a guard changed the column
 
 
 def run_task(omni: OmniModel, task: TaskConfig, audios: list[np.ndarray],
@@ -76,10 +88,13 @@ def run_task(omni: OmniModel, task: TaskConfig, audios: list[np.ndarray],
 
 
 def read_output(task: TaskConfig, result: GenerationResult) -> TaskOutput:
-    out = TaskOutput(scores={f"{task.name}_avg_logprob": result.mean_logprob,
-                             f"{task.name}_tokens": result.num_tokens})
-    if result.hit_token_cap:
-        out.flags.append(f"truncated:{task.name}")
+    """Columns from the model text, with the guards that need no segment context (truncation, empty)."""
+    out = TaskOutput(scores={f"{task.name}_avg_logprob": result.mean_logprob})
+    item = guards.GuardInput(task.name, guarded_text(task, result), num_tokens=result.num_tokens,
+                             hit_token_cap=result.hit_token_cap)
+    truncated = guards.truncation_guard(item)
+    out.flags.extend(truncated.flags)
+    out.scores.update(truncated.scores)
     if task.name == "caption":
         out.columns["caption"] = result.text
     elif task.name == "transcript":
@@ -90,9 +105,15 @@ def read_output(task: TaskConfig, result: GenerationResult) -> TaskOutput:
         out.columns.update(reasoning=reasoning, answer=answer)
         if problem:
             out.flags.append(f"{problem}:reasoning")
-    if not result.text.strip():
-        out.flags.append(f"empty:{task.name}")
+    out.flags.extend(guards.empty_guard(item).flags)
     return out
+
+
+def guarded_text(task: TaskConfig, result: GenerationResult) -> str:
+    """The text the guards judge: the transcript without its 'Language:' line; otherwise the model text."""
+    if task.name == "transcript" and task.language is None:
+        return split_language_line(result.text)[1]
+    return result.text
 
 
 _LANGUAGE_LINE = re.compile(r"^\s*language\s*[:：]\s*([^\n]+?)\s*(?:\n|$)", re.IGNORECASE)

@@ -17,17 +17,17 @@ from pathlib import Path
 from omni_caption import __version__
 from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROMPT_VERSION,
                                     TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig, run_task)
-from omni_caption.model import AutWindows, LoadOptions, OmniModel, load_model, resolve_model, windows_from_pauses
+from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow,
                                   done_tasks, format_config_hash, merge_rows, recording_id_from_sha256,
                                   rows_to_table)
 
-from .decode import AudioFile, DecodeError
+from .decode import DecodeError
 from .discover import SourceFile, discover
 from .output_lock import OutputLock
 from .progress import RunProgress
-from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
-from .vad import FRAME_S, SileroVad, VadResult
+from .segment import Segment
+from .segmenter import Recording, Segmenter, aut_windows_for
 
 
 class OutputPathError(OSError):
@@ -82,18 +82,6 @@ class RunSummary:
     @property
     def realtime_factor(self) -> float:
         return self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
-
-
-@dataclass
-class _Recording:
-    source: SourceFile
-    sha256: str
-    audio: AudioFile
-    duration_s: float
-    segments: list[Segment]
-
-    def read(self, segment: Segment):
-        return self.audio.read(segment.start_s, segment.end_s)
 
 
 def _cuda_available() -> bool:
@@ -213,81 +201,10 @@ def _release(omni: OmniModel) -> None:
         torch.cuda.empty_cache()
 
 
-class Segmenter:
-    """Decode + VAD + segmentation of each recording, done once per run and reused by every stage."""
-
-    def __init__(self, options: RunOptions):
-        self.options = options
-        self.seg_options = SegmentationOptions(max_chunk_s=options.max_chunk_s)
-        self._vad: SileroVad | None = None
-        self._done: dict[str, tuple[float, list[Segment]]] = {}
-
-    def vad(self) -> SileroVad:
-        if self._vad is None:
-            self._vad = SileroVad(device=self.options.vad_device())
-        return self._vad
-
-    def prefetched(self, groups: list[list[SourceFile]], keys: dict[str, str]):
-        """Yield (group, prepared recordings), segmenting the next group while the caller generates.
-
-        Decode and VAD run in a worker thread (torch and torchcodec release the
-        GIL), so on a GPU machine the data plane overlaps generation.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        def prepare(group):
-            return [self.prepare(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path])
-                    for s in group]
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter") as pool:
-            future = pool.submit(prepare, groups[0]) if groups else None
-            for i, group in enumerate(groups):
-                prepared = future.result()
-                if i + 1 < len(groups):
-                    future = pool.submit(prepare, groups[i + 1])
-                yield group, prepared
-
-    def prepare(self, source: SourceFile, sha256: str | None = None) -> _Recording | SegmentRow:
-        try:
-            sha256 = sha256 or source.sha256()
-        except OSError as exc:
-            return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
-        try:
-            audio = AudioFile(source.path)
-            if sha256 not in self._done:
-                self._done[sha256] = self.segment(self.vad().analyse(audio.blocks()))
-        except (DecodeError, OSError) as exc:
-            return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
-        duration, segments = self._done[sha256]
-        return _Recording(source, sha256, audio, duration, segments)
-
-    def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
-        # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.
-        regions = [r.shifted(-vad.offset_s) for r in vad.regions]
-        windows = utterance_windows(regions, vad.duration_s, vad.frame_energy, FRAME_S, self.seg_options)
-        segments = segments_for(self.options.granularity, regions, windows, vad.duration_s, self.seg_options)
-        shifted = [Segment(s.span.shifted(vad.offset_s), s.speech_ratio,
-                           tuple(w.shifted(vad.offset_s) for w in s.windows)) for s in segments]
-        return vad.duration_s, shifted
-
-
-def aut_windows_for(options: RunOptions, segments: list[Segment]) -> AutWindows | None:
-    if options.aut_window is None:
-        return None
-    if options.aut_window != "pause":
-        return AutWindows(seconds=int(options.aut_window))
-    per_clip = []
-    for segment in segments:
-        # Cut in the middle of each pause between consecutive utterance windows.
-        cuts = [(a.end_s + b.start_s) / 2 - segment.start_s for a, b in zip(segment.windows, segment.windows[1:])]
-        per_clip.append(windows_from_pauses(cuts, segment.span.duration_s))
-    return AutWindows(per_clip=tuple(per_clip))
-
-
-def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[_Recording | SegmentRow],
+def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Recording | SegmentRow],
                options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
-    recordings = [p for p in prepared if isinstance(p, _Recording)]
+    recordings = [p for p in prepared if isinstance(p, Recording)]
     # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
     rows: list[SegmentRow] = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
     segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
@@ -319,7 +236,7 @@ def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:
             for r in recordings]
 
 
-def _segment_row(omni: OmniModel, rec: _Recording, index: int, segment: Segment, results: list) -> SegmentRow:
+def _segment_row(omni: OmniModel, rec: Recording, index: int, segment: Segment, results: list) -> SegmentRow:
     columns: dict = {}
     scores: dict = {}
     flags: list[str] = []

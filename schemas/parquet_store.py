@@ -15,7 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table, table_to_rows
+from .migrations import table_version, upgrade_rows
+from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table
 
 METADATA_PREFIX = "omni_caption."
 
@@ -121,7 +122,7 @@ class PartStore:
         """Rows already written, oldest first: the previous final output, then the parts."""
         rows: list[SegmentRow] = []
         for path in self.final_paths() + self.part_paths():
-            rows += table_to_rows(pq.read_table(path).cast(SEGMENT_SCHEMA))
+            rows += read_rows(path)
         return rows
 
     def finalize(self, rows: list[SegmentRow], info: DatasetInfo) -> list[Path]:
@@ -156,11 +157,16 @@ class PartStore:
         self.clear_parts()
 
 
+def read_rows(path: str | os.PathLike) -> list[SegmentRow]:
+    """Rows of one Parquet file, upgraded to the current schema whatever version wrote them."""
+    table = pq.read_table(path)
+    return [SegmentRow.from_dict(row) for row in upgrade_rows(table.to_pylist(), table_version(table))]
+
+
 def read_dataset(path: str | os.PathLike) -> tuple[pa.Table, DatasetInfo]:
     """A file, or a folder of shards (their metadata is the same: the first one's is returned)."""
     path = Path(path)
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
-    tables = [pq.read_table(f) for f in files]
-    metadata = tables[0].schema.metadata if tables else None
-    table = pa.concat_tables([t.cast(SEGMENT_SCHEMA) for t in tables]) if tables else SEGMENT_SCHEMA.empty_table()
-    return table, DatasetInfo.from_metadata(metadata)
+    metadata = pq.read_schema(files[0]).metadata if files else None
+    rows = [row for f in files for row in read_rows(f)]
+    return rows_to_table(rows), DatasetInfo.from_metadata(metadata)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # see migrations.py for what changed
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -28,8 +28,14 @@ class Scores:
     transcript_tokens: int | None = None
     reasoning_avg_logprob: float | None = None
     reasoning_tokens: int | None = None
-    compression_ratio: float | None = None
-    chars_per_s: float | None = None
+    compression_ratio: float | None = None  # of the transcript (Whisper's repetition measure)
+    chars_per_s: float | None = None  # of the transcript, per second of speech
+    # v2: the guards' figures for the other tasks and the fallback ladder's kept temperature.
+    caption_compression_ratio: float | None = None
+    reasoning_compression_ratio: float | None = None
+    caption_temperature: float | None = None
+    transcript_temperature: float | None = None
+    reasoning_temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class SegmentRow:
     speech_ratio: float | None = None
     caption: str | None = None
     transcript: str | None = None
+    transcript_raw: str | None = None  # v2: the model's text when a guard emptied or changed `transcript`
     language: str | None = None
     reasoning: str | None = None
     answer: str | None = None
@@ -120,6 +127,11 @@ SCORES_TYPE = pa.struct([
     pa.field("reasoning_tokens", pa.int32()),
     pa.field("compression_ratio", pa.float32()),
     pa.field("chars_per_s", pa.float32()),
+    pa.field("caption_compression_ratio", pa.float32()),
+    pa.field("reasoning_compression_ratio", pa.float32()),
+    pa.field("caption_temperature", pa.float32()),
+    pa.field("transcript_temperature", pa.float32()),
+    pa.field("reasoning_temperature", pa.float32()),
 ])
 
 MODELS_TYPE = pa.struct([pa.field(task, pa.string()) for task in TASKS])
@@ -139,6 +151,7 @@ SEGMENT_SCHEMA = pa.schema([
     pa.field("speech_ratio", pa.float32()),
     pa.field("caption", pa.string()),
     pa.field("transcript", pa.string()),
+    pa.field("transcript_raw", pa.string()),
     pa.field("language", pa.string()),
     pa.field("reasoning", pa.string()),
     pa.field("answer", pa.string()),

@@ -14,14 +14,16 @@ from .segment_table import STATUS_ERROR, SegmentRow
 
 TASK_COLUMNS = {
     "caption": ("caption",),
-    "transcript": ("transcript", "language"),
+    "transcript": ("transcript", "transcript_raw", "language"),
     "reasoning": ("reasoning", "answer"),
     "summary": ("summary", "summary_reasoning"),
 }
 TASK_SCORES = {
-    "caption": ("caption_avg_logprob", "caption_tokens"),
-    "transcript": ("transcript_avg_logprob", "transcript_tokens", "compression_ratio", "chars_per_s"),
-    "reasoning": ("reasoning_avg_logprob", "reasoning_tokens"),
+    "caption": ("caption_avg_logprob", "caption_tokens", "caption_compression_ratio", "caption_temperature"),
+    "transcript": ("transcript_avg_logprob", "transcript_tokens", "compression_ratio", "chars_per_s",
+                   "transcript_temperature"),
+    "reasoning": ("reasoning_avg_logprob", "reasoning_tokens", "reasoning_compression_ratio",
+                  "reasoning_temperature"),
     "summary": (),
 }
 
@@ -106,8 +108,9 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
     for index in sorted(base):
         segment = base[index]
         data = segment.to_dict()
-        for column in ("caption", "transcript", "language", "reasoning", "answer", "summary", "summary_reasoning"):
-            data[column] = None
+        for columns in TASK_COLUMNS.values():
+            for column in columns:
+                data[column] = None
         flags, scores, models, hashes = [], {}, {}, {}
         for task, by_index in task_rows.items():
             source = by_index.get(index)

@@ -84,3 +84,10 @@ def test_language_names_and_codes():
 def test_unknown_task_refused():
     with pytest.raises(ValueError, match="unknown task"):
         TaskConfig("summarise", "x")
+
+
+def test_read_output_judges_the_transcript_without_its_language_line():
+    out = read_output(TaskConfig("transcript", "instruct"), result("Language: English\n"))
+    assert out.columns == {"transcript": "", "language": "English"}
+    assert out.flags == ["empty:transcript"]
+    assert read_output(TaskConfig("caption", "captioner"), result("…")).flags == ["empty:caption"]

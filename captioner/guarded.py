@@ -1,0 +1,78 @@
+"""One task over one batch with every guard: fallback ladder, output reading, findings.
+
+`run_guarded_task` is what a pipeline calls in place of `tasks.run_task`. It
+takes a `generate(decoding, indices)` callable rather than a model, so the
+same code runs on a real model (`model_generate_fn`), under Ray, or on the
+test mock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from omni_caption.model import AutWindows, GenerationResult, OmniModel, Prompt, generate_batch
+
+from . import guards
+from .fallback import DEFAULT_LADDER, FallbackLadder, FallbackOutcome, GenerateFn, Verdict, generate_with_fallback
+from .tasks import TaskConfig, TaskOutput, guarded_text, read_output
+
+# The column each task's guarded text lands in (reasoning is judged on its whole text, trace included).
+_TEXT_COLUMN = {"caption": "caption", "transcript": "transcript"}
+
+
+def repetition_judge(task: TaskConfig, options: guards.GuardOptions = guards.DEFAULT_OPTIONS):
+    """The ladder's judge: does this result loop? Measured on the text the guards will see."""
+
+    def judge(result: GenerationResult) -> Verdict:
+        found = guards.repetition_guard(guards.GuardInput(task.name, guarded_text(task, result)), options)
+        ratio = found.scores.get(guards.score_name(task.name, "compression_ratio"), 0.0)
+        return Verdict(failed=bool(found.flags), compression_ratio=ratio)
+
+    return judge
+
+
+def run_guarded_task(generate: GenerateFn, task: TaskConfig, contexts: Sequence[guards.SegmentContext],
+                     options: guards.GuardOptions = guards.DEFAULT_OPTIONS,
+                     ladder: FallbackLadder = DEFAULT_LADDER) -> list[TaskOutput]:
+    """Decode the batch (one context per segment, in batch order), retry loops, keep the best, guard it."""
+    outcomes = generate_with_fallback(generate, task.decoding(), len(contexts), repetition_judge(task, options),
+                                      ladder)
+    return [guard_outcome(task, outcome, context, options) for outcome, context in zip(outcomes, contexts)]
+
+
+def guard_outcome(task: TaskConfig, outcome: FallbackOutcome, context: guards.SegmentContext,
+                  options: guards.GuardOptions = guards.DEFAULT_OPTIONS) -> TaskOutput:
+    """The kept attempt's columns, with every guard's flags and scores, and the raw text a guard replaced."""
+    result = outcome.result
+    out = read_output(task, result)  # truncation and empty are flagged there
+    if task.name == "transcript":
+        context = replace(context, language=out.columns.get("language") or context.language)
+    item = guards.GuardInput(task.name, guarded_text(task, result), context, result.num_tokens,
+                             result.hit_token_cap)
+    report = guards.check(item, options, model_guards=(guards.repetition_guard,))
+    out.flags.extend(f for f in report.flags if f not in out.flags)
+    out.scores.update(report.scores)
+    column = _TEXT_COLUMN.get(task.name)
+    if report.raw_text is not None and column is not None:
+        out.raw[column] = result.text
+        out.columns[column] = report.text
+    out.scores[f"{task.name}_temperature"] = outcome.kept.temperature
+    if outcome.fell_back:
+        out.flags.append(f"fallback:{task.name}")
+    return out
+
+
+def model_generate_fn(omni: OmniModel, prompt: Prompt, audios: Sequence[np.ndarray],
+                      windows: AutWindows | None = None) -> GenerateFn:
+    """A GenerateFn over a loaded model: a retry decodes only its segments (and their AuT windows)."""
+
+    def generate(decoding, indices):
+        subset = windows
+        if windows is not None and windows.per_clip is not None:
+            subset = replace(windows, per_clip=tuple(windows.per_clip[i] for i in indices))
+        return generate_batch(omni, [audios[i] for i in indices], prompt, decoding, subset)
+
+    return generate

@@ -1,0 +1,48 @@
+"""Append-only schema migrations: every dataset ever written stays readable.
+
+Each step upgrades a row (as a dict) from one version to the next. Rows are
+upgraded when read back for resuming or merging; DuckDB views read mixed
+versions directly (`union_by_name`). Never edit a step: add the next one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+
+from .segment_table import SCHEMA_VERSION
+
+
+def _v1_to_v2(row: dict) -> dict:
+    # v2 keeps the raw transcript a guard replaced, and the guards' figures for every task.
+    row = dict(row)
+    row.setdefault("transcript_raw", None)
+    scores = dict(row.get("scores") or {})
+    for name in ("caption_compression_ratio", "reasoning_compression_ratio", "caption_temperature",
+                 "transcript_temperature", "reasoning_temperature"):
+        scores.setdefault(name, None)
+    row["scores"] = scores
+    return row
+
+
+MIGRATIONS: dict[str, tuple[str, Callable[[dict], dict]]] = {
+    "1": ("2", _v1_to_v2),
+}
+
+
+def table_version(table: pa.Table) -> str:
+    value = (table.schema.metadata or {}).get(b"omni_caption.schema_version")
+    # Files without the key predate versioning: the first schema.
+    return value.decode() if value else "1"
+
+
+def upgrade_rows(rows: list[dict], version: str) -> list[dict]:
+    """Rows of schema `version`, upgraded step by step to the current version."""
+    while version != SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise ValueError(f"dataset schema version {version!r} is newer than this omni-caption "
+                             f"(reads up to {SCHEMA_VERSION}): upgrade omni-caption")
+        version, step = MIGRATIONS[version]
+        rows = [step(row) for row in rows]
+    return rows
