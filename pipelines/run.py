@@ -16,7 +16,8 @@ from pathlib import Path
 
 from omni_caption import __version__
 from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROMPT_VERSION,
-                                    TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig, run_task)
+                                    TINY_RANDOM_MAX_NEW_TOKENS, SegmentContext, TaskConfig, model_generate_fn,
+                                    run_guarded_task, with_agreement_flag)
 from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow,
                                   done_tasks, format_config_hash, merge_rows, recording_id_from_sha256,
@@ -28,6 +29,7 @@ from .output_lock import OutputLock
 from .progress import RunProgress
 from .segment import Segment
 from .segmenter import Recording, Segmenter, aut_windows_for
+from .summarise import summary_rows
 
 
 class OutputPathError(OSError):
@@ -42,6 +44,8 @@ class RunOptions:
     language: str | None = None
     max_chunk_s: float = 30.0
     granularity: str = "chunk"  # chunk: <= 30 s chunks; utterance: 1-8 s windows (+ long non-speech)
+    summary_from: str = "text"  # text: the segments' captions/transcripts; audio: the recording itself
+    question: str | None = None  # reasoning: the question asked of every segment
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
     batch_size: int = 8
     max_new_tokens: int | None = None
@@ -110,18 +114,23 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
         spec = options.model_for(task)
         is_tiny = resolve_model(spec, options.cache_dir).is_tiny_random
         cap = options.max_new_tokens or (TINY_RANDOM_MAX_NEW_TOKENS if is_tiny else DEFAULT_MAX_NEW_TOKENS[task])
+        extra = {"question": options.question} if options.question else {}
         configs.append(TaskConfig(name=task, model=spec, language=options.language, max_new_tokens=cap,
-                                  greedy=options.greedy, seed=options.seed,
-                                  segmentation=options.segmentation_key()))
+                                  greedy=options.greedy, seed=options.seed, segmentation=options.segmentation_key(),
+                                  summary_from=options.summary_from if task == "summary" else "text", **extra))
     return configs
 
 
 def stages(configs: list[TaskConfig]) -> list[tuple[str, list[TaskConfig]]]:
-    """Group tasks by model, in first-use order: each model is loaded once."""
+    """Group segment tasks by model, in first-use order (each model loads once); the summary comes last,
+    since it reads what the other stages wrote."""
     by_model: dict[str, list[TaskConfig]] = {}
     for config in configs:
-        by_model.setdefault(config.model, []).append(config)
-    return list(by_model.items())
+        if config.name != "summary":
+            by_model.setdefault(config.model, []).append(config)
+    plan = list(by_model.items())
+    plan += [(c.model, [c]) for c in configs if c.name == "summary"]
+    return plan
 
 
 def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
@@ -144,27 +153,40 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
         plan = stages(configs)
         progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
+        omni = None
         for spec, stage_configs in plan:
             pending = [s for s in sources
                        if any(c.name not in done.get(keys[s.source_path], set()) for c in stage_configs)]
             progress.skip(len(sources) - len(pending))
             if not pending:
                 continue
-            omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype,
-                                                cache_dir=options.cache_dir))
+            if omni is None or omni.source.spec != spec:  # the summary often reuses the last stage's model
+                if omni is not None:
+                    _release(omni)
+                omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype,
+                                                    cache_dir=options.cache_dir))
             summary.nonsense_model |= omni.is_nonsense
             progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
             groups = [pending[i:i + options.group_recordings]
                       for i in range(0, len(pending), options.group_recordings)]
+            is_summary = stage_configs[0].name == "summary"
+            texts = _rows_by_sha(merge_rows(store.existing_rows(), wanted)) if is_summary else {}
             for group, prepared in segmenter.prefetched(groups, keys):
-                rows = _run_group(omni, stage_configs, prepared, options, progress)
+                if is_summary:
+                    rows = _summary_group(omni, stage_configs[0], prepared, texts, options, progress)
+                else:
+                    rows = _run_group(omni, stage_configs, prepared, options, progress)
                 store.write_part(rows_to_table(rows), _manifest(spec, stage_configs, group, keys))
+        if omni is not None:
             _release(omni)
         progress.close()
         current_paths: dict[str, list[str]] = {}
         for source in sources:
             current_paths.setdefault(keys[source.source_path], []).append(source.source_path)
         rows = merge_rows(store.existing_rows(), wanted, current_paths)
+        # Caption and transcript come from different stages: their agreement is judged once they meet.
+        rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
+                for r in rows]
         run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
                       "inputs": [str(Path(p).resolve()) for p in inputs],
                       "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
@@ -173,6 +195,24 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     _fill_summary(summary, rows)
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
+    by_sha: dict[str, list[SegmentRow]] = {}
+    for row in rows:
+        if row.source_sha256:
+            by_sha.setdefault(row.source_sha256, []).append(row)
+    return by_sha
+
+
+def _summary_group(omni: OmniModel, config: TaskConfig, prepared: list, texts: dict, options: RunOptions,
+                   progress: RunProgress) -> list[SegmentRow]:
+    stage_hash = format_config_hash({config.name: config.config_hash()})
+    recordings = [p for p in prepared if isinstance(p, Recording)]
+    rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
+    rows += summary_rows(omni, config, recordings, texts, options.batch_size, PROMPT_VERSION)
+    progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
+    return rows
 
 
 def _key_of(source: SourceFile) -> str:
@@ -221,8 +261,12 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Record
             continue
         windows = aut_windows_for(options, [segments[i][2] for i in batch])
         for config in configs:
-            for i, result in zip(batch, run_task(omni, config, audios, windows)):
-                outputs[i].append((config, result))
+            contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
+                                       speech_ratio=segments[i][2].speech_ratio, language=config.language)
+                        for i in batch]
+            generate = model_generate_fn(omni, config.prompt(), audios, windows)
+            for i, output in zip(batch, run_guarded_task(generate, config, contexts)):
+                outputs[i].append((config, output))
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
         if rec.source.source_path not in failed_paths:
@@ -244,6 +288,8 @@ def _segment_row(omni: OmniModel, rec: Recording, index: int, segment: Segment, 
     hashes: dict[str, str] = {}
     for config, output in results:
         columns.update(output.columns)
+        if "transcript" in output.raw:
+            columns["transcript_raw"] = output.raw["transcript"]
         scores.update({k: v for k, v in output.scores.items() if k in Scores.__dataclass_fields__})
         flags.extend(output.flags)
         models[config.name] = omni.model_label

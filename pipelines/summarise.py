@@ -1,0 +1,102 @@
+"""The recording-level summary stage: one summary per recording, stored on each of its rows.
+
+From text (default): the ordered, timestamped captions and transcripts the
+segment stages wrote, split and map-reduced when long, so any length works.
+From audio: the Thinking model hears the recording itself, up to 40 minutes
+(about 31k audio tokens) per call; longer recordings are split at chunk
+edges, summarised part by part, and the parts reduced in text.
+"""
+
+from __future__ import annotations
+
+from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans, split_think
+from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
+from omni_caption.captioner.summary import format_span
+from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
+from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash, recording_id_from_sha256
+
+from .segmenter import Recording
+
+MAX_AUDIO_SUMMARY_S = 40 * 60
+
+
+def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording],
+                 texts: dict[str, list[SegmentRow]], batch_size: int, prompt_version: str) -> list[SegmentRow]:
+    """Rows carrying the summary for every segment of each recording (`texts`: merged rows by sha256)."""
+    decoding = config.decoding()
+    if config.summary_from == "audio":
+        found = [_from_audio(omni, rec, decoding) for rec in recordings]
+    else:
+        found = _from_text(omni, recordings, texts, decoding, batch_size)
+    hashes = format_config_hash({"summary": config.config_hash()})
+    rows = []
+    for rec, (summary, reasoning, flags) in zip(recordings, found):
+        for index, segment in enumerate(rec.segments):
+            rows.append(SegmentRow(
+                recording_id=recording_id_from_sha256(rec.sha256), source_path=rec.source.source_path,
+                source_sha256=rec.sha256, recording_duration_s=rec.duration_s, segment_index=index,
+                start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
+                summary=summary, summary_reasoning=reasoning, flags=tuple(flags),
+                models=ModelIds(summary=omni.model_label), prompt_version=prompt_version, config_hash=hashes,
+            ))
+    return rows
+
+
+def _batched(omni: OmniModel, decoding: DecodingOptions, batch_size: int):
+    def summarise(prompts: list[str]):
+        results = []
+        for start in range(0, len(prompts), batch_size):
+            chunk = [Prompt(text=p) for p in prompts[start:start + batch_size]]
+            results += generate_text(omni, chunk, decoding)
+        return results
+
+    return summarise
+
+
+def _from_text(omni, recordings, texts, decoding, batch_size):
+    plans = []
+    for rec in recordings:
+        rows = sorted(texts.get(rec.sha256, []), key=lambda r: r.start_s or 0.0)
+        plans.append(plan_summary([SegmentText(r.start_s, r.end_s, r.caption, r.transcript, r.speaker)
+                                   for r in rows if r.status == "ok"]))
+    done = iter(run_summary_plans([p for p in plans if p is not None], _batched(omni, decoding, batch_size)))
+    found = []
+    for plan in plans:
+        if plan is None:  # no caption or transcript had words: nothing to summarise, no call made
+            found.append((None, None, ["empty:summary"]))
+        else:
+            result = next(done)
+            found.append((result.summary, result.reasoning, list(result.flags)))
+    return found
+
+
+def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions):
+    spans = _audio_spans(rec)
+    results = [generate_batch(omni, [rec.audio.read(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
+               for start, end in spans]
+    truncated = any(r.hit_token_cap for r in results)
+    if len(results) > 1:
+        parts = "\n".join(f"[{format_span(s, e)}] {split_think(r.text)[1] or r.text}" for (s, e), r in zip(spans, results))
+        final = generate_text(omni, [Prompt(text=SUMMARY_REDUCE_TEXT.format(source=parts))], decoding)[0]
+        truncated |= final.hit_token_cap
+    else:
+        final = results[0]
+    reasoning, answer, problem = split_think(final.text)
+    flags = [f"{problem}:summary"] if problem else []
+    flags += ["truncated:summary"] if truncated else []
+    flags += [] if answer and answer.strip() else ["empty:summary"]
+    return answer, reasoning, flags
+
+
+def _audio_spans(rec: Recording) -> list[tuple[float, float]]:
+    """<= 40 min spans of the recording, ending on chunk edges (which lie in pauses)."""
+    spans, start = [], rec.segments[0].start_s if rec.segments else 0.0
+    end = start
+    for segment in rec.segments:
+        if segment.end_s - start > MAX_AUDIO_SUMMARY_S and end > start:
+            spans.append((start, end))
+            start = end
+        end = segment.end_s
+    if end > start:
+        spans.append((start, end))
+    return spans
