@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -65,13 +66,20 @@ def _parse_aut_window(value):
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
 @click.option("--tasks", default="caption", show_default=True,
-              help="Comma-separated: caption, transcript, reasoning.")
+              help="Comma-separated: caption, transcript, reasoning, summary (one per recording, on every row).")
 @click.option("--model", default=None,
               help="One model for every task: preset (captioner, thinking, instruct, tiny-random), "
                    "local folder or hub id. Default: each task's own preset.")
 @click.option("--caption-model", default=None, help="Model for captions (default: captioner).")
 @click.option("--transcript-model", default=None, help="Model for transcripts (default: instruct).")
 @click.option("--reasoning-model", default=None, help="Model for reasoning traces (default: thinking).")
+@click.option("--summary-model", default=None, help="Model for recording summaries (default: thinking).")
+@click.option("--summary-from", default="text", show_default=True, type=click.Choice(["text", "audio"]),
+              help="Summarise the segments' timestamped captions/transcripts (any length), or let the model "
+                   "hear the recording (<= 40 min per call; longer ones are split and reduced).")
+@click.option("--question", default=None,
+              help="The reasoning task's question for every segment (default: what is happening and who is "
+                   "speaking, with evidence).")
 @click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
                                                "omit to let the model say which.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
@@ -84,6 +92,14 @@ def _parse_aut_window(value):
 @click.option("--aut-window", default=None, callback=lambda c, p, v: _parse_aut_window(v),
               help="Audio encoder attention window: 1..8 seconds, or 'pause' to follow the utterance windows. "
                    "Default: the model's own (8 s).")
+@click.option("--diarize", is_flag=True,
+              help="Fill `speaker` with a pyannote.audio speaker-diarization pipeline (needs its weights: "
+                   "a local folder, or the hub with HF_TOKEN).")
+@click.option("--diarize-model", default=None,
+              help="pyannote pipeline folder or hub id (default: pyannote/speaker-diarization-community-1).")
+@click.option("--num-speakers", default=None, type=click.IntRange(min=1), help="Known number of speakers.")
+@click.option("--min-speakers", default=None, type=click.IntRange(min=1))
+@click.option("--max-speakers", default=None, type=click.IntRange(min=1))
 @click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
               help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning 4096).")
 @click.option("--overwrite", is_flag=True, help="Start fresh: discard the existing output and work in progress.")
@@ -103,8 +119,10 @@ def _parse_aut_window(value):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
-def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, language,
-                batch_size, max_chunk_s, granularity, aut_window, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
+def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
+                summary_from, question, language,
+                batch_size, max_chunk_s, granularity, aut_window, diarize, diarize_model, num_speakers, min_speakers,
+                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
     """Caption/transcribe every recording under PATHS into one Parquet file.
 
     Exit status: 0 when the run finished (files that cannot be decoded become
@@ -112,19 +130,28 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
     could be done (missing input, unwritable --out, unknown model), 2 on bad
     usage.
     """
-    from omni_caption.captioner import SEGMENT_TASKS, normalise_language
+    from omni_caption.captioner import TASKS, normalise_language
     from omni_caption.pipelines import RunOptions, run_corpus
+    from omni_caption.pipelines.diarize import DiarizeOptions
 
     try:
         task_names = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
-        unknown = [t for t in task_names if t not in SEGMENT_TASKS]
+        unknown = [t for t in task_names if t not in TASKS]
         if unknown or not task_names:
-            raise click.BadParameter(f"{','.join(unknown) or tasks!r}: choose from {', '.join(SEGMENT_TASKS)}",
+            raise click.BadParameter(f"{','.join(unknown) or tasks!r}: choose from {', '.join(TASKS)}",
                                      param_hint="--tasks")
-        overrides = {"caption": caption_model, "transcript": transcript_model, "reasoning": reasoning_model}
+        if task_names == ("summary",) and summary_from == "text":
+            raise click.BadParameter("a summary from text needs captions or transcripts: add caption or "
+                                     "transcript to --tasks, or use --summary-from audio", param_hint="--tasks")
+        overrides = {"caption": caption_model, "transcript": transcript_model, "reasoning": reasoning_model,
+                     "summary": summary_model}
         options = RunOptions(
             tasks=task_names, model=model, task_models={k: v for k, v in overrides.items() if v},
             language=normalise_language(language), max_chunk_s=max_chunk_s, granularity=granularity,
+            summary_from=summary_from, question=question, diarize=diarize, diarize_model=diarize_model,
+            diarize_options=DiarizeOptions(num_speakers=num_speakers, min_speakers=min_speakers,
+                                           max_speakers=max_speakers),
+            hf_token=os.environ.get("HF_TOKEN"),
             aut_window=aut_window, batch_size=batch_size, overwrite=overwrite, retry_errors=retry_errors,
             group_recordings=commit_every,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
@@ -165,12 +192,15 @@ def _print_summary(summary, out: Path) -> None:
 @cli.command(name="query")
 @click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.argument("sql")
-@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
+@click.option("--format", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "csv", "json", "parquet"]))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write with --format parquet.")
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
               help="Rows shown in table format (csv and json print all).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
-def query_command(ctx, dataset, sql, fmt, max_rows, debug):
+def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
     """Run read-only SQL over DATASET with DuckDB.
 
     Views: `segments` (one row per segment) and `recordings` (one per file).
@@ -181,9 +211,16 @@ def query_command(ctx, dataset, sql, fmt, max_rows, debug):
 
     from omni_caption.schemas import run_query
 
+    if (fmt == "parquet") != (output is not None):
+        raise click.UsageError("--format parquet needs --output FILE (and --output needs --format parquet)")
     try:
         relation = run_query(dataset, sql)
-        if fmt == "table":
+        if fmt == "parquet":
+            from .dataset_commands import write_query_parquet
+
+            rows = write_query_parquet(relation, output, dataset)
+            click.echo(f"Wrote {rows} rows to {output}")
+        elif fmt == "table":
             click.echo(_render_table(relation, max_rows))
         else:
             import json
@@ -211,3 +248,9 @@ def _render_table(relation, max_rows: int) -> str:
     with redirect_stdout(buffer):
         relation.show(max_rows=max_rows, max_width=10_000)
     return buffer.getvalue().rstrip("\n")
+
+
+from .dataset_commands import export_command, info_command, search_command  # noqa: E402
+
+for _command in (search_command, info_command, export_command):
+    cli.add_command(_command)

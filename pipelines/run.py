@@ -29,6 +29,8 @@ from .output_lock import OutputLock
 from .progress import RunProgress
 from .segment import Segment
 from .segmenter import Recording, Segmenter, aut_windows_for
+from .diarize import DEFAULT_PIPELINE, DiarizeOptions, Diarizer
+from .speakers import SPEAKER_TASK, diarization_hash, speaker_rows
 from .summarise import summary_rows
 
 
@@ -46,6 +48,10 @@ class RunOptions:
     granularity: str = "chunk"  # chunk: <= 30 s chunks; utterance: 1-8 s windows (+ long non-speech)
     summary_from: str = "text"  # text: the segments' captions/transcripts; audio: the recording itself
     question: str | None = None  # reasoning: the question asked of every segment
+    diarize: bool = False
+    diarize_model: str | None = None  # pyannote pipeline: local folder or hub id (default community-1)
+    diarize_options: DiarizeOptions = field(default_factory=DiarizeOptions)
+    hf_token: str | None = field(default=None, repr=False)  # for gated hub pipelines; never stored
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
     batch_size: int = 8
     max_new_tokens: int | None = None
@@ -143,6 +149,12 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     sources = discover(inputs)
     configs = task_configs(options)
     wanted = {c.name: c.config_hash() for c in configs}
+    diarizer = None
+    if options.diarize:  # load first: an unavailable pipeline stops the run before any model loads
+        diarizer = Diarizer(options.diarize_model or DEFAULT_PIPELINE, token=options.hf_token,
+                            device=options.vad_device(), options=options.diarize_options)
+        wanted[SPEAKER_TASK] = diarization_hash(options.diarize_model, options.diarize_options,
+                                                options.segmentation_key())
     with OutputLock(out):
         if options.overwrite:
             store.clear()
@@ -152,7 +164,9 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         summary = RunSummary(recordings=len(sources))
         summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
         plan = stages(configs)
-        progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
+        progress = RunProgress(total=len(sources) * (len(plan) + bool(diarizer)), enabled=show_progress)
+        if diarizer is not None:
+            _diarize_stage(diarizer, sources, keys, done, wanted[SPEAKER_TASK], segmenter, store, options, progress)
         omni = None
         for spec, stage_configs in plan:
             pending = [s for s in sources
@@ -176,7 +190,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                     rows = _summary_group(omni, stage_configs[0], prepared, texts, options, progress)
                 else:
                     rows = _run_group(omni, stage_configs, prepared, options, progress)
-                store.write_part(rows_to_table(rows), _manifest(spec, stage_configs, group, keys))
+                store.write_part(rows_to_table(rows),
+                                 _manifest(spec, {c.name: c.config_hash() for c in stage_configs}, group, keys))
         if omni is not None:
             _release(omni)
         progress.close()
@@ -187,7 +202,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         # Caption and transcript come from different stages: their agreement is judged once they meet.
         rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
                 for r in rows]
-        run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
+                                  if k != "hf_token"},
                       "inputs": [str(Path(p).resolve()) for p in inputs],
                       "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
                       "prompt_version": PROMPT_VERSION}
@@ -195,6 +211,19 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     _fill_summary(summary, rows)
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _diarize_stage(diarizer, sources, keys, done, config_hash, segmenter, store, options, progress) -> None:
+    pending = [s for s in sources if SPEAKER_TASK not in done.get(keys[s.source_path], set())]
+    progress.skip(len(sources) - len(pending))
+    progress.set_stage(f"speakers [{diarizer.spec}]")
+    hashes = format_config_hash({SPEAKER_TASK: config_hash})
+    groups = [pending[i:i + options.group_recordings] for i in range(0, len(pending), options.group_recordings)]
+    for group, prepared in segmenter.prefetched(groups, keys):
+        store.write_part(rows_to_table(speaker_rows(diarizer, prepared, hashes, PROMPT_VERSION)),
+                         _manifest(diarizer.spec, {SPEAKER_TASK: config_hash}, group, keys))
+        progress.advance(recordings=len(prepared), audio_s=sum(p.duration_s for p in prepared
+                                                               if isinstance(p, Recording)))
 
 
 def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
@@ -223,9 +252,8 @@ def _key_of(source: SourceFile) -> str:
         return f"path:{source.source_path}"
 
 
-def _manifest(spec: str, configs: list[TaskConfig], group: list[SourceFile], keys: dict[str, str]) -> dict:
-    return {"tool_version": __version__, "stage_model": spec,
-            "tasks": {c.name: c.config_hash() for c in configs},
+def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: dict[str, str]) -> dict:
+    return {"tool_version": __version__, "stage_model": spec, "tasks": tasks,
             "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
 
 

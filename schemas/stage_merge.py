@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .segment_table import STATUS_ERROR, SegmentRow
+from .segment_table import STATUS_ERROR, ModelIds, SegmentRow
 
 TASK_COLUMNS = {
     "caption": ("caption",),
     "transcript": ("transcript", "transcript_raw", "language"),
     "reasoning": ("reasoning", "answer"),
     "summary": ("summary", "summary_reasoning"),
+    "speaker": ("speaker",),  # the diarization stage
 }
 TASK_SCORES = {
     "caption": ("caption_avg_logprob", "caption_tokens", "caption_compression_ratio", "caption_temperature"),
@@ -25,6 +26,7 @@ TASK_SCORES = {
     "reasoning": ("reasoning_avg_logprob", "reasoning_tokens", "reasoning_compression_ratio",
                   "reasoning_temperature"),
     "summary": (),
+    "speaker": (),
 }
 
 
@@ -120,7 +122,8 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
                 data[column] = getattr(source, column)
             scores.update({name: getattr(source.scores, name) for name in TASK_SCORES.get(task, ())})
             flags += [f for f in source.flags if f.endswith(f":{task}")]
-            models[task] = getattr(source.models, task, None)
+            if task in ModelIds.__dataclass_fields__:
+                models[task] = getattr(source.models, task)
             hashes[task] = parse_config_hash(source.config_hash)[task]
         data.update(flags=sorted(set(flags)), scores=scores, models=models, config_hash=format_config_hash(hashes))
         out.append(SegmentRow.from_dict(data))

@@ -13,9 +13,10 @@ def ok_row(index=0, **extra):
     return SegmentRow(**{**base, **extra})
 
 
-def test_schema_v1_columns():
+def test_schema_v2_columns():
     expected = ["recording_id", "source_path", "source_sha256", "recording_duration_s", "segment_index",
-                "start_s", "end_s", "speaker", "speech_ratio", "caption", "transcript", "language", "reasoning",
+                "start_s", "end_s", "speaker", "speech_ratio", "caption", "transcript", "transcript_raw",
+                "language", "reasoning",
                 "answer", "summary", "summary_reasoning", "summary_audio_path", "flags", "scores", "models",
                 "prompt_version", "config_hash", "audio", "status", "error"]
     assert SEGMENT_SCHEMA.names == expected
@@ -83,3 +84,36 @@ def test_sharded_output(tmp_path):
     assert table.num_rows == 5
     store.finalize(rows[:1], DatasetInfo("0.1.0", {}))  # fewer rows: stale shards go
     assert [p.name for p in store.final_paths()] == ["shard-00000.parquet"]
+
+
+def test_v1_files_are_upgraded_when_read(tmp_path):
+    import pyarrow as pa
+
+    from omni_caption.schemas.parquet_store import read_rows
+
+    # A v1 file as v1 wrote it: no transcript_raw, and the first eight score fields only.
+    current = rows_to_table([ok_row(0, caption="old", scores=Scores(caption_avg_logprob=-0.5))])
+    v1_fields = ["caption_avg_logprob", "caption_tokens", "transcript_avg_logprob", "transcript_tokens",
+                 "reasoning_avg_logprob", "reasoning_tokens", "compression_ratio", "chars_per_s"]
+    scores = current.column("scores").combine_chunks()
+    v1_scores = pa.StructArray.from_arrays([scores.field(n) for n in v1_fields], names=v1_fields)
+    v1 = current.drop_columns(["transcript_raw", "scores"]).append_column("scores", v1_scores)
+    v1 = v1.replace_schema_metadata({b"omni_caption.schema_version": b"1"})
+    pq.write_table(v1, tmp_path / "v1.parquet")
+    (row,) = read_rows(tmp_path / "v1.parquet")
+    assert row.caption == "old" and row.transcript_raw is None
+    assert row.scores.caption_avg_logprob == -0.5 and row.scores.caption_temperature is None
+    table, _ = read_dataset(tmp_path / "v1.parquet")
+    assert table.schema == SEGMENT_SCHEMA
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    import pyarrow as pa
+
+    from omni_caption.schemas.parquet_store import read_rows
+
+    future = pa.table({"source_path": ["a.wav"], "status": ["ok"]}).replace_schema_metadata(
+        {b"omni_caption.schema_version": b"99"})
+    pq.write_table(future, tmp_path / "f.parquet")
+    with pytest.raises(ValueError, match="upgrade omni-caption"):
+        read_rows(tmp_path / "f.parquet")

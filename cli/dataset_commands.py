@@ -1,0 +1,200 @@
+"""`search`, `info` and `export`: reading a finished dataset. The work is in schemas; this parses and prints."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
+
+
+def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
+    """One line on stderr and exit 1; the traceback only with --debug."""
+    if debug:
+        raise exc
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(1)
+
+
+def write_query_parquet(relation, output: Path, dataset: Path) -> int:
+    """`query --format parquet`: DuckDB's own writer, streamed, landing atomically; returns the rows written."""
+    import pyarrow.parquet as pq
+
+    from omni_caption.schemas.export_formats import atomic_output
+
+    target, source = output.resolve(), dataset.resolve()
+    if target == source or source in target.parents:
+        # query promises never to overwrite anything, the dataset it reads least of all.
+        raise ValueError(f"--output {output} would overwrite the dataset being queried")
+    with atomic_output(output) as tmp:
+        relation.write_parquet(str(tmp), compression="zstd")
+    return pq.ParquetFile(output).metadata.num_rows
+
+
+@click.command(name="search")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("text")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Most hits shown.")
+@click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
+@click.option("--index-cache/--no-index-cache", default=True, show_default=True,
+              help="Keep the search index under $OMNI_CAPTION_HOME/search (default ~/.cache/omni-caption/search) "
+                   "for the next search, or build it in memory and drop it.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def search_command(ctx, dataset, text, limit, fmt, index_cache, debug):
+    """BM25 search of captions, transcripts and summaries in DATASET.
+
+        omni-caption search captions.parquet "dog barking" --limit 5
+
+    Words are matched by stem ("barking" finds "barks"); a few English stop
+    words (the, a, of, ...) are ignored. Each hit is a segment, with the
+    column that matched best; a summary hit is its whole recording (no
+    segment_index). The first search of a dataset builds its index (minutes
+    for a million segments); later ones reuse it until the dataset changes.
+    """
+    import duckdb
+
+    from omni_caption.schemas.fts_search import search_dataset
+
+    try:
+        result = search_dataset(dataset, text, limit, use_cache=index_cache)
+    except (duckdb.Error, ValueError, OSError) as exc:
+        fail(ctx, exc, debug)
+        return
+    if result.notice:
+        click.echo(f"note: {result.notice}", err=True)
+    columns = ["source_path", "segment_index", "start_s", "end_s", "score", "field", "text"]
+    rows = [[getattr(h, c) for c in columns] for h in result.hits]
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, row)), ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif not rows:
+        click.echo("no matches")
+    else:
+        click.echo(_table(columns, [[_cell(v) for v in row] for row in rows]))
+
+
+def _cell(value, width: int = 80) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    text = " ".join(str("" if value is None else value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+@click.command(name="info")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]))
+@click.option("--max-errors", default=20, show_default=True, type=click.IntRange(min=0),
+              help="Error lines shown in text format (json lists all).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def info_command(ctx, dataset, fmt, max_errors, debug):
+    """Hours, recordings, segments, flags, errors, models and versions of DATASET."""
+    import duckdb
+
+    from omni_caption.schemas.dataset_info import describe_dataset
+
+    try:
+        summary = describe_dataset(dataset)
+    except (duckdb.Error, ValueError, OSError) as exc:
+        fail(ctx, exc, debug)
+        return
+    if fmt == "json":
+        click.echo(json.dumps(asdict(summary), ensure_ascii=False, indent=2))
+        return
+    lines = [
+        ("dataset", f"{dataset} ({len(summary.files)} file{'s' if len(summary.files) != 1 else ''})"),
+        ("schema version", ", ".join(summary.schema_versions)),
+        ("tool version", ", ".join(summary.tool_versions)),
+        ("audio hours", f"{summary.audio_hours:.3f}"),
+        ("recordings", f"{summary.recordings} ({summary.recordings_ok} ok, {summary.recordings_error} error)"),
+        ("segments", f"{summary.segments} ({summary.flagged_segments} flagged)"),
+        ("prompt versions", ", ".join(summary.prompt_versions) or "-"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key:<{width}}  {value}")
+    _section("languages", [f"{lang}: {n}" for lang, n in summary.languages.items()])
+    _section("models", [f"{task}: {', '.join(ids)}" for task, ids in summary.models.items()])
+    _section("flags", [f"{flag}: {n}" for flag, n in summary.flag_counts.items()])
+    errors = [f"{path}: {error}" for path, error in summary.errors[:max_errors]]
+    if len(summary.errors) > max_errors:
+        errors.append(f"... and {len(summary.errors) - max_errors} more (--max-errors, or --format json)")
+    _section("errors", errors)
+
+
+def _section(title: str, items: list[str]) -> None:
+    if items:
+        click.echo(f"{title}:")
+        for item in items:
+            click.echo(f"  {item}")
+
+
+@click.command(name="export")
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
+              help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; srt/vtt: one subtitle "
+                   "file per recording; lhotse: recordings and supervisions manifests.")
+@click.option("--out", "-o", "out", required=True, type=click.Path(path_type=Path),
+              help="jsonl: a file. hf: a .parquet file, or a folder (Hub layout). srt, vtt, lhotse: a folder.")
+@click.option("--audio-root", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="lhotse: where the recordings are (source_path is relative to it). "
+                   "Default: the run's inputs stored in the dataset, else the current folder.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def export_command(ctx, dataset, fmt, out, audio_root, debug):
+    """Write DATASET in another format.
+
+        omni-caption export captions.parquet --format srt --out subtitles/
+    """
+    import duckdb
+
+    from omni_caption.schemas import export_formats
+
+    try:
+        if fmt == "jsonl":
+            result = export_formats.export_jsonl(dataset, out)
+        elif fmt == "hf":
+            result = export_formats.export_hf(dataset, out)
+        elif fmt in ("srt", "vtt"):
+            result = export_formats.export_subtitles(dataset, out, fmt)
+        else:
+            result = _export_lhotse(dataset, out, list(audio_root))
+    except (duckdb.Error, ValueError, OSError) as exc:
+        fail(ctx, exc, debug)
+        return
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    what = {"srt": "cues", "vtt": "cues", "lhotse": "supervisions"}.get(fmt, "rows")
+    where = out if len(result.paths) != 1 else result.paths[0]
+    click.echo(f"Wrote {result.rows} {what} to {where} ({len(result.paths)} file{'s' if len(result.paths) != 1 else ''})")
+
+
+def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
+    from omni_caption.pipelines.probe import probe_audio
+    from omni_caption.schemas.dataset_info import dataset_files
+    from omni_caption.schemas.export_lhotse import export_lhotse
+    from omni_caption.schemas.parquet_store import DatasetInfo
+
+    if not audio_roots:
+        import pyarrow.parquet as pq
+
+        run_config = DatasetInfo.from_metadata(pq.read_schema(dataset_files(dataset)[0]).metadata).run_config
+        audio_roots = [Path(p) for p in run_config.get("inputs", [])] or [Path.cwd()]
+    return export_lhotse(dataset, out, audio_roots, probe_audio)

@@ -1,0 +1,28 @@
+"""Audio headers without decoding: sampling rate, length and channels, for manifests that point at files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omni_caption.schemas.export_lhotse import AudioInfo
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """libsndfile first (what lhotse itself reads wav/flac/mp3/ogg with, so the figures agree),
+    then FFmpeg through torchcodec for the containers libsndfile cannot open (m4a, mp4, ...)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(path))
+        if info.frames > 0:
+            return AudioInfo(sampling_rate=info.samplerate, num_samples=info.frames, num_channels=info.channels)
+    except (RuntimeError, soundfile.LibsndfileError):
+        pass
+    from torchcodec.decoders import AudioDecoder
+
+    metadata = AudioDecoder(str(path)).metadata
+    duration = metadata.duration_seconds_from_header or metadata.duration_seconds
+    if not metadata.sample_rate or not duration:
+        raise ValueError(f"cannot tell the length of {path}")
+    return AudioInfo(sampling_rate=metadata.sample_rate, num_samples=round(duration * metadata.sample_rate),
+                     num_channels=metadata.num_channels or 1)

@@ -1,0 +1,77 @@
+"""What a dataset holds: hours, counts, flags, errors and provenance, for `omni-caption info`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from .duckdb_views import connect_readonly
+from .parquet_store import DatasetInfo, schema_version_of
+from .segment_table import TASKS
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    files: list[str]
+    schema_versions: list[str]  # one per distinct value across files; "unknown" when missing
+    tool_versions: list[str]
+    audio_hours: float  # of recordings that were captioned (status ok)
+    recordings: int
+    recordings_ok: int
+    recordings_error: int
+    segments: int  # rows with status ok
+    flagged_segments: int
+    flag_counts: dict[str, int] = field(default_factory=dict)  # 'truncated:caption' -> segments
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (source_path, one-line error)
+    models: dict[str, list[str]] = field(default_factory=dict)  # task -> model ids used
+    prompt_versions: list[str] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)  # language -> segments
+
+
+def dataset_files(path: str | os.PathLike) -> list[Path]:
+    """The Parquet files of a dataset: the file itself, or every *.parquet under a folder (as the views read)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no dataset at {path}")
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"no .parquet files under {path}")
+    return files
+
+
+def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
+    files = dataset_files(path)
+    schema_versions = sorted({schema_version_of(f) or "unknown" for f in files})
+    tool_versions = sorted({DatasetInfo.from_metadata(pq.read_schema(f).metadata).tool_version for f in files})
+    con = connect_readonly(path)
+    recordings, ok, errors, hours = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'error'), "
+        "coalesce(sum(recording_duration_s) FILTER (WHERE status = 'ok'), 0) / 3600 FROM recordings").fetchone()
+    segments, flagged = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE len(flags) > 0) FROM segments WHERE status = 'ok'").fetchone()
+    flag_counts = dict(con.execute(
+        "SELECT flag, count(*) FROM (SELECT unnest(flags) AS flag FROM segments WHERE status = 'ok') "
+        "GROUP BY flag ORDER BY count(*) DESC, flag").fetchall())
+    error_list = con.execute(
+        "SELECT source_path, coalesce(error, '') FROM recordings WHERE status = 'error' ORDER BY source_path").fetchall()
+    models = {}
+    for task in TASKS:
+        used = [m for (m,) in con.execute(
+            f"SELECT DISTINCT models.{task} FROM segments WHERE models.{task} IS NOT NULL ORDER BY 1").fetchall()]
+        if used:
+            models[task] = used
+    prompt_versions = [v for (v,) in con.execute(
+        "SELECT DISTINCT prompt_version FROM segments WHERE prompt_version IS NOT NULL ORDER BY 1").fetchall()]
+    languages = dict(con.execute(
+        "SELECT language, count(*) FROM segments WHERE status = 'ok' AND language IS NOT NULL "
+        "GROUP BY language ORDER BY count(*) DESC, language").fetchall())
+    return DatasetSummary(
+        files=[str(f) for f in files], schema_versions=schema_versions, tool_versions=tool_versions,
+        audio_hours=float(hours), recordings=recordings, recordings_ok=ok, recordings_error=errors,
+        segments=segments, flagged_segments=flagged, flag_counts=flag_counts,
+        errors=[(p, e) for p, e in error_list], models=models, prompt_versions=prompt_versions,
+        languages=languages,
+    )

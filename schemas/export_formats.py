@@ -1,0 +1,142 @@
+"""Exports that need only the dataset: JSON Lines, a Hugging Face Parquet dataset, SRT/WebVTT.
+
+Every output file appears under its final name only complete (write temp,
+fsync, rename), like the dataset itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .dataset_info import dataset_files
+from .duckdb_views import connect_readonly
+from .migrations import table_version, upgrade_rows
+from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA
+from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt
+
+# What `datasets` reads from the schema metadata to type columns; only `audio`
+# needs it (its storage struct{bytes, path} would otherwise load as a plain dict).
+HF_METADATA_KEY = b"huggingface"
+HF_AUDIO_FEATURES = {"info": {"features": {"audio": {"_type": "Audio"}}}}
+# The row group size `datasets` itself uses for audio, so readers fetch few clips at a time.
+HF_AUDIO_ROW_GROUP = 100
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    paths: list[Path]
+    rows: int  # rows, cues or supervisions written
+    skipped: list[str]  # one line per recording left out, and why
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """A temp path beside `path` to write to; renamed over `path` only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def export_jsonl(dataset: str | os.PathLike, out: Path) -> ExportResult:
+    """One JSON object per row, every column; audio keeps its path but not its bytes (JSON has no binary)."""
+    con = connect_readonly(dataset)
+    rows = con.execute("SELECT count(*) FROM segments").fetchone()[0]
+    with atomic_output(out) as tmp:
+        con.execute("COPY (SELECT * REPLACE (CASE WHEN audio IS NULL THEN NULL ELSE {'path': audio.path} END "
+                    f"AS audio) FROM segments) TO '{_sql_path(tmp)}' (FORMAT json)")
+    return ExportResult([out], rows, [])
+
+
+def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
+    """Parquet that `datasets.load_dataset("parquet", ...)` loads, audio typed as `Audio` when embedded.
+
+    `out` ending in .parquet: one file. Otherwise a folder in the Hub's layout
+    (`data/train-00000-of-00002.parquet`, one per input file), so
+    `load_dataset(folder)` finds the split too.
+    """
+    files = dataset_files(dataset)
+    con = connect_readonly(dataset)
+    has_audio = con.execute("SELECT count(*) FROM segments WHERE audio.bytes IS NOT NULL").fetchone()[0] > 0
+    schema = SEGMENT_SCHEMA if has_audio else SEGMENT_SCHEMA.remove(SEGMENT_SCHEMA.get_field_index("audio"))
+    metadata = dict(pq.read_schema(files[0]).metadata or {})
+    metadata.pop(HF_METADATA_KEY, None)
+    if has_audio:
+        metadata[HF_METADATA_KEY] = json.dumps(HF_AUDIO_FEATURES).encode()
+    schema = schema.with_metadata(metadata)
+    row_group = HF_AUDIO_ROW_GROUP if has_audio else 100_000
+    if out.suffix == ".parquet":
+        targets = [(out, files)]
+    else:
+        targets = [(out / "data" / f"train-{i:05d}-of-{len(files):05d}.parquet", [f]) for i, f in enumerate(files)]
+    rows = 0
+    for target, sources in targets:
+        with atomic_output(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for source in sources:
+                for table in _current_schema_batches(source, row_group):
+                    table = table.select(schema.names).cast(schema)
+                    writer.write_table(table, row_group_size=row_group)
+                    rows += table.num_rows
+    return ExportResult([t for t, _ in targets], rows, [])
+
+
+def _current_schema_batches(source: Path, batch_size: int) -> Iterator[pa.Table]:
+    """The file's rows in batches, in the current schema: older versions go through the migrations."""
+    parquet = pq.ParquetFile(source)
+    version = table_version(parquet.schema_arrow.empty_table())
+    for batch in parquet.iter_batches(batch_size=batch_size):
+        if version == SCHEMA_VERSION:
+            yield pa.Table.from_batches([batch])
+        else:
+            yield pa.Table.from_pylist(upgrade_rows(batch.to_pylist(), version), schema=SEGMENT_SCHEMA)
+
+
+def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> ExportResult:
+    """One .srt or .vtt per recording from its transcripts (captions where there is none); error rows skipped."""
+    if fmt not in ("srt", "vtt"):
+        raise ValueError(f"unknown subtitle format {fmt!r}")
+    render, suffix = (to_srt, ".srt") if fmt == "srt" else (to_vtt, ".vtt")
+    con = connect_readonly(dataset)
+    paths = [p for (p,) in con.execute("SELECT DISTINCT source_path FROM segments WHERE status = 'ok'").fetchall()]
+    names = subtitle_names(paths, suffix)
+    cursor = con.execute("SELECT source_path, start_s, end_s, transcript, caption, speaker FROM segments "
+                         "WHERE status = 'ok' ORDER BY source_path, start_s, segment_index")
+    written, cues_total, skipped = [], 0, []
+    for source_path, rows in groupby(iter_rows(cursor), key=lambda r: r[0]):
+        cues = cues_from_rows(r[1:] for r in rows)
+        if not cues:
+            skipped.append(f"{source_path}: no transcript or caption text")
+            continue
+        target = out_dir / names[source_path]
+        with atomic_output(target) as tmp:
+            tmp.write_text(render(cues), encoding="utf-8")
+        written.append(target)
+        cues_total += len(cues)
+    return ExportResult(written, cues_total, skipped)
+
+
+def iter_rows(cursor, size: int = 10_000) -> Iterator[tuple]:
+    while rows := cursor.fetchmany(size):
+        yield from rows

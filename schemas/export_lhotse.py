@@ -1,0 +1,138 @@
+"""Lhotse manifests: `recordings.jsonl.gz` (RecordingSet) and `supervisions.jsonl.gz` (SupervisionSet).
+
+Written as the plain JSON Lines that `lhotse.load_manifest` reads, so lhotse
+is not a dependency. Recordings point at the original files; their sampling
+rate and length come from a `probe` the caller passes (reading audio headers
+is the pipelines' job, not the schema's).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+
+from .duckdb_views import connect_readonly
+from .export_formats import ExportResult, atomic_output, iter_rows
+from .segment_table import one_line
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    sampling_rate: int
+    num_samples: int
+    num_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_samples / self.sampling_rate
+
+
+Probe = Callable[[Path], AudioInfo]
+
+_ROWS_SQL = """
+SELECT source_path, recording_id, segment_index, start_s, end_s, transcript, caption, speaker, language, flags
+FROM segments WHERE status = 'ok' AND start_s IS NOT NULL AND end_s IS NOT NULL
+ORDER BY source_path, segment_index
+"""
+
+
+def find_source(source_path: str, roots: list[Path]) -> Path | None:
+    """The original file of `source_path`: under a root folder, or a root that is the file itself."""
+    for root in roots:
+        if root.is_file():
+            if root.name == source_path:
+                return root.resolve()
+        elif (root / source_path).is_file():
+            return (root / source_path).resolve()
+    return None
+
+
+def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], probe: Probe) -> ExportResult:
+    """Manifests for every ok recording whose file is found under `roots`; the others are reported, not fatal."""
+    con = connect_readonly(dataset)
+    cursor = con.execute(_ROWS_SQL)
+    recordings_path = out_dir / "recordings.jsonl.gz"
+    supervisions_path = out_dir / "supervisions.jsonl.gz"
+    used_ids: set[str] = set()
+    skipped: list[str] = []
+    count = 0
+    with atomic_output(recordings_path) as rec_tmp, atomic_output(supervisions_path) as sup_tmp, \
+            gzip.open(rec_tmp, "wt", encoding="utf-8") as rec_out, gzip.open(sup_tmp, "wt", encoding="utf-8") as sup_out:
+        for source_path, rows in groupby(iter_rows(cursor), key=lambda r: r[0]):
+            rows = list(rows)
+            audio_file = find_source(source_path, roots)
+            if audio_file is None:
+                skipped.append(f"{source_path}: not found under {', '.join(map(str, roots))}")
+                continue
+            try:
+                info = probe(audio_file)
+            except Exception as exc:  # an unreadable file is reported and left out; the rest goes on
+                skipped.append(f"{source_path}: {one_line(str(exc))}")
+                continue
+            rec_id = _unique_id(rows[0][1] or source_path.replace("/", "_"), used_ids)
+            rec_out.write(json.dumps(_recording(rec_id, audio_file, info), ensure_ascii=False) + "\n")
+            for row in rows:
+                supervision = _supervision(rec_id, row, info)
+                if supervision is not None:
+                    sup_out.write(json.dumps(supervision, ensure_ascii=False) + "\n")
+                    count += 1
+    return ExportResult([recordings_path, supervisions_path], count, skipped)
+
+
+def _unique_id(base: str, used: set[str]) -> str:
+    # The same bytes under two paths share a recording_id; lhotse ids must be unique.
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{base}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+def _channels(info: AudioInfo) -> list[int]:
+    return list(range(info.num_channels))
+
+
+def _recording(rec_id: str, path: Path, info: AudioInfo) -> dict:
+    return {
+        "id": rec_id,
+        "sources": [{"type": "file", "channels": _channels(info), "source": str(path)}],
+        "sampling_rate": info.sampling_rate,
+        "num_samples": info.num_samples,
+        "duration": info.duration_s,
+        "channel_ids": _channels(info),
+    }
+
+
+def _supervision(rec_id: str, row: tuple, info: AudioInfo) -> dict | None:
+    _, _, index, start_s, end_s, transcript, caption, speaker, language, flags = row
+    # Our times come from a 16 kHz decode; keep them inside the file as lhotse measures it.
+    start = max(0.0, start_s)
+    duration = min(end_s, info.duration_s) - start
+    if duration <= 0:
+        return None
+    supervision = {
+        "id": f"{rec_id}-{index:05d}",
+        "recording_id": rec_id,
+        "start": start,
+        "duration": duration,
+        "channel": 0 if info.num_channels == 1 else _channels(info),
+        "text": transcript if transcript is not None else caption,
+    }
+    if language:
+        supervision["language"] = language
+    if speaker:
+        supervision["speaker"] = speaker
+    custom = {}
+    if transcript is not None and caption is not None:
+        custom["caption"] = caption  # the text is the transcript; keep the caption too
+    if flags:
+        custom["flags"] = list(flags)
+    if custom:
+        supervision["custom"] = custom
+    return supervision

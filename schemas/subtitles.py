@@ -1,0 +1,78 @@
+"""SRT and WebVTT subtitles from segment rows: one file per recording."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Cue:
+    start_s: float
+    end_s: float
+    text: str
+    speaker: str | None = None
+
+
+def format_timestamp(seconds: float, decimal_marker: str = ",") -> str:
+    """00:01:02,345 (SRT) or 00:01:02.345 (VTT), rounded to the millisecond; hours may exceed 99."""
+    total_ms = max(0, round(seconds * 1000))
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{ms:03d}"
+
+
+def _clean(text: str) -> str:
+    # A blank line ends a cue in both formats, and "-->" would read as a timing line.
+    lines = [" ".join(line.split()) for line in text.replace("-->", "->").splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def cues_from_rows(rows: Iterable[tuple]) -> list[Cue]:
+    """Rows of (start_s, end_s, transcript, caption, speaker) in time order; the transcript is preferred."""
+    cues = []
+    for start_s, end_s, transcript, caption, speaker in rows:
+        text = _clean(transcript or "") or _clean(caption or "")
+        if text and start_s is not None and end_s is not None:
+            cues.append(Cue(start_s, end_s, text, speaker))
+    return cues
+
+
+def to_srt(cues: list[Cue]) -> str:
+    blocks = [f"{i}\n{format_timestamp(c.start_s)} --> {format_timestamp(c.end_s)}\n{_clean(c.text)}\n"
+              for i, c in enumerate(cues, start=1)]
+    return "\n".join(blocks)
+
+
+def to_vtt(cues: list[Cue]) -> str:
+    blocks = ["WEBVTT\n"]
+    for c in cues:
+        text = f"<v {_voice(c.speaker)}>{_clean(c.text)}" if c.speaker else _clean(c.text)
+        blocks.append(f"{format_timestamp(c.start_s, '.')} --> {format_timestamp(c.end_s, '.')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def _voice(speaker: str) -> str:
+    return re.sub(r"[<>&]", "", speaker).strip() or "speaker"
+
+
+def subtitle_names(source_paths: Iterable[str], suffix: str) -> dict[str, str]:
+    """source_path -> file name: 'talks/a.wav' -> 'talks__a.srt', the extension kept only where names clash."""
+    paths = sorted(set(source_paths))
+    stems = {p: re.sub(r"\.[^./]*$", "", p).replace("/", "__") for p in paths}
+    counts = Counter(stems.values())
+    clashing = {s for s, n in counts.items() if n > 1}
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for p in paths:
+        base = p.replace("/", "__") if stems[p] in clashing else stems[p]
+        name, n = base + suffix, 1
+        while name in used:  # 'a/b.wav' and 'a__b.wav' still meet: number them
+            n += 1
+            name = f"{base}-{n}{suffix}"
+        used.add(name)
+        names[p] = name
+    return names

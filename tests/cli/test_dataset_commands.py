@@ -1,0 +1,176 @@
+"""query --format parquet, search, info and export through click's CliRunner, on a small real dataset."""
+
+import csv
+import io
+import json
+from dataclasses import replace
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from omni_caption.cli.main import cli
+from omni_caption.schemas import SCHEMA_VERSION, search_index
+from tests.schemas.sample_dataset import sample_rows, write_sample
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    """The search index cache goes to the test's folder, not ~/.cache."""
+    monkeypatch.setenv("OMNI_CAPTION_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_sample(tmp_path / "d.parquet")
+
+
+@pytest.fixture
+def shards(tmp_path):
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rows = sample_rows()
+    write_sample(folder / "shard-00000.parquet", rows[:2])
+    write_sample(folder / "shard-00001.parquet", rows[2:])
+    return folder
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("which", ["file", "folder"])
+def test_query_writes_parquet(dataset, shards, tmp_path, which):
+    source = dataset if which == "file" else shards
+    out = tmp_path / "ok.parquet"
+    result = invoke("query", source, "SELECT source_path, segment_index, caption FROM segments "
+                                     "WHERE status = 'ok' ORDER BY source_path, segment_index",
+                    "--format", "parquet", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"Wrote 4 rows to {out}"
+    table = pq.read_table(out)
+    assert table.column_names == ["source_path", "segment_index", "caption"]
+    assert table.column("segment_index").to_pylist() == [0, 1, 2, 0]
+
+
+def test_query_parquet_needs_output_and_never_overwrites_the_dataset(dataset, shards):
+    assert invoke("query", dataset, "SELECT 1", "--format", "parquet").exit_code == 2
+    assert invoke("query", dataset, "SELECT 1", "--output", "x.parquet").exit_code == 2
+    before = dataset.read_bytes()
+    result = invoke("query", dataset, "SELECT 1 AS a", "--format", "parquet", "--output", dataset)
+    assert result.exit_code == 1 and "overwrite the dataset" in result.output
+    assert dataset.read_bytes() == before
+    inside = invoke("query", shards, "SELECT 1 AS a", "--format", "parquet", "--output", shards / "new.parquet")
+    assert inside.exit_code == 1 and not (shards / "new.parquet").exists()
+
+
+def test_search_table_json_csv(dataset):
+    table = invoke("search", dataset, "dog barking")
+    assert table.exit_code == 0, table.output
+    header, rule, hit = table.stdout.splitlines()
+    assert header.split() == ["source_path", "segment_index", "start_s", "end_s", "score", "field", "text"]
+    assert hit.startswith("a.wav") and hit.endswith("A dog barks loudly near the river.")
+    as_json = [json.loads(line) for line in invoke("search", dataset, "meeting", "--format", "json").stdout.splitlines()]
+    assert [(h["source_path"], h["segment_index"]) for h in as_json] == [("talks/b.mp3", 0), ("talks/b.mp3", None)]
+    assert as_json[0]["end_s"] == 9.5 and as_json[1]["field"] == "summary"
+    as_csv = list(csv.reader(io.StringIO(invoke("search", dataset, "rain", "--format", "csv").stdout)))
+    assert as_csv[0][:2] == ["source_path", "segment_index"] and as_csv[1][:2] == ["a.wav", "2"]
+    assert invoke("search", dataset, "zebra").stdout.strip() == "no matches"
+
+
+def test_search_index_cache_can_be_turned_off(dataset, home):
+    assert invoke("search", dataset, "dog", "--no-index-cache").exit_code == 0
+    assert not (home / "search").exists()
+    assert invoke("search", dataset, "dog").exit_code == 0
+    assert len(list((home / "search").glob("*.duckdb"))) == 1
+
+
+def test_search_over_a_folder_with_limit(shards):
+    result = invoke("search", shards, "a", "--format", "json", "--limit", "2")
+    assert result.exit_code == 0 and result.stdout == ""  # "a" is a stop word
+    both = invoke("search", shards, "welcome roof", "--format", "json")
+    assert sorted(json.loads(line)["source_path"] for line in both.stdout.splitlines()) == ["a.wav", "talks/b.mp3"]
+    one = invoke("search", shards, "welcome roof", "--format", "json", "--limit", "1")
+    assert len(one.stdout.splitlines()) == 1
+
+
+def test_search_fallback_prints_one_notice_on_stderr(dataset, tmp_path, monkeypatch):
+    def unavailable(con):
+        raise search_index.FtsUnavailable("test: no extension")
+
+    monkeypatch.setattr(search_index, "load_fts", unavailable)
+    result = invoke("search", dataset, "meeting", "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr.strip() == "note: fts extension unavailable (test: no extension); using a plain ILIKE search"
+    assert [json.loads(line)["source_path"] for line in result.stdout.splitlines()] == ["talks/b.mp3"] * 2
+
+
+def test_info_text_and_json(dataset):
+    result = invoke("info", dataset)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "recordings       3 (2 ok, 1 error)" in lines and "segments         4 (2 flagged)" in lines
+    assert "audio hours      0.015" in lines and f"schema version   {SCHEMA_VERSION}" in lines
+    assert "tool version     0.1.0" in lines
+    assert "  truncated:caption: 2" in lines and "  bad.mp3: FFmpeg cannot read it as audio or video" in lines
+    assert "  caption: Qwen/Qwen3-Omni-30B-A3B-Captioner@abc" in lines
+    as_json = json.loads(invoke("info", dataset, "--format", "json").stdout)
+    assert as_json["flag_counts"] == {"truncated:caption": 2, "repetition:transcript": 1}
+    assert as_json["errors"] == [["bad.mp3", "FFmpeg cannot read it as audio or video"]]
+
+
+def test_info_caps_the_error_list(tmp_path):
+    from omni_caption.schemas import SegmentRow
+
+    rows = [SegmentRow.error_row(f"f{i}.wav", "broken") for i in range(5)]
+    result = invoke("info", write_sample(tmp_path / "e.parquet", rows), "--max-errors", "2")
+    assert "  f1.wav: broken" in result.stdout and "f2.wav" not in result.stdout
+    assert "... and 3 more" in result.stdout
+
+
+@pytest.mark.parametrize("fmt,out,files", [
+    ("jsonl", "x.jsonl", ["x.jsonl"]),
+    ("hf", "hf.parquet", ["hf.parquet"]),
+    ("srt", "subs", ["subs/a.srt", "subs/talks__b.srt"]),
+    ("vtt", "subs", ["subs/a.vtt", "subs/talks__b.vtt"]),
+])
+def test_export_formats(dataset, tmp_path, fmt, out, files):
+    result = invoke("export", dataset, "--format", fmt, "--out", tmp_path / "x" / out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(tmp_path / "x").as_posix() for p in (tmp_path / "x").rglob("*") if p.is_file()) == files
+    assert result.stdout.startswith(f"Wrote {4 if fmt in ('srt', 'vtt') else 5} ")
+
+
+def test_export_lhotse_finds_audio_through_the_stored_inputs(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    root = tmp_path / "recordings"
+    (root / "talks").mkdir(parents=True)
+    sf.write(root / "a.wav", np.zeros(45 * 16_000, dtype="float32"), 16_000)
+    sf.write(root / "talks" / "b.wav", np.zeros(10 * 16_000, dtype="float32"), 16_000)
+    rows = [r for r in sample_rows() if r.status == "ok"]
+    rows = [r if r.source_path == "a.wav" else replace(r, source_path="talks/b.wav") for r in rows]
+    dataset = write_sample(tmp_path / "d.parquet", rows, run_config={"inputs": [str(root)]})
+    result = invoke("export", dataset, "--format", "lhotse", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"Wrote 4 supervisions to {tmp_path / 'm'} (2 files)" and result.stderr == ""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    moved = invoke("export", dataset, "--format", "lhotse", "--out", tmp_path / "m2", "--audio-root", other)
+    assert moved.exit_code == 0 and moved.stderr.count("skipped: ") == 2
+    records = duckdb.sql(f"SELECT count(*) FROM read_json('{tmp_path / 'm2' / 'recordings.jsonl.gz'}')")
+    assert records.fetchone() == (0,)
+
+
+def test_export_needs_format_and_out(dataset):
+    assert invoke("export", dataset, "--out", "x").exit_code == 2
+    assert invoke("export", dataset, "--format", "pdf", "--out", "x").exit_code == 2
+
+
+def test_help_lists_the_dataset_commands():
+    output = invoke("--help").output
+    for command in ("search", "info", "export"):
+        assert command in output

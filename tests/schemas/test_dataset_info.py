@@ -1,0 +1,43 @@
+import pytest
+
+from omni_caption.schemas import SCHEMA_VERSION
+from omni_caption.schemas.dataset_info import dataset_files, describe_dataset
+from tests.schemas.sample_dataset import CAPTIONER, INSTRUCT, sample_rows, write_sample
+
+
+def test_describe_counts_hours_flags_errors_and_provenance(tmp_path):
+    summary = describe_dataset(write_sample(tmp_path / "d.parquet"))
+    assert summary.schema_versions == [SCHEMA_VERSION] and summary.tool_versions == ["0.1.0"]
+    assert summary.audio_hours == pytest.approx((45.0 + 10.0) / 3600)  # per recording, not per segment
+    assert (summary.recordings, summary.recordings_ok, summary.recordings_error) == (3, 2, 1)
+    assert (summary.segments, summary.flagged_segments) == (4, 2)
+    assert summary.flag_counts == {"truncated:caption": 2, "repetition:transcript": 1}
+    assert summary.errors == [("bad.mp3", "FFmpeg cannot read it as audio or video")]
+    assert summary.models == {"caption": [CAPTIONER], "transcript": [INSTRUCT]}
+    assert summary.prompt_versions == ["p1"] and summary.languages == {"English": 3}
+
+
+def test_a_folder_of_shards_is_one_dataset(tmp_path):
+    rows = sample_rows()
+    shards = tmp_path / "out"
+    shards.mkdir()
+    write_sample(shards / "shard-00000.parquet", rows[:3])
+    write_sample(shards / "shard-00001.parquet", rows[3:])
+    summary = describe_dataset(shards)
+    assert len(summary.files) == 2 and summary.segments == 4 and summary.recordings == 3
+
+
+def test_files_without_our_metadata_say_unknown(tmp_path):
+    import pyarrow.parquet as pq
+
+    from omni_caption.schemas import rows_to_table
+
+    path = tmp_path / "plain.parquet"
+    pq.write_table(rows_to_table(sample_rows()), path)  # e.g. written by another tool
+    summary = describe_dataset(path)
+    assert summary.schema_versions == ["unknown"] and summary.tool_versions == ["unknown"]
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        dataset_files(tmp_path)

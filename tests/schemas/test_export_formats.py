@@ -1,0 +1,145 @@
+import io
+import json
+from dataclasses import replace
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+
+from omni_caption.schemas.export_formats import HF_METADATA_KEY, export_hf, export_jsonl, export_subtitles
+from tests.schemas.sample_dataset import sample_rows, write_sample
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    return write_sample(tmp_path / "d.parquet")
+
+
+def flac_bytes(seconds: float = 0.5, rate: int = 16_000) -> bytes:
+    buffer = io.BytesIO()
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(buffer, (0.1 * np.sin(2 * np.pi * 440 * t)).astype("float32"), rate, format="FLAC")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def load_hf(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def load(data_files):
+        return datasets.load_dataset("parquet", data_files=data_files, split="train",
+                                     cache_dir=str(tmp_path / "hf-cache"))
+    return load
+
+
+def test_jsonl_one_object_per_row(dataset, tmp_path):
+    result = export_jsonl(dataset, tmp_path / "out.jsonl")
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert result.rows == len(lines) == 5
+    rows = [json.loads(line) for line in lines]
+    assert rows[0]["caption"] == "A dog barks loudly near the river." and rows[0]["flags"] == ["truncated:caption"]
+    assert rows[0]["models"]["caption"].endswith("@abc") and rows[4]["status"] == "error"
+    assert set(rows[0]) == set(pq.read_schema(dataset).names)
+
+
+def test_jsonl_keeps_audio_path_not_bytes(tmp_path):
+    rows = [replace(sample_rows()[0], audio={"bytes": flac_bytes(), "path": "a.wav#0"})]
+    path = write_sample(tmp_path / "d.parquet", rows)
+    export_jsonl(path, tmp_path / "out.jsonl")
+    assert json.loads((tmp_path / "out.jsonl").read_text())["audio"] == {"path": "a.wav#0"}
+
+
+def test_hf_without_audio_loads_and_drops_the_empty_column(dataset, tmp_path, load_hf):
+    result = export_hf(dataset, tmp_path / "hf.parquet")
+    assert HF_METADATA_KEY not in pq.read_schema(result.paths[0]).metadata
+    ds = load_hf(str(result.paths[0]))
+    assert ds.num_rows == 5 and "audio" not in ds.column_names
+    assert ds[0]["caption"] == "A dog barks loudly near the river." and ds[0]["flags"] == ["truncated:caption"]
+    assert ds[4]["status"] == "error" and ds[0]["scores"]["caption_tokens"] is None
+
+
+def test_hf_with_embedded_audio_decodes_as_audio(tmp_path, load_hf):
+    from datasets import Audio
+
+    clip = flac_bytes()
+    rows = [replace(r, audio={"bytes": clip, "path": f"{r.source_path}#{r.segment_index}"}) if r.status == "ok" else r
+            for r in sample_rows()]
+    source = write_sample(tmp_path / "d.parquet", rows)
+    assert not isinstance(load_hf(str(source)).features["audio"], Audio)  # what the metadata key fixes
+    result = export_hf(source, tmp_path / "hf.parquet")
+    ds = load_hf(str(result.paths[0]))
+    assert isinstance(ds.features["audio"], Audio)
+    samples = ds[0]["audio"].get_all_samples()
+    assert samples.sample_rate == 16_000 and samples.data.shape[-1] == 8_000
+    assert ds.cast_column("audio", Audio(decode=False))[1]["audio"]["bytes"] == clip
+    assert ds[4]["audio"] is None
+
+
+def test_hf_folder_uses_hub_layout_per_shard(tmp_path, load_hf):
+    rows = sample_rows()
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_sample(shards / "shard-00000.parquet", rows[:3])
+    write_sample(shards / "shard-00001.parquet", rows[3:])
+    result = export_hf(shards, tmp_path / "hf")
+    assert [p.relative_to(tmp_path / "hf").as_posix() for p in result.paths] == [
+        "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"]
+    assert load_hf(str(tmp_path / "hf" / "data" / "*.parquet")).num_rows == result.rows == 5
+
+
+@pytest.mark.parametrize("fmt", ["srt", "vtt"])
+def test_subtitles_one_file_per_ok_recording(dataset, tmp_path, fmt):
+    result = export_subtitles(dataset, tmp_path / "subs", fmt)
+    assert sorted(p.name for p in result.paths) == [f"a.{fmt}", f"talks__b.{fmt}"]  # bad.mp3 failed: no file
+    text = (tmp_path / "subs" / f"a.{fmt}").read_text()
+    marker = "," if fmt == "srt" else "."
+    assert f"00:00:15{marker}000 --> 00:00:30{marker}000\nBirds sing in the morning." in text  # caption fallback
+    assert "Hey, stop barking!" in text and "A dog barks" not in text  # the transcript wins
+    assert result.rows == 4
+    if fmt == "vtt":
+        assert text.startswith("WEBVTT\n\n")
+        assert "<v SPEAKER_00>Welcome" in (tmp_path / "subs" / "talks__b.vtt").read_text()
+    else:
+        assert text.startswith("1\n00:00:00,000 --> 00:00:15,000\n")
+
+
+def test_failed_export_leaves_no_partial_file(dataset, tmp_path, monkeypatch):
+    import omni_caption.schemas.export_formats as module
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "to_srt", boom)
+    with pytest.raises(OSError):
+        export_subtitles(dataset, tmp_path / "subs", "srt")
+    assert list((tmp_path / "subs").iterdir()) == []
+
+
+# The columns of schema v1, the first release: files written then must export in today's schema.
+V1_COLUMNS = ["recording_id", "source_path", "source_sha256", "recording_duration_s", "segment_index", "start_s",
+              "end_s", "speaker", "speech_ratio", "caption", "transcript", "language", "reasoning", "answer",
+              "summary", "summary_reasoning", "summary_audio_path", "flags", "scores", "models", "prompt_version",
+              "config_hash", "audio", "status", "error"]
+V1_SCORES = ["caption_avg_logprob", "caption_tokens", "transcript_avg_logprob", "transcript_tokens",
+             "reasoning_avg_logprob", "reasoning_tokens", "compression_ratio", "chars_per_s"]
+
+
+def test_hf_upgrades_files_of_older_schema_versions(tmp_path, load_hf):
+    import pyarrow as pa
+
+    from omni_caption.schemas import SEGMENT_SCHEMA, rows_to_table
+
+    scores = pa.struct([f for f in SEGMENT_SCHEMA.field("scores").type if f.name in V1_SCORES])
+    v1_schema = pa.schema([pa.field(n, scores) if n == "scores" else SEGMENT_SCHEMA.field(n) for n in V1_COLUMNS],
+                          metadata={b"omni_caption.schema_version": b"1"})
+    rows = rows_to_table(sample_rows()).to_pylist()
+    old = [{k: ({s: v[s] for s in V1_SCORES} if k == "scores" else v) for k, v in r.items() if k in V1_COLUMNS}
+           for r in rows]
+    pq.write_table(pa.Table.from_pylist(old, schema=v1_schema), tmp_path / "v1.parquet")
+    result = export_hf(tmp_path / "v1.parquet", tmp_path / "hf.parquet")
+    assert pq.read_schema(result.paths[0]).names == [n for n in SEGMENT_SCHEMA.names if n != "audio"]
+    ds = load_hf(str(result.paths[0]))
+    assert ds.num_rows == 5 and ds[0]["caption"] == "A dog barks loudly near the river."
