@@ -92,6 +92,8 @@ def _parse_aut_window(value):
 @click.option("--aut-window", default=None, callback=lambda c, p, v: _parse_aut_window(v),
               help="Audio encoder attention window: 1..8 seconds, or 'pause' to follow the utterance windows. "
                    "Default: the model's own (8 s).")
+@click.option("--embed-audio", is_flag=True,
+              help="Store each segment's audio as 16 kHz FLAC bytes in `audio` (a Hugging Face Audio feature).")
 @click.option("--diarize", is_flag=True,
               help="Fill `speaker` with a pyannote.audio speaker-diarization pipeline (needs its weights: "
                    "a local folder, or the hub with HF_TOKEN).")
@@ -121,7 +123,7 @@ def _parse_aut_window(value):
 @click.pass_context
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
-                batch_size, max_chunk_s, granularity, aut_window, diarize, diarize_model, num_speakers, min_speakers,
+                batch_size, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
                 max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
     """Caption/transcribe every recording under PATHS into one Parquet file.
 
@@ -151,7 +153,7 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
             summary_from=summary_from, question=question, diarize=diarize, diarize_model=diarize_model,
             diarize_options=DiarizeOptions(num_speakers=num_speakers, min_speakers=min_speakers,
                                            max_speakers=max_speakers),
-            hf_token=os.environ.get("HF_TOKEN"),
+            hf_token=os.environ.get("HF_TOKEN"), embed_audio=embed_audio,
             aut_window=aut_window, batch_size=batch_size, overwrite=overwrite, retry_errors=retry_errors,
             group_recordings=commit_every,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,

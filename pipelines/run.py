@@ -30,6 +30,7 @@ from .progress import RunProgress
 from .segment import Segment
 from .segmenter import Recording, Segmenter, aut_windows_for
 from .diarize import DEFAULT_PIPELINE, DiarizeOptions, Diarizer
+from .embed_audio import embed_segment_audio
 from .speakers import SPEAKER_TASK, diarization_hash, speaker_rows
 from .summarise import summary_rows
 
@@ -52,6 +53,7 @@ class RunOptions:
     diarize_model: str | None = None  # pyannote pipeline: local folder or hub id (default community-1)
     diarize_options: DiarizeOptions = field(default_factory=DiarizeOptions)
     hf_token: str | None = field(default=None, repr=False)  # for gated hub pipelines; never stored
+    embed_audio: bool = False  # segment audio as FLAC bytes in `audio` (Hugging Face Audio layout)
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
     batch_size: int = 8
     max_new_tokens: int | None = None
@@ -202,6 +204,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         # Caption and transcript come from different stages: their agreement is judged once they meet.
         rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
                 for r in rows]
+        if options.embed_audio:
+            rows = embed_segment_audio(rows, {s.source_path: s.path for s in sources})
         run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
                                   if k != "hf_token"},
                       "inputs": [str(Path(p).resolve()) for p in inputs],

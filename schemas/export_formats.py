@@ -21,13 +21,12 @@ import pyarrow.parquet as pq
 from .dataset_info import dataset_files
 from .duckdb_views import connect_readonly
 from .migrations import table_version, upgrade_rows
+from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY
 from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA
 from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt
 
 # What `datasets` reads from the schema metadata to type columns; only `audio`
 # needs it (its storage struct{bytes, path} would otherwise load as a plain dict).
-HF_METADATA_KEY = b"huggingface"
-HF_AUDIO_FEATURES = {"info": {"features": {"audio": {"_type": "Audio"}}}}
 # The row group size `datasets` itself uses for audio, so readers fetch few clips at a time.
 HF_AUDIO_ROW_GROUP = 100
 

@@ -19,6 +19,9 @@ from .migrations import table_version, upgrade_rows
 from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table
 
 METADATA_PREFIX = "omni_caption."
+ROW_GROUP_ROWS = 131_072
+HF_METADATA_KEY = b"huggingface"
+HF_AUDIO_FEATURES = {"info": {"features": {"audio": {"_type": "Audio"}}}}
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,19 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike, info: DatasetIn
     """Write `table` to `path` so that `path` is either absent/old or complete."""
     path = Path(path)
     table = table.cast(SEGMENT_SCHEMA)
+    metadata = dict(table.schema.metadata or {})
     if info is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **info.to_metadata()})
+        metadata.update(info.to_metadata())
+    if table.num_rows and table.column("audio").null_count < table.num_rows:
+        # Embedded audio: tell Hugging Face `datasets` the column is an Audio feature.
+        metadata[HF_METADATA_KEY] = json.dumps(HF_AUDIO_FEATURES).encode()
+    table = table.replace_schema_metadata(metadata)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             # Dictionary encoding keeps the repeated recording-level columns cheap.
-            pq.write_table(table, handle, compression="zstd", use_dictionary=True)
+            # Row groups of 128k rows: DuckDB scans them in parallel and skips them by statistics.
+            pq.write_table(table, handle, compression="zstd", use_dictionary=True, row_group_size=ROW_GROUP_ROWS)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)

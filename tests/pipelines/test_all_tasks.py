@@ -90,3 +90,21 @@ def test_audio_summary_spans_split_long_recordings_at_chunk_edges():
     assert spans[0][0] == 0.0 and spans[-1][1] == 6000.0
     assert all(b - a <= MAX_AUDIO_SUMMARY_S for a, b in spans) and len(spans) == 3
     assert all(a1 == b0 for (_, a1), (b0, _) in zip(spans, spans[1:]))
+
+
+def test_embed_audio_loads_as_a_hugging_face_audio_feature(tmp_path, cache_dir, tiny_dir):
+    import datasets
+    import numpy as np
+
+    out = tmp_path / "a.parquet"
+    run_corpus([EXAMPLES / "meetings"], out, RunOptions(tasks=("caption",), model="tiny-random", greedy=True,
+                                                        max_new_tokens=3, cache_dir=cache_dir, device="cpu",
+                                                        embed_audio=True), show_progress=False)
+    ds = datasets.load_dataset("parquet", data_files=str(out), split="train")
+    assert isinstance(ds.features["audio"], datasets.Audio)
+    first = ds[0]
+    clip = first["audio"]
+    samples = np.asarray(clip["array"] if isinstance(clip, dict) else clip.get_all_samples().data[0])
+    rate = clip["sampling_rate"] if isinstance(clip, dict) else clip.get_all_samples().sample_rate
+    assert rate == 16000
+    assert abs(len(samples) / 16000 - (first["end_s"] - first["start_s"])) < 0.05
