@@ -100,10 +100,11 @@ def _parse_aut_window(value):
 @click.option("--diarize-model", default=None,
               help="pyannote pipeline folder or hub id (default: pyannote/speaker-diarization-community-1).")
 @click.option("--num-speakers", default=None, type=click.IntRange(min=1), help="Known number of speakers.")
-@click.option("--min-speakers", default=None, type=click.IntRange(min=1))
-@click.option("--max-speakers", default=None, type=click.IntRange(min=1))
+@click.option("--min-speakers", default=None, type=click.IntRange(min=1), help="Lower bound on speakers.")
+@click.option("--max-speakers", default=None, type=click.IntRange(min=1), help="Upper bound on speakers.")
 @click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
-              help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning 4096).")
+              help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning and "
+                   "summary 4096).")
 @click.option("--overwrite", is_flag=True, help="Start fresh: discard the existing output and work in progress.")
 @click.option("--retry-errors", is_flag=True, help="Retry recordings whose last attempt ended as an error row.")
 @click.option("--commit-every", default=16, show_default=True, type=click.IntRange(min=1),
@@ -125,12 +126,16 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
                 summary_from, question, language,
                 batch_size, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
                 max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
-    """Caption/transcribe every recording under PATHS into one Parquet file.
+    """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
+
+    Rerunning the same command resumes: finished (file, task, config) work is
+    skipped, so a crash or kill loses at most one --commit-every group.
 
     Exit status: 0 when the run finished (files that cannot be decoded become
-    rows with status='error' and are listed in the summary), 1 when nothing
-    could be done (missing input, unwritable --out, unknown model), 2 on bad
-    usage.
+    rows with status='error' and are listed in the summary); 1 when nothing
+    could be done or the run stopped (missing input, unwritable --out, unknown
+    or unavailable model, output locked by another run, disk full; committed
+    work stays and the next run resumes); 2 on bad usage.
     """
     from omni_caption.captioner import TASKS, normalise_language
     from omni_caption.pipelines import RunOptions, run_corpus
