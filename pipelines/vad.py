@@ -59,9 +59,12 @@ class SileroVad:
         import torch
 
         opts = self.options
-        row = opts.row_frames * FRAME
         context = opts.context_frames * FRAME
         padded_len = -(-len(samples) // FRAME) * FRAME
+        # Equal rows no longer than row_frames: a short clip is not padded out to a full 30 s row.
+        frames = padded_len // FRAME
+        rows_needed = max(1, -(-frames // opts.row_frames))
+        row = -(-frames // rows_needed) * FRAME
         audio = np.zeros(len(previous_tail) + padded_len, dtype=np.float32)
         audio[:len(previous_tail)] = previous_tail
         audio[len(previous_tail):len(previous_tail) + len(samples)] = samples
