@@ -19,18 +19,16 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROM
                                     TINY_RANDOM_MAX_NEW_TOKENS, SegmentContext, TaskConfig, model_generate_fn,
                                     run_guarded_task, with_agreement_flag)
 from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
-from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow,
-                                  done_tasks, format_config_hash, merge_rows, recording_id_from_sha256,
-                                  rows_to_table)
+from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow, done_tasks,
+                                  format_config_hash, merge_rows, rows_to_table)
 
 from .decode import DecodeError
+from .diarize import DEFAULT_PIPELINE, DiarizeOptions, Diarizer
 from .discover import SourceFile, discover
+from .embed_audio import embed_segment_audio
 from .output_lock import OutputLock
 from .progress import RunProgress
-from .segment import Segment
 from .segmenter import Recording, Segmenter, aut_windows_for
-from .diarize import DEFAULT_PIPELINE, DiarizeOptions, Diarizer
-from .embed_audio import embed_segment_audio
 from .speakers import SPEAKER_TASK, diarization_hash, speaker_rows
 from .summarise import summary_rows
 
@@ -302,7 +300,7 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Record
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
         if rec.source.source_path not in failed_paths:
-            rows.append(_segment_row(omni, rec, index, segment, outputs[i]))
+            rows.append(_segment_row(omni, rec, index, outputs[i]))
     progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
@@ -312,7 +310,7 @@ def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:
             for r in recordings]
 
 
-def _segment_row(omni: OmniModel, rec: Recording, index: int, segment: Segment, results: list) -> SegmentRow:
+def _segment_row(omni: OmniModel, rec: Recording, index: int, results: list) -> SegmentRow:
     columns: dict = {}
     scores: dict = {}
     flags: list[str] = []
@@ -326,15 +324,8 @@ def _segment_row(omni: OmniModel, rec: Recording, index: int, segment: Segment, 
         flags.extend(output.flags)
         models[config.name] = omni.model_label
         hashes[config.name] = config.config_hash()
-    return SegmentRow(
-        recording_id=recording_id_from_sha256(rec.sha256),
-        source_path=rec.source.source_path,
-        source_sha256=rec.sha256,
-        recording_duration_s=rec.duration_s,
-        segment_index=index,
-        start_s=segment.start_s,
-        end_s=segment.end_s,
-        speech_ratio=segment.speech_ratio,
+    return rec.segment_row(
+        index,
         flags=tuple(sorted(set(flags))),
         scores=Scores(**scores),
         models=ModelIds(**models),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from omni_caption.model import AutWindows, windows_from_pauses
-from omni_caption.schemas import SegmentRow
+from omni_caption.schemas import SegmentRow, recording_id_from_sha256
 
 from .decode import AudioFile, DecodeError
 from .discover import SourceFile
@@ -23,6 +23,14 @@ class Recording:
 
     def read(self, segment: Segment):
         return self.audio.read(segment.start_s, segment.end_s)
+
+    def segment_row(self, index: int, **columns) -> SegmentRow:
+        """Row `index` of this recording with its time and VAD columns; `columns` add a stage's results."""
+        segment = self.segments[index]
+        return SegmentRow(recording_id=recording_id_from_sha256(self.sha256), source_path=self.source.source_path,
+                          source_sha256=self.sha256, recording_duration_s=self.duration_s, segment_index=index,
+                          start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
+                          **columns)
 
 
 class Segmenter:

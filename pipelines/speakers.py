@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import asdict
 
-from omni_caption.schemas import SegmentRow, recording_id_from_sha256
+from omni_caption.schemas import SegmentRow
 
 from .decode import DecodeError
 from .diarize import DEFAULT_PIPELINE, DiarizeOptions, Diarizer, assign_speakers
@@ -38,11 +38,7 @@ def speaker_rows(diarizer: Diarizer, prepared: list[Recording | SegmentRow], con
             rows.append(SegmentRow.error_row(rec.source.source_path, f"decoding failed mid-file: {exc}",
                                              sha256=rec.sha256, config_hash=config_hash))
             continue
-        for index, (segment, speaker) in enumerate(zip(rec.segments, assign_speakers(rec.segments, turns))):
-            rows.append(SegmentRow(
-                recording_id=recording_id_from_sha256(rec.sha256), source_path=rec.source.source_path,
-                source_sha256=rec.sha256, recording_duration_s=rec.duration_s, segment_index=index,
-                start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
-                speaker=speaker, prompt_version=prompt_version, config_hash=config_hash,
-            ))
+        for index, speaker in enumerate(assign_speakers(rec.segments, turns)):
+            rows.append(rec.segment_row(index, speaker=speaker, prompt_version=prompt_version,
+                                        config_hash=config_hash))
     return rows

@@ -13,7 +13,7 @@ from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_su
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
 from omni_caption.captioner.summary import format_span
 from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
-from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash, recording_id_from_sha256
+from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
 
 from .segmenter import Recording
 
@@ -31,14 +31,10 @@ def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording
     hashes = format_config_hash({"summary": config.config_hash()})
     rows = []
     for rec, (summary, reasoning, flags) in zip(recordings, found):
-        for index, segment in enumerate(rec.segments):
-            rows.append(SegmentRow(
-                recording_id=recording_id_from_sha256(rec.sha256), source_path=rec.source.source_path,
-                source_sha256=rec.sha256, recording_duration_s=rec.duration_s, segment_index=index,
-                start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
-                summary=summary, summary_reasoning=reasoning, flags=tuple(flags),
-                models=ModelIds(summary=omni.model_label), prompt_version=prompt_version, config_hash=hashes,
-            ))
+        rows += [rec.segment_row(index, summary=summary, summary_reasoning=reasoning, flags=tuple(flags),
+                                 models=ModelIds(summary=omni.model_label), prompt_version=prompt_version,
+                                 config_hash=hashes)
+                 for index in range(len(rec.segments))]
     return rows
 
 
