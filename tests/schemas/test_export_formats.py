@@ -68,7 +68,7 @@ def test_hf_with_embedded_audio_decodes_as_audio(tmp_path, load_hf):
     rows = [replace(r, audio={"bytes": clip, "path": f"{r.source_path}#{r.segment_index}"}) if r.status == "ok" else r
             for r in sample_rows()]
     source = write_sample(tmp_path / "d.parquet", rows)
-    assert not isinstance(load_hf(str(source)).features["audio"], Audio)  # what the metadata key fixes
+    assert isinstance(load_hf(str(source)).features["audio"], Audio)  # the writer itself sets the metadata key
     result = export_hf(source, tmp_path / "hf.parquet")
     ds = load_hf(str(result.paths[0]))
     assert isinstance(ds.features["audio"], Audio)
