@@ -16,7 +16,7 @@ from .segment_table import TASKS
 @dataclass(frozen=True)
 class DatasetSummary:
     files: list[str]
-    schema_versions: list[str]  # one per distinct value across files; "unknown" when missing
+    schema_versions: list[str]  # one per distinct value across files (no key: "1", as the migrations read it)
     tool_versions: list[str]
     audio_hours: float  # of recordings that were captioned (status ok)
     recordings: int
@@ -44,7 +44,7 @@ def dataset_files(path: str | os.PathLike) -> list[Path]:
 
 def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
     files = dataset_files(path)
-    schema_versions = sorted({schema_version_of(f) or "unknown" for f in files})
+    schema_versions = sorted({schema_version_of(f) for f in files})
     tool_versions = sorted({DatasetInfo.from_metadata(pq.read_schema(f).metadata).tool_version for f in files})
     con = connect_readonly(path)
     recordings, ok, errors, hours = con.execute(

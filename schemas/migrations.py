@@ -31,10 +31,14 @@ MIGRATIONS: dict[str, tuple[str, Callable[[dict], dict]]] = {
 }
 
 
-def table_version(table: pa.Table) -> str:
-    value = (table.schema.metadata or {}).get(b"omni_caption.schema_version")
+def version_from_metadata(metadata: dict[bytes, bytes] | None) -> str:
+    value = (metadata or {}).get(b"omni_caption.schema_version")
     # Files without the key predate versioning: the first schema.
     return value.decode() if value else "1"
+
+
+def table_version(table: pa.Table) -> str:
+    return version_from_metadata(table.schema.metadata)
 
 
 def upgrade_rows(rows: list[dict], version: str) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .migrations import table_version, upgrade_rows
+from .migrations import table_version, upgrade_rows, version_from_metadata
 from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table
 
 METADATA_PREFIX = "omni_caption."
@@ -48,10 +48,8 @@ class DatasetInfo:
         )
 
 
-def schema_version_of(path: str | os.PathLike) -> str | None:
-    metadata = pq.read_schema(path).metadata or {}
-    value = metadata.get(f"{METADATA_PREFIX}schema_version".encode())
-    return value.decode() if value else None
+def schema_version_of(path: str | os.PathLike) -> str:
+    return version_from_metadata(pq.read_schema(path).metadata)
 
 
 def write_table_atomic(table: pa.Table, path: str | os.PathLike, info: DatasetInfo | None = None) -> Path:

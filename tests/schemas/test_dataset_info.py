@@ -27,7 +27,7 @@ def test_a_folder_of_shards_is_one_dataset(tmp_path):
     assert len(summary.files) == 2 and summary.segments == 4 and summary.recordings == 3
 
 
-def test_files_without_our_metadata_say_unknown(tmp_path):
+def test_files_without_our_metadata_read_as_the_first_schema(tmp_path):
     import pyarrow.parquet as pq
 
     from omni_caption.schemas import rows_to_table
@@ -35,7 +35,8 @@ def test_files_without_our_metadata_say_unknown(tmp_path):
     path = tmp_path / "plain.parquet"
     pq.write_table(rows_to_table(sample_rows()), path)  # e.g. written by another tool
     summary = describe_dataset(path)
-    assert summary.schema_versions == ["unknown"] and summary.tool_versions == ["unknown"]
+    # No version key: the first schema, exactly as the migrations read such a file.
+    assert summary.schema_versions == ["1"] and summary.tool_versions == ["unknown"]
 
 
 def test_empty_folder_is_an_error(tmp_path):
