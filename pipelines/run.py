@@ -120,8 +120,10 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
         spec = options.model_for(task)
         is_tiny = resolve_model(spec, options.cache_dir).is_tiny_random
         cap = options.max_new_tokens or (TINY_RANDOM_MAX_NEW_TOKENS if is_tiny else DEFAULT_MAX_NEW_TOKENS[task])
-        extra = {"question": options.question} if options.question else {}
-        configs.append(TaskConfig(name=task, model=spec, language=options.language, max_new_tokens=cap,
+        extra = {"question": options.question} if options.question and task == "reasoning" else {}
+        # Only the transcript's prompt depends on the language: other tasks keep their hash when it changes.
+        language = options.language if task == "transcript" else None
+        configs.append(TaskConfig(name=task, model=spec, language=language, max_new_tokens=cap,
                                   greedy=options.greedy, seed=options.seed, segmentation=options.segmentation_key(),
                                   summary_from=options.summary_from if task == "summary" else "text", **extra))
     return configs
@@ -189,7 +191,9 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                 if is_summary:
                     rows = _summary_group(omni, stage_configs[0], prepared, texts, options, progress)
                 else:
-                    rows = _run_group(omni, stage_configs, prepared, options, progress)
+                    todo = {s.source_path: {c.name for c in stage_configs}
+                            - done.get(keys[s.source_path], set()) for s in group}
+                    rows = _run_group(omni, stage_configs, prepared, todo, options, progress)
                 store.write_part(rows_to_table(rows),
                                  _manifest(spec, {c.name: c.config_hash() for c in stage_configs}, group, keys))
         if omni is not None:
@@ -272,7 +276,8 @@ def _release(omni: OmniModel) -> None:
 
 
 def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Recording | SegmentRow],
-               options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+               todo: dict[str, set[str]], options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+    """Run this stage's tasks over a group; `todo`: per source path, the tasks still to do there."""
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
@@ -289,17 +294,22 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Record
             failed = {segments[i][0].source.source_path: segments[i][0] for i in batch}
             rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), exc)]
             continue
-        windows = aut_windows_for(options, [segments[i][2] for i in batch])
         for config in configs:
+            # A task already done for a recording (only another task's options changed) is not redone.
+            chosen = [k for k, i in enumerate(batch) if config.name in todo[segments[i][0].source.source_path]]
+            if not chosen:
+                continue
+            picked = [batch[k] for k in chosen]
+            windows = aut_windows_for(options, [segments[i][2] for i in picked])
             contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
                                        speech_ratio=segments[i][2].speech_ratio, language=config.language)
-                        for i in batch]
-            generate = model_generate_fn(omni, config.prompt(), audios, windows)
-            for i, output in zip(batch, run_guarded_task(generate, config, contexts)):
+                        for i in picked]
+            generate = model_generate_fn(omni, config.prompt(), [audios[k] for k in chosen], windows)
+            for i, output in zip(picked, run_guarded_task(generate, config, contexts)):
                 outputs[i].append((config, output))
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
-        if rec.source.source_path not in failed_paths:
+        if rec.source.source_path not in failed_paths and outputs[i]:
             rows.append(_segment_row(omni, rec, index, outputs[i]))
     progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
     return rows

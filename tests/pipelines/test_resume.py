@@ -1,6 +1,7 @@
 """Resume, kill -9, locking and bad inputs, on tiny-random and real example recordings."""
 
 import errno
+from dataclasses import replace
 import shutil
 import signal
 import subprocess
@@ -193,3 +194,33 @@ def test_unreadable_file_is_an_error_row(tmp_path, cache_dir, tiny_dir, monkeypa
     assert summary.errors == 1 and summary.ok == 1
     (error,) = duckdb.sql(f"SELECT error FROM '{out}' WHERE status = 'error'").fetchone()
     assert error == "cannot read file: Permission denied"
+
+
+def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.pipelines import run as run_module
+
+    out = tmp_path / "out.parquet"
+    both = options(cache_dir, tasks=("caption", "transcript"))  # tiny-random: one model, one stage for both
+    run_corpus([corpus], out, both, show_progress=False)
+    captions_before = {(r["source_path"], r["segment_index"]): r["caption"] for r in rows_of(out)}
+    called = []
+    real = run_module.run_guarded_task
+    monkeypatch.setattr(run_module, "run_guarded_task",
+                        lambda generate, config, contexts: called.append(config.name) or real(generate, config,
+                                                                                              contexts))
+    run_corpus([corpus], out, replace(both, language="English"), show_progress=False)  # transcript changes only
+    assert called and set(called) == {"transcript"}
+    rows = rows_of(out)
+    assert {(r["source_path"], r["segment_index"]): r["caption"] for r in rows} == captions_before
+    assert all(r["language"] == "English" for r in rows if r["status"] == "ok")
+
+
+def test_task_options_only_touch_their_own_task_hash(cache_dir, tiny_dir):
+    from omni_caption.pipelines.run import task_configs
+
+    base = {c.name: c.config_hash() for c in task_configs(options(cache_dir, tasks=("caption", "transcript",
+                                                                                     "reasoning")))}
+    changed = {c.name: c.config_hash() for c in task_configs(options(
+        cache_dir, tasks=("caption", "transcript", "reasoning"), language="German", question="Who laughs?"))}
+    assert base["caption"] == changed["caption"]
+    assert base["transcript"] != changed["transcript"] and base["reasoning"] != changed["reasoning"]
