@@ -1,4 +1,4 @@
-"""The Arrow/Parquet contract (schema v1), atomic writing, DuckDB views."""
+"""The Arrow/Parquet contract (schema v2 and its migrations), atomic writing, merging, DuckDB views."""
 
 from .duckdb_views import QueryRefused, connect_readonly, run_query
 from .parquet_store import DatasetInfo, PartStore, read_dataset, schema_version_of, write_table_atomic
