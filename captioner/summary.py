@@ -270,7 +270,7 @@ def run_summary_plans(plans: Sequence[SummaryPlan], summarise: Summarise,
             state.truncated |= any(r.hit_token_cap for r in plan_results)
             if len(plan_results) == 1:
                 continue
-            partials = [SourceLine(start, end, f"[{format_span(start, end)}] {_answer(result)}")
+            partials = [SourceLine(start, end, f"[{format_span(start, end)}] {partial_answer(result)}")
                         for (start, end), result in zip(state.spans, plan_results)]
             groups = _group_partials(partials, max_tokens, count_tokens)
             state.spans = [(group[0].start_s, group[-1].end_s) for group in groups]
@@ -285,16 +285,21 @@ def run_summary_plan(plan: SummaryPlan, summarise: Summarise, max_tokens: int = 
 
 
 def _final(state: _Progress) -> SummaryResult:
-    reasoning, answer, problem = split_think(state.results[0].text)
+    return final_summary(state.results[0], state.truncated, tuple(state.calls))
+
+
+def final_summary(result: GenerationResult, truncated: bool, calls_per_round: tuple[int, ...] = ()) -> SummaryResult:
+    """The last call's answer and trace, flagged; `truncated`: any call of this summary hit its cap."""
+    reasoning, answer, problem = split_think(result.text)
     flags = [f"{problem}:summary"] if problem else []
-    if state.truncated:
+    if truncated:
         flags.append("truncated:summary")
     if not has_words(answer):
         flags.append("empty:summary")
-    return SummaryResult(summary=answer, reasoning=reasoning, flags=tuple(flags), calls_per_round=tuple(state.calls))
+    return SummaryResult(summary=answer, reasoning=reasoning, flags=tuple(flags), calls_per_round=calls_per_round)
 
 
-def _answer(result: GenerationResult) -> str:
+def partial_answer(result: GenerationResult) -> str:
     """A partial summary's answer (its trace is not passed on); the whole text when no answer was split off."""
     _, answer, _ = split_think(result.text)
     return _one_line(answer or result.text)

@@ -9,9 +9,9 @@ edges, summarised part by part, and the parts reduced in text.
 
 from __future__ import annotations
 
-from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans, split_think
+from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
-from omni_caption.captioner.summary import format_span
+from omni_caption.captioner.summary import final_summary, format_span, partial_answer
 from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
 from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
 
@@ -71,17 +71,13 @@ def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions):
     results = [generate_batch(omni, [rec.audio.read(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
                for start, end in spans]
     truncated = any(r.hit_token_cap for r in results)
+    final = results[0]
     if len(results) > 1:
-        parts = "\n".join(f"[{format_span(s, e)}] {split_think(r.text)[1] or r.text}" for (s, e), r in zip(spans, results))
+        parts = "\n".join(f"[{format_span(s, e)}] {partial_answer(r)}" for (s, e), r in zip(spans, results))
         final = generate_text(omni, [Prompt(text=SUMMARY_REDUCE_TEXT.format(source=parts))], decoding)[0]
         truncated |= final.hit_token_cap
-    else:
-        final = results[0]
-    reasoning, answer, problem = split_think(final.text)
-    flags = [f"{problem}:summary"] if problem else []
-    flags += ["truncated:summary"] if truncated else []
-    flags += [] if answer and answer.strip() else ["empty:summary"]
-    return answer, reasoning, flags
+    result = final_summary(final, truncated, (len(results),) + ((1,) if len(results) > 1 else ()))
+    return result.summary, result.reasoning, list(result.flags)
 
 
 def _audio_spans(rec: Recording) -> list[tuple[float, float]]:
