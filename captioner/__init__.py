@@ -17,7 +17,6 @@ from .tasks import (
     TaskConfig,
     TaskOutput,
     read_output,
-    run_task,
     split_language_line,
     split_think,
 )
@@ -28,5 +27,5 @@ __all__ = [
     "GuardOptions", "GuardReport", "SegmentContext", "SegmentText", "TaskConfig", "TaskOutput",
     "build_summary_source", "check", "check_batch", "generate_with_fallback", "model_generate_fn",
     "normalise_language", "plan_summary", "read_output", "run_guarded_task", "run_summary_plan",
-    "run_summary_plans", "run_task", "split_language_line", "split_source", "split_think", "with_agreement_flag",
+    "run_summary_plans", "split_language_line", "split_source", "split_think", "with_agreement_flag",
 ]

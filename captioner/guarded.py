@@ -1,6 +1,6 @@
 """One task over one batch with every guard: fallback ladder, output reading, findings.
 
-`run_guarded_task` is what a pipeline calls in place of `tasks.run_task`. It
+`run_guarded_task` is how a pipeline runs a task over a batch. It
 takes a `generate(decoding, indices)` callable rather than a model, so the
 same code runs on a real model (`model_generate_fn`), under Ray, or on the
 test mock.

@@ -7,9 +7,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
-from omni_caption.model import AutWindows, DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch
+from omni_caption.model import DecodingOptions, GenerationResult, Prompt
 
 from . import guards, prompts
 
@@ -79,12 +77,6 @@ class TaskOutput:
     scores: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     raw: dict = field(default_factory=dict)  # column -> the model's text, where a guard changed the column
-
-
-def run_task(omni: OmniModel, task: TaskConfig, audios: list[np.ndarray],
-             windows: AutWindows | None = None) -> list[TaskOutput]:
-    results = generate_batch(omni, audios, task.prompt(), task.decoding(), windows)
-    return [read_output(task, result) for result in results]
 
 
 def read_output(task: TaskConfig, result: GenerationResult) -> TaskOutput:
