@@ -26,8 +26,18 @@ def _v1_to_v2(row: dict) -> dict:
     return row
 
 
+def _v2_to_v3(row: dict) -> dict:
+    # v3 records the voiced audio's duration and source column, and which talker voiced it.
+    row = dict(row)
+    row.setdefault("summary_audio_duration_s", None)
+    row.setdefault("summary_audio_source", None)
+    row["models"] = {**(row.get("models") or {}), "voice": (row.get("models") or {}).get("voice")}
+    return row
+
+
 MIGRATIONS: dict[str, tuple[str, Callable[[dict], dict]]] = {
     "1": ("2", _v1_to_v2),
+    "2": ("3", _v2_to_v3),
 }
 
 

@@ -1,4 +1,4 @@
-"""Schema v1: one row per segment, recording-level columns repeated.
+"""Schema v3: one row per segment, recording-level columns repeated.
 
 The Arrow schema is the contract with DuckDB, pandas and Hugging Face
 `datasets`; the dataclasses are how the rest of the code builds rows.
@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "2"  # see migrations.py for what changed
+SCHEMA_VERSION = "3"  # see migrations.py for what changed
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
@@ -46,6 +46,7 @@ class ModelIds:
     transcript: str | None = None
     reasoning: str | None = None
     summary: str | None = None
+    voice: str | None = None  # v3: the talker that voiced `summary_audio_path`
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class SegmentRow:
     answer: str | None = None
     summary: str | None = None
     summary_reasoning: str | None = None
-    summary_audio_path: str | None = None
+    summary_audio_path: str | None = None  # a WAV written by `speak`
+    summary_audio_duration_s: float | None = None  # v3
+    summary_audio_source: str | None = None  # v3: the text column that was voiced (`summary`, `caption`, ...)
     flags: tuple[str, ...] = ()
     scores: Scores = field(default_factory=Scores)
     models: ModelIds = field(default_factory=ModelIds)
@@ -134,7 +137,7 @@ SCORES_TYPE = pa.struct([
     pa.field("reasoning_temperature", pa.float32()),
 ])
 
-MODELS_TYPE = pa.struct([pa.field(task, pa.string()) for task in TASKS])
+MODELS_TYPE = pa.struct([pa.field(f.name, pa.string()) for f in fields(ModelIds)])
 
 # The Hugging Face `Audio` feature's storage layout.
 AUDIO_TYPE = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
@@ -158,6 +161,8 @@ SEGMENT_SCHEMA = pa.schema([
     pa.field("summary", pa.string()),
     pa.field("summary_reasoning", pa.string()),
     pa.field("summary_audio_path", pa.string()),
+    pa.field("summary_audio_duration_s", pa.float64()),
+    pa.field("summary_audio_source", pa.string()),
     pa.field("flags", pa.list_(pa.string())),
     pa.field("scores", SCORES_TYPE),
     pa.field("models", MODELS_TYPE),

@@ -18,6 +18,7 @@ TASK_COLUMNS = {
     "reasoning": ("reasoning", "answer"),
     "summary": ("summary", "summary_reasoning"),
     "speaker": ("speaker",),  # the diarization stage
+    "voice": ("summary_audio_path", "summary_audio_duration_s", "summary_audio_source"),  # `speak`
 }
 TASK_SCORES = {
     "caption": ("caption_avg_logprob", "caption_tokens", "caption_compression_ratio", "caption_temperature"),
@@ -27,6 +28,7 @@ TASK_SCORES = {
                   "reasoning_temperature"),
     "summary": (),
     "speaker": (),
+    "voice": (),
 }
 
 

@@ -13,12 +13,12 @@ def ok_row(index=0, **extra):
     return SegmentRow(**{**base, **extra})
 
 
-def test_schema_v2_columns():
+def test_schema_v3_columns():
     expected = ["recording_id", "source_path", "source_sha256", "recording_duration_s", "segment_index",
                 "start_s", "end_s", "speaker", "speech_ratio", "caption", "transcript", "transcript_raw",
                 "language", "reasoning",
-                "answer", "summary", "summary_reasoning", "summary_audio_path", "flags", "scores", "models",
-                "prompt_version", "config_hash", "audio", "status", "error"]
+                "answer", "summary", "summary_reasoning", "summary_audio_path", "summary_audio_duration_s",
+                "summary_audio_source", "flags", "scores", "models", "prompt_version", "config_hash", "audio", "status", "error"]
     assert SEGMENT_SCHEMA.names == expected
 
 
@@ -104,6 +104,26 @@ def test_v1_files_are_upgraded_when_read(tmp_path):
     assert row.caption == "old" and row.transcript_raw is None
     assert row.scores.caption_avg_logprob == -0.5 and row.scores.caption_temperature is None
     table, _ = read_dataset(tmp_path / "v1.parquet")
+    assert table.schema == SEGMENT_SCHEMA
+
+
+def test_v2_files_are_upgraded_when_read(tmp_path):
+    import pyarrow as pa
+
+    from omni_caption.schemas.parquet_store import read_rows
+
+    # A v2 file as v2 wrote it: no voiced-audio duration or source, and no `voice` model.
+    current = rows_to_table([ok_row(0, caption="old", models=ModelIds(caption="m@1"), summary_audio_path="a.wav")])
+    models = current.column("models").combine_chunks()
+    v2_models = pa.StructArray.from_arrays([models.field(n) for n in ("caption", "transcript", "reasoning", "summary")],
+                                           names=["caption", "transcript", "reasoning", "summary"])
+    v2 = current.drop_columns(["summary_audio_duration_s", "summary_audio_source", "models"])
+    v2 = v2.append_column("models", v2_models).replace_schema_metadata({b"omni_caption.schema_version": b"2"})
+    pq.write_table(v2, tmp_path / "v2.parquet")
+    (row,) = read_rows(tmp_path / "v2.parquet")
+    assert row.summary_audio_path == "a.wav" and row.summary_audio_duration_s is None
+    assert row.models == ModelIds(caption="m@1")
+    table, _ = read_dataset(tmp_path / "v2.parquet")
     assert table.schema == SEGMENT_SCHEMA
 
 
