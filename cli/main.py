@@ -258,6 +258,7 @@ def _render_table(relation, max_rows: int) -> str:
 
 
 from .dataset_commands import export_command, info_command, search_command  # noqa: E402
+from .speak_command import speak_command  # noqa: E402
 
-for _command in (search_command, info_command, export_command):
+for _command in (search_command, info_command, export_command, speak_command):
     cli.add_command(_command)

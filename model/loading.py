@@ -129,16 +129,20 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     try:
         with quiet_transformers():
             processor = Qwen3OmniMoeProcessor.from_pretrained(source.location, **kwargs)
-            model = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+            model, loading_info = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
                 source.location,
                 dtype=torch_dtype,
                 enable_audio_output=options.voice,
+                output_loading_info=True,
                 **kwargs,
             )
     except OSError as exc:
         first_sentence = (str(exc).split(". ")[0] or type(exc).__name__).strip()
         raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc
-    if options.voice and not getattr(model, "has_talker", False):
+    # Asking for audio output builds a talker whatever the checkpoint holds: a thinker-only checkpoint
+    # (Captioner, Thinking) would get a randomly initialised one, so check its weights were really loaded.
+    missing_talker = [k for k in loading_info.get("missing_keys", ()) if k.startswith(("talker.", "code2wav."))]
+    if options.voice and (not getattr(model, "has_talker", False) or missing_talker):
         raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
     model.to(device)
     model.eval()

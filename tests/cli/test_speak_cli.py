@@ -1,0 +1,33 @@
+"""`omni-caption speak` through CliRunner."""
+
+import shutil
+
+import soundfile
+from click.testing import CliRunner
+
+from omni_caption.cli.main import cli
+from omni_caption.pipelines.run import RunOptions, run_corpus
+from tests.conftest import EXAMPLES
+
+
+def test_speak_writes_wavs_and_reports(tmp_path, cache_dir, tiny_dir):
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    shutil.copy(EXAMPLES / "field" / "voice_memo.m4a", recordings)
+    out = tmp_path / "captions.parquet"
+    run_corpus([recordings], out, RunOptions(tasks=("caption",), model="tiny-random", greedy=True, max_new_tokens=12,
+                                             cache_dir=cache_dir), show_progress=False)
+    args = ["speak", str(out), "--out", str(tmp_path / "voices"), "--model", "tiny-random", "--cache-dir",
+            str(cache_dir), "--text-column", "caption", "--speaker", "chelsie", "--greedy", "--stream"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1 written, 0 already voiced, 0 empty" in result.output and "nonsense" in result.output
+    (wav,) = (tmp_path / "voices").glob("voice_memo.*-00000.wav")
+    assert soundfile.info(wav).samplerate == 24_000
+    refused = CliRunner().invoke(cli, args[:-4] + ["--speaker", "bob"])
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == ["Error: unknown speaker 'bob': choose one of aiden, chelsie, ethan"]
+    empty = CliRunner().invoke(cli, ["speak", str(out), "--out", str(tmp_path / "v2"), "--model", "tiny-random",
+                                     "--cache-dir", str(cache_dir)])
+    assert empty.exit_code == 1 and "every selected summary is empty" in empty.output
+    assert "speak" in CliRunner().invoke(cli, ["--help"]).output
