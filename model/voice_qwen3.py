@@ -37,6 +37,7 @@ class VoiceOptions:
     do_sample: bool = True  # the model card's talker sampling; greedy tends to loop
     seed: int = 0
     max_codes: int | None = None  # None: from the text length (slow speech plus a margin)
+    min_codes: int = 0  # benchmarks only: random weights stop anywhere, a floor fixes the work
     stream_chunk_codes: int = 12  # ~1 s of audio per streamed chunk
     stream_left_context: int = 25  # codes of left context code2wav sees per streamed chunk
 
@@ -221,7 +222,8 @@ def voice_texts(omni: OmniModel, texts: list[str], speaker: str, prompt: Prompt,
                 warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
                 _, wavs = model.generate(input_ids=prompt_ids, attention_mask=inputs["attention_mask"],
                                          speaker=speaker.lower(), return_audio=True, thinker_eos_token_id=im_end,
-                                         talker_max_new_tokens=cap, talker_do_sample=options.do_sample)
+                                         talker_max_new_tokens=cap, talker_min_new_tokens=options.min_codes,
+                                         talker_do_sample=options.do_sample)
         tap.finish()
     finally:
         handle.remove()

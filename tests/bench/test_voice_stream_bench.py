@@ -1,0 +1,28 @@
+"""The GPU voice benchmark's model builder, checked on the meta device (no memory, no GPU)."""
+
+import importlib.util
+
+from omni_caption.model import LoadOptions, load_model
+from tests.conftest import REPO
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("voice_stream", REPO / "bench" / "voice_stream.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_shapes_match_the_released_parameter_counts(tiny_dir, cache_dir):
+    bench = load_bench()
+    tiny = load_model("tiny-random", LoadOptions(voice=True, cache_dir=cache_dir))
+    model = bench.full_shapes_model(tiny, device="meta")
+    billions = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e9
+                for name in ("thinker", "talker", "code2wav")}
+    # Qwen3-Omni report: thinker 30B-A3B, talker 3B-A0.3B MoE, code2wav about 200M.
+    assert 30.0 < billions["thinker"] < 31.0
+    assert 3.0 < billions["talker"] < 3.6
+    assert 0.15 < billions["code2wav"] < 0.3
+    assert model.code2wav.total_upsample == 1920
+    # The special ids still point at the tokenizer the benchmark feeds it.
+    assert model.config.im_end_token_id == tiny.model.config.im_end_token_id
