@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from .duckdb_views import connect_readonly
 from .parquet_store import DatasetInfo, schema_version_of
-from .segment_table import TASKS
+from .segment_table import ModelIds
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
     error_list = con.execute(
         "SELECT source_path, coalesce(error, '') FROM recordings WHERE status = 'error' ORDER BY source_path").fetchall()
     models = {}
-    for task in TASKS:
+    model_fields = {name for (name,) in con.execute(
+        "SELECT unnest(struct_keys(models)) FROM (SELECT models FROM segments LIMIT 1)").fetchall()}
+    for task in (t for t in ModelIds.__dataclass_fields__ if t in model_fields):  # older files lack `voice`
         used = [m for (m,) in con.execute(
             f"SELECT DISTINCT models.{task} FROM segments WHERE models.{task} IS NOT NULL ORDER BY 1").fetchall()]
         if used:

@@ -16,6 +16,7 @@ from omni_caption.model.voicing import VoicingError
 from omni_caption.pipelines import speak as speak_module
 from omni_caption.pipelines.run import RunOptions, run_corpus
 from omni_caption.pipelines.speak import JOURNAL_NAME, SpeakError, SpeakOptions, speak_dataset
+from omni_caption.schemas.dataset_info import describe_dataset
 from tests.conftest import EXAMPLES
 
 
@@ -72,6 +73,7 @@ def test_one_wav_per_recording_recorded_on_its_rows(dataset, options):
             by_recording.setdefault(row["source_path"], set()).add(row["summary_audio_path"])
     assert all(len(paths) == 1 for paths in by_recording.values())
     assert len(set.union(*by_recording.values())) == len(summarised)
+    assert "tiny-random" in describe_dataset(dataset).models["voice"][0]
 
 
 def test_where_selects_rows_and_each_gets_its_own_wav(dataset, options):
