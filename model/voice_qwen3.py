@@ -96,8 +96,13 @@ def _forced_thinker_pass(omni: OmniModel, prompt_ids, text_ids: list[list[int]])
         mask[row, :len(ids)] = 1
     sequences = torch.cat([prompt_ids, block.to(prompt_ids.device)], dim=1)
     attention = torch.cat([torch.ones_like(prompt_ids), mask.to(prompt_ids.device)], dim=1)
-    out = omni.model.thinker(input_ids=sequences, attention_mask=attention, output_hidden_states=True,
-                             use_cache=False, return_dict=True)
+    # Only the hidden states are wanted: let lm_head see one position, not [batch, length, 152k] logits.
+    handle = omni.model.thinker.lm_head.register_forward_pre_hook(lambda _m, args: (args[0][:, -1:],))
+    try:
+        out = omni.model.thinker(input_ids=sequences, attention_mask=attention, output_hidden_states=True,
+                                 use_cache=False, return_dict=True)
+    finally:
+        handle.remove()
     # generate() concatenates hidden states over steps; one step holding the whole sequence is the same thing.
     return GenerateDecoderOnlyOutput(sequences=sequences, hidden_states=(out.hidden_states,))
 
