@@ -116,11 +116,35 @@ def _hub_access(source: ModelSource, revision: str | None) -> dict:
     return {}
 
 
+def _checkpoint_has_talker(source: ModelSource) -> bool | None:
+    """Known before loading 30B of weights? Presets say; a local folder's weight names tell. None: unknown."""
+    if source.preset is not None:
+        return source.preset.has_talker
+    folder = Path(source.location)
+    if not source.is_local or not folder.is_dir():
+        return None
+    import json
+
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        names = json.loads(index.read_text()).get("weight_map", {})
+    else:
+        from safetensors import safe_open
+
+        names = []
+        for weights in folder.glob("*.safetensors"):
+            with safe_open(str(weights), framework="pt") as handle:
+                names += list(handle.keys())
+    return any(name.startswith("talker.") for name in names) if names else None
+
+
 def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) -> OmniModel:
     """Load model + processor. Raises ModelLoadError / UnknownModelError with one-line messages."""
+    source = spec if isinstance(spec, ModelSource) else resolve_model(spec, options.cache_dir)
+    if options.voice and _checkpoint_has_talker(source) is False:
+        raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
     from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
 
-    source = spec if isinstance(spec, ModelSource) else resolve_model(spec, options.cache_dir)
     device = pick_device(options.device)
     torch_dtype = pick_dtype(options.dtype, device)
     kwargs = {"revision": options.revision} if options.revision and not source.is_local else {}

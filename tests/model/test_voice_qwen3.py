@@ -153,3 +153,21 @@ def test_chunked_decode_has_no_gaps_at_joins(talking):
     np.testing.assert_array_equal(ours[len(whole):], 0)
     library = code2wav.chunked_decode(codes[None], chunk_size=16, left_context_size=25).reshape(-1).detach().numpy()
     assert len(library) < len(whole)  # why we decode ourselves
+
+
+@pytest.mark.parametrize("preset", ["captioner", "thinking"])
+def test_thinker_only_presets_are_refused_before_loading(preset, cache_dir):
+    from omni_caption.model import ModelLoadError
+
+    # Neither is cached here: the refusal must come from the preset, before any hub access.
+    with pytest.raises(ModelLoadError, match=f"'{preset}' has no talker"):
+        load_model(preset, LoadOptions(device="cpu", cache_dir=cache_dir, voice=True))
+
+
+def test_a_local_checkpoint_without_talker_weights_is_refused(tiny, tmp_path):
+    from omni_caption.model import ModelLoadError
+
+    tiny.model.save_pretrained(tmp_path / "thinker-only")
+    tiny.processor.save_pretrained(tmp_path / "thinker-only")
+    with pytest.raises(ModelLoadError, match="has no talker"):
+        load_model(str(tmp_path / "thinker-only"), LoadOptions(device="cpu", voice=True))
