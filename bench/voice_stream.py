@@ -37,8 +37,12 @@ TEXT = ("The weekly planning meeting agreed on the field-recording budget. The t
         "hours will be captioned tonight, and the captions reviewed tomorrow before lunch. ") * 3
 
 
-def full_shapes_model(tiny, device: str = "cuda"):
-    """Instruct shapes, random bf16 weights, on the GPU, speaking tiny-random's token ids."""
+def full_shapes_model(tiny, device: str = "cuda", released: dict | None = None):
+    """Instruct shapes, random bf16 weights, on the GPU, speaking tiny-random's token ids.
+
+    `released`: a real Instruct config.json (as a dict); its shapes, codec ids and speakers replace the
+    values above, while the text-token ids stay tiny-random's so its tokenizer still fits.
+    """
     import torch
     from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
 
@@ -49,19 +53,28 @@ def full_shapes_model(tiny, device: str = "cuda"):
                                       moe_intermediate_size=768)
     thinker_cfg["audio_config"].update(output_dim=2048)
     talker_cfg = tiny.model.config.talker_config.to_dict()
-    talker_cfg["text_config"].update(TALKER_TEXT)
-    talker_cfg["code_predictor_config"].update(CODE_PREDICTOR)
-    talker_cfg.update(thinker_hidden_size=2048, accept_hidden_layer=24, num_code_groups=16,
-                      codec_eos_token_id=2150, codec_nothink_id=2155, codec_think_bos_id=2156,
-                      codec_think_eos_id=2157, codec_pad_id=2148, codec_bos_id=2149,
-                      speaker_id={"ethan": 2302, "chelsie": 2301, "aiden": 2303})
+    codec = dict(thinker_hidden_size=2048, accept_hidden_layer=24, num_code_groups=16,
+                 codec_eos_token_id=2150, codec_nothink_id=2155, codec_think_bos_id=2156,
+                 codec_think_eos_id=2157, codec_pad_id=2148, codec_bos_id=2149,
+                 speaker_id={"ethan": 2302, "chelsie": 2301, "aiden": 2303})
+    talker_text, predictor, code2wav = TALKER_TEXT, CODE_PREDICTOR, CODE2WAV
+    if released:
+        real = released["talker_config"]
+        talker_text, predictor = real["text_config"], real["code_predictor_config"]
+        code2wav = released["code2wav_config"]
+        codec = {k: real[k] for k in codec if k in real}
+        thinker_cfg["text_config"].update(released["thinker_config"]["text_config"])
+        thinker_cfg["audio_config"].update(released["thinker_config"]["audio_config"])
+    talker_cfg["text_config"].update(talker_text)
+    talker_cfg["code_predictor_config"].update(predictor)
+    talker_cfg.update(codec)
     # Per-layer lists sized for the tiny model would contradict the new layer counts; the defaults are right.
     for part in (thinker_cfg["text_config"], talker_cfg["text_config"], talker_cfg["code_predictor_config"]):
         part.pop("layer_types", None)
     config = tiny.model.config.to_dict()
     config.update(thinker_config=thinker_cfg, talker_config=talker_cfg,
                   code2wav_config={**{k: v for k, v in tiny.model.config.code2wav_config.to_dict().items()
-                                      if k != "layer_types"}, **CODE2WAV},
+                                      if k != "layer_types"}, **code2wav},
                   enable_audio_output=True)
     config = Qwen3OmniMoeConfig(**{k: v for k, v in config.items() if k not in ("architectures", "model_type")})
     torch.manual_seed(0)
@@ -76,6 +89,7 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=150, help="codec frames per text (12.5 per second)")
     parser.add_argument("--batches", default="1,4,8", help="batch sizes for the non-streamed path")
     parser.add_argument("--json", default=None, help="write the figures here too")
+    parser.add_argument("--config", default=None, help="a released Instruct config.json for the shapes")
     args = parser.parse_args()
 
     import torch
@@ -86,7 +100,8 @@ def main() -> None:
 
     omni = load_model("tiny-random", LoadOptions(voice=True))
     if args.full_shapes:
-        omni.model, omni.device = full_shapes_model(omni), "cuda"
+        released = json.loads(open(args.config).read()) if args.config else None
+        omni.model, omni.device = full_shapes_model(omni, "cuda", released), "cuda"
     device = omni.device
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     options = VoiceOptions(do_sample=True, max_codes=args.codes, min_codes=args.codes)

@@ -26,3 +26,13 @@ def test_full_shapes_match_the_released_parameter_counts(tiny_dir, cache_dir):
     assert model.code2wav.total_upsample == 1920
     # The special ids still point at the tokenizer the benchmark feeds it.
     assert model.config.im_end_token_id == tiny.model.config.im_end_token_id
+
+
+def test_a_released_config_supplies_the_shapes(tiny_dir, cache_dir):
+    bench = load_bench()
+    tiny = load_model("tiny-random", LoadOptions(voice=True, cache_dir=cache_dir))
+    released = bench.full_shapes_model(tiny, device="meta").config.to_dict()
+    released["talker_config"]["text_config"]["num_hidden_layers"] = 10  # a config that differs from the defaults
+    model = bench.full_shapes_model(tiny, device="meta", released=released)
+    assert len(model.talker.model.layers) == 10
+    assert model.config.talker_config.speaker_id == released["talker_config"]["speaker_id"]
