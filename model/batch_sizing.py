@@ -91,7 +91,8 @@ class BatchLimit:
     size: int
 
     def after_oom(self, failed_size: int) -> None:
-        self.size = max(1, min(self.size, failed_size // 2))
+        """At most the larger half of the batch that failed: that is what the retry runs next."""
+        self.size = max(1, min(self.size, (failed_size + 1) // 2))
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
