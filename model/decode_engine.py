@@ -108,11 +108,13 @@ class StaticDecoder:
             slot.reset(padded["attention_mask"])
             started = time.perf_counter()
             positions, logits = self._prefill(padded, slot)
+            _synchronize(self.device)  # honest timings: kernels are asynchronous
             prefill_s = time.perf_counter() - started
             if decoding.do_sample:
                 torch.manual_seed(decoding.seed)
             tokens, logprobs = self._decode_loop(padded["input_ids"], positions, logits, slot, processors,
                                                  decoding, eos_ids, pad_id)
+            _synchronize(self.device)
             decode_s = time.perf_counter() - started - prefill_s
         return DecodedBatch(tokens=tokens[:rows].cpu(), logprobs=logprobs[:rows].float().cpu(), padded_batch=batch,
                             cache_len=cache_len, prefill_s=prefill_s, decode_s=decode_s)
@@ -211,6 +213,13 @@ def choose_tokens(logits, history, processors, do_sample: bool):
     if do_sample:
         return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
     return scores.argmax(dim=-1)
+
+
+def _synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _pad_rows(inputs: dict, batch: int) -> dict:
