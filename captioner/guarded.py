@@ -14,6 +14,8 @@ from dataclasses import replace
 import numpy as np
 
 from omni_caption.model import AutWindows, GenerationResult, OmniModel, Prompt, generate_batch
+from omni_caption.model.batch_sizing import run_halving_on_oom
+from omni_caption.model.decode_runtime import DecodeRuntime
 
 from . import guards
 from .fallback import DEFAULT_LADDER, FallbackLadder, FallbackOutcome, GenerateFn, Verdict, generate_with_fallback
@@ -66,13 +68,24 @@ def guard_outcome(task: TaskConfig, outcome: FallbackOutcome, context: guards.Se
 
 
 def model_generate_fn(omni: OmniModel, prompt: Prompt, audios: Sequence[np.ndarray],
-                      windows: AutWindows | None = None) -> GenerateFn:
-    """A GenerateFn over a loaded model: a retry decodes only its segments (and their AuT windows)."""
+                      windows: AutWindows | None = None, runtime: DecodeRuntime | None = None) -> GenerateFn:
+    """A GenerateFn over a loaded model: a retry decodes only its segments (and their AuT windows).
 
-    def generate(decoding, indices):
+    With a `runtime`, its decoder runs the batch, and running out of GPU memory halves the batch and
+    retries both halves (results stay in order, none is lost) and lowers the stage's batch limit.
+    """
+
+    def generate_part(decoding, indices):
         subset = windows
         if windows is not None and windows.per_clip is not None:
             subset = replace(windows, per_clip=tuple(windows.per_clip[i] for i in indices))
-        return generate_batch(omni, [audios[i] for i in indices], prompt, decoding, subset)
+        return generate_batch(omni, [audios[i] for i in indices], prompt, decoding, subset,
+                              decoder=runtime.decoder if runtime is not None else None)
+
+    def generate(decoding, indices):
+        if runtime is None:
+            return generate_part(decoding, indices)
+        return run_halving_on_oom(lambda part: generate_part(decoding, part), indices, runtime.limit,
+                                  runtime.free_after_oom)
 
     return generate

@@ -60,6 +60,15 @@ def _parse_aut_window(value):
     raise click.BadParameter(f"{value!r}: give 1..8 (seconds) or 'pause'")
 
 
+def _parse_batch_size(value):
+    text = str(value).strip().lower()
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise click.BadParameter(f"{value!r}: give a number >= 1 or 'auto'")
+
+
 @cli.command(name="run")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(),
@@ -82,8 +91,12 @@ def _parse_aut_window(value):
                    "speaking, with evidence).")
 @click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
                                                "omit to let the model say which.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
-              help="Segments per generate call.")
+@click.option("--batch-size", default="8", show_default=True, callback=lambda c, p, v: _parse_batch_size(v),
+              help="Segments per generate call, or 'auto': as many as the free GPU memory holds after the "
+                   "model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")
+@click.option("--decoder", default="auto", show_default=True, type=click.Choice(["auto", "plain", "static"]),
+              help="plain: transformers' generate; static: the static-cache engine (CUDA graphs on a GPU), "
+                   "same tokens; auto: static on CUDA, plain on a CPU.")
 @click.option("--max-chunk-s", default=30.0, show_default=True, type=click.FloatRange(min=10.0, max=30.0),
               help="Longest segment sent to the model (the Captioner is made for <= 30 s).")
 @click.option("--granularity", default="chunk", show_default=True, type=click.Choice(["chunk", "utterance"]),
@@ -124,7 +137,7 @@ def _parse_aut_window(value):
 @click.pass_context
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
-                batch_size, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
+                batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
                 max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
@@ -159,7 +172,7 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
             diarize_options=DiarizeOptions(num_speakers=num_speakers, min_speakers=min_speakers,
                                            max_speakers=max_speakers),
             hf_token=os.environ.get("HF_TOKEN"), embed_audio=embed_audio,
-            aut_window=aut_window, batch_size=batch_size, overwrite=overwrite, retry_errors=retry_errors,
+            aut_window=aut_window, batch_size=batch_size, decoder=decoder, overwrite=overwrite, retry_errors=retry_errors,
             group_recordings=commit_every,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir,

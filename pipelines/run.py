@@ -19,6 +19,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROM
                                     TINY_RANDOM_MAX_NEW_TOKENS, SegmentContext, TaskConfig, model_generate_fn,
                                     run_guarded_task, with_agreement_flag)
 from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
+from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow, done_tasks,
                                   format_config_hash, merge_rows, rows_to_table)
 
@@ -30,6 +31,7 @@ from .output_lock import OutputLock
 from .progress import RunProgress
 from .segmenter import Recording, Segmenter, aut_windows_for
 from .speakers import SPEAKER_TASK, diarization_hash, speaker_rows
+from .stage_runtime import stage_runtime
 from .summarise import summary_rows
 
 
@@ -53,7 +55,8 @@ class RunOptions:
     hf_token: str | None = field(default=None, repr=False)  # for gated hub pipelines; never stored
     embed_audio: bool = False  # segment audio as FLAC bytes in `audio` (Hugging Face Audio layout)
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
-    batch_size: int = 8
+    batch_size: int | str = 8  # or "auto": sized from free GPU memory after the model loads
+    decoder: str = "auto"  # auto (static engine on CUDA, generate on CPU) | plain | static
     max_new_tokens: int | None = None
     greedy: bool = False
     seed: int = 0
@@ -182,6 +185,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                 omni = load_model(spec, LoadOptions(device=options.device, dtype=options.dtype,
                                                     cache_dir=options.cache_dir))
             summary.nonsense_model |= omni.is_nonsense
+            runtime = stage_runtime(omni, stage_configs, options)
             progress.set_stage(f"{'+'.join(c.name for c in stage_configs)} [{spec}]")
             groups = [pending[i:i + options.group_recordings]
                       for i in range(0, len(pending), options.group_recordings)]
@@ -189,11 +193,12 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             texts = _rows_by_sha(merge_rows(store.existing_rows(), wanted)) if is_summary else {}
             for group, prepared in segmenter.prefetched(groups, keys):
                 if is_summary:
-                    rows = _summary_group(omni, stage_configs[0], prepared, texts, options, progress)
+                    rows = _summary_group(omni, stage_configs[0], prepared, texts, options, progress,
+                                          runtime.limit.size)
                 else:
                     todo = {s.source_path: {c.name for c in stage_configs}
                             - done.get(keys[s.source_path], set()) for s in group}
-                    rows = _run_group(omni, stage_configs, prepared, todo, options, progress)
+                    rows = _run_group(omni, stage_configs, prepared, todo, options, progress, runtime)
                 store.write_part(rows_to_table(rows),
                                  _manifest(spec, {c.name: c.config_hash() for c in stage_configs}, group, keys))
         if omni is not None:
@@ -241,11 +246,11 @@ def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
 
 
 def _summary_group(omni: OmniModel, config: TaskConfig, prepared: list, texts: dict, options: RunOptions,
-                   progress: RunProgress) -> list[SegmentRow]:
+                   progress: RunProgress, batch_size: int) -> list[SegmentRow]:
     stage_hash = format_config_hash({config.name: config.config_hash()})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
-    rows += summary_rows(omni, config, recordings, texts, options.batch_size, PROMPT_VERSION)
+    rows += summary_rows(omni, config, recordings, texts, batch_size, PROMPT_VERSION)
     progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
@@ -276,7 +281,8 @@ def _release(omni: OmniModel) -> None:
 
 
 def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Recording | SegmentRow],
-               todo: dict[str, set[str]], options: RunOptions, progress: RunProgress) -> list[SegmentRow]:
+               todo: dict[str, set[str]], options: RunOptions, progress: RunProgress,
+               runtime: DecodeRuntime) -> list[SegmentRow]:
     """Run this stage's tasks over a group; `todo`: per source path, the tasks still to do there."""
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
     recordings = [p for p in prepared if isinstance(p, Recording)]
@@ -286,8 +292,10 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Record
     # Similar lengths share a batch, so little compute goes to padding.
     order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
-    for b in range(0, len(order), options.batch_size):
-        batch = order[b:b + options.batch_size]
+    start = 0
+    while start < len(order):
+        batch = order[start:start + runtime.limit.size]  # an OOM lowers the limit for the batches after it
+        start += len(batch)
         try:
             audios = [segments[i][0].read(segments[i][2]) for i in batch]
         except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
@@ -304,7 +312,7 @@ def _run_group(omni: OmniModel, configs: list[TaskConfig], prepared: list[Record
             contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
                                        speech_ratio=segments[i][2].speech_ratio, language=config.language)
                         for i in picked]
-            generate = model_generate_fn(omni, config.prompt(), [audios[k] for k in chosen], windows)
+            generate = model_generate_fn(omni, config.prompt(), [audios[k] for k in chosen], windows, runtime)
             for i, output in zip(picked, run_guarded_task(generate, config, contexts)):
                 outputs[i].append((config, output))
     failed_paths = {r.source_path for r in rows}

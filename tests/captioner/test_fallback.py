@@ -172,7 +172,7 @@ def test_run_guarded_task_uses_the_detected_language_for_rates():
 def test_model_generate_fn_retries_only_the_subset(monkeypatch):
     seen = []
 
-    def fake_generate_batch(omni, audios, prompt, decoding, windows):
+    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None):
         seen.append(([a[0] for a in audios], windows))
         return [result() for _ in audios]
 
@@ -185,3 +185,32 @@ def test_model_generate_fn_retries_only_the_subset(monkeypatch):
     fixed = AutWindows(seconds=4)
     model_generate_fn(None, None, audios, fixed)(DecodingOptions(), [1])
     assert seen[-1] == ([1.0], fixed)
+
+
+def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
+    """An injected CUDA OOM above 2 segments: every segment is decoded once, in order, with its own windows."""
+    import torch
+
+    from omni_caption.model.batch_sizing import BatchLimit
+    from omni_caption.model.decode_runtime import DecodeRuntime
+
+    calls = []
+
+    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None):
+        calls.append([int(a[0]) for a in audios])
+        if len(audios) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        assert windows.per_clip == tuple((int(a[0]) + 1,) for a in audios)
+        return [result(f"clip {int(a[0])}") for a in audios]
+
+    monkeypatch.setattr("omni_caption.captioner.guarded.generate_batch", fake_generate_batch)
+    audios = [np.full(4, i, dtype=np.float32) for i in range(7)]
+    windows = AutWindows(per_clip=tuple((i + 1,) for i in range(7)))
+    freed = []
+    runtime = DecodeRuntime(decoder=None, limit=BatchLimit(8))
+    monkeypatch.setattr(runtime, "free_after_oom", lambda: freed.append(True))
+    generate = model_generate_fn(None, None, audios, windows, runtime=runtime)
+    texts = [r.text for r in generate(DecodingOptions(), [6, 5, 4, 3, 2, 1, 0])]
+    assert texts == [f"clip {i}" for i in (6, 5, 4, 3, 2, 1, 0)]
+    assert sorted(i for c in calls if len(c) <= 2 for i in c) == list(range(7))  # each segment decoded once
+    assert runtime.limit.size == 2 and len(freed) == 3  # 7 -> 4 + 3 -> 2 + 2 + 2 + 1

@@ -138,3 +138,20 @@ def test_granularity_and_aut_window(tmp_path, cache_dir, tiny_dir, granularity, 
 def test_bad_aut_window_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--aut-window", "12"])
     assert result.exit_code == 2 and "--aut-window" in result.output
+
+
+def test_batch_size_auto_and_static_decoder(tmp_path, cache_dir, tiny_dir):
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random",
+                                      "--tasks", "transcript", "--batch-size", "auto", "--decoder", "static",
+                                      "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    options = json.loads(duckdb.sql(f"SELECT value FROM parquet_kv_metadata('{out}') "
+                                    "WHERE key = 'omni_caption.run_config'").fetchone()[0])["options"]
+    assert options["batch_size"] == "auto" and options["decoder"] == "static"
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "many"], ["--decoder", "turbo"]])
+def test_bad_batch_size_or_decoder_is_a_usage_error(tmp_path, args):
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), *args])
+    assert result.exit_code == 2 and args[0] in result.output

@@ -1,0 +1,281 @@
+"""Caption decoding throughput: plain transformers `generate` vs the static-cache engine, in one process.
+
+    python bench/gpu_throughput.py --tiny                 # tiny-random on this machine (checks the script)
+    PYTHONUNBUFFERED=1 python3 bench/gpu_throughput.py    # on a GPU: 30B-A3B thinker shapes, random bf16
+
+The full-shape recipe is `../shared/bench/gpu_thinker_baseline.py`'s
+(ARCHITECTURE §6): the released thinker's shapes with random bf16 weights
+built on the GPU, 30 s clips of random log-mel (390 audio tokens) in the
+Captioner's prompt layout, and a forced output length (random weights never
+stop). Per decoder and batch size it prints decode ms/step, output tok/s,
+peak memory and the caption speed in x realtime, taking a caption as
+CAPTION_TOKENS tokens per 30 s clip: one batch takes prefill + that many
+steps. The engine's first call per shape compiles and records its CUDA graph
+(`warmup_s`); that cost is reported apart and charged in the projected speed
+over a 10-hour corpus. Results go to `$OUT/gpu_throughput.json` (or --json),
+rewritten after every run so a timeout keeps what finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTION_TOKENS = 400  # a Captioner caption of a 30 s clip runs about this long
+CORPUS_S = 10 * 3600.0
+
+# The released Qwen3-Omni-30B-A3B thinker (ARCHITECTURE §2), as in the shared baseline.
+FULL_TEXT = dict(vocab_size=152064, hidden_size=2048, intermediate_size=768, num_hidden_layers=48,
+                 num_attention_heads=32, num_key_value_heads=4, head_dim=128, num_experts=128,
+                 num_experts_per_tok=8, moe_intermediate_size=768, max_position_embeddings=65536,
+                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
+                                  "mrope_section": [24, 20, 20], "interleaved": True})
+FULL_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
+                  output_dim=2048, num_mel_bins=128, n_window=50, n_window_infer=800)
+FULL_VISION = dict(depth=27, hidden_size=1152, intermediate_size=4304, out_hidden_size=2048)
+# <|im_start|> <|im_end|> <|audio_pad|> <|audio_start|> <|audio_end|> in the released tokenizer.
+FULL_SPECIAL_IDS = dict(im_start=151644, im_end=151645, audio_pad=151646, audio_start=151647, audio_end=151648)
+
+
+def import_project() -> None:
+    """`omni_caption` from this checkout when it is not installed (the GPU machine gets a bare copy)."""
+    try:
+        import omni_caption.model  # noqa: F401
+    except ImportError:
+        sys.path.insert(0, str(REPO))
+        import omni_caption
+
+        omni_caption.__path__.append(str(REPO))  # the rooms (model/, ...) sit at the top of the repository
+
+
+@dataclass
+class Run:
+    decoder: str  # plain | engine
+    batch: int
+    new_tokens: int
+    status: str = "ok"  # ok | OOM | skipped
+    prefill_s: float | None = None
+    decode_ms_per_step: float | None = None
+    tok_per_s: float | None = None
+    x_realtime: float | None = None  # captions of 30 s clips, CAPTION_TOKENS each
+    warmup_s: float | None = None  # engine: first call of this shape (compile + CUDA graph) minus a timed call
+    x_realtime_10h: float | None = None  # over a 10-hour corpus, warm-up charged once
+    peak_gib: float | None = None
+    padded_batch: int | None = None
+    cache_len: int | None = None
+
+
+@dataclass
+class Report:
+    versions: dict
+    device: str
+    model: dict
+    runs: list[Run] = field(default_factory=list)
+
+
+def full_thinker_config():
+    from transformers import Qwen3OmniMoeThinkerConfig
+
+    config = Qwen3OmniMoeThinkerConfig(text_config=FULL_TEXT, audio_config=FULL_AUDIO, vision_config=FULL_VISION)
+    if not hasattr(config, "vision_start_token_id"):  # transformers 5.x thinker-only config lacks it
+        config.vision_start_token_id = 151652
+    return config
+
+
+def build_thinker(config, device: str):
+    """Random bf16 weights built where they will run (`meta`: shapes only, no memory)."""
+    import torch
+    from transformers import Qwen3OmniMoeThinkerForConditionalGeneration
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen3OmniMoeThinkerForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
+    return model.eval()
+
+
+def tiny_thinker(cache_dir: Path | None):
+    from omni_caption.model import LoadOptions, load_model
+
+    omni = load_model("tiny-random", LoadOptions(device="cpu", cache_dir=cache_dir))
+    tokens = omni.processor.tokenizer.convert_tokens_to_ids(
+        ["<|im_start|>", "<|im_end|>", "<|audio_pad|>", "<|audio_start|>", "<|audio_end|>"])
+    return omni.model.thinker, dict(zip(("im_start", "im_end", "audio_pad", "audio_start", "audio_end"), tokens))
+
+
+def clip_inputs(thinker, special: dict, batch: int, clip_s: float) -> dict:
+    """`batch` clips of random log-mel in the Captioner's prompt layout (audio only, no instruction)."""
+    import torch
+    from transformers.models.qwen3_omni_moe.modeling_qwen3_omni_moe import _get_feat_extract_output_lengths
+
+    frames = int(clip_s * 100)
+    n_audio = int(_get_feat_extract_output_lengths(torch.tensor(frames)).item())
+    text = [special["im_start"], 872 % thinker.vocab_size, 198 % thinker.vocab_size]  # "user", "\n"
+    ids = (text + [special["audio_start"]] + [special["audio_pad"]] * n_audio + [special["audio_end"], special["im_end"],
+           198 % thinker.vocab_size, special["im_start"], 77091 % thinker.vocab_size, 198 % thinker.vocab_size])
+    device, dtype = thinker.device, thinker.dtype
+    input_ids = torch.tensor([ids] * batch, device=device)
+    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
+            "input_features": torch.randn(batch, thinker.config.audio_config.num_mel_bins, frames, device=device,
+                                          dtype=dtype),
+            "feature_attention_mask": torch.ones(batch, frames, device=device, dtype=torch.long)}
+
+
+def sync(thinker) -> None:
+    import torch
+
+    if thinker.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_plain(thinker, inputs: dict, new_tokens: int) -> tuple[float, float]:
+    """(prefill_s, whole generate s) of transformers' `generate` forced to `new_tokens`, greedy."""
+    import torch
+
+    timings = []
+    for tokens in (1, new_tokens):
+        sync(thinker)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            thinker.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+        sync(thinker)
+        timings.append(time.perf_counter() - started)
+    return timings[0], timings[1]
+
+
+def caption_speed(batch: int, clip_s: float, prefill_s: float, step_s: float) -> float:
+    """Audio seconds per wall second when a batch of clips is prefilled and decoded CAPTION_TOKENS steps."""
+    return batch * clip_s / (prefill_s + CAPTION_TOKENS * step_s)
+
+
+def corpus_speed(x_realtime: float, warmup_s: float) -> float:
+    """x realtime over a 10-hour corpus when `warmup_s` is paid once (compiled graphs are reused)."""
+    return CORPUS_S / (CORPUS_S / x_realtime + warmup_s)
+
+
+def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder=None) -> Run:
+    import torch
+
+    from omni_caption.model.generation import DecodingOptions
+
+    run = Run(decoder=decoder_name, batch=batch, new_tokens=args.new_tokens)
+    inputs = clip_inputs(thinker, special, batch, args.clip_s)
+    if thinker.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    if decoder is None:
+        prefill_s, total_s = time_plain(thinker, inputs, args.new_tokens)
+        step_s = (total_s - prefill_s) / max(args.new_tokens - 1, 1)
+    else:
+        forced = DecodingOptions(max_new_tokens=args.new_tokens)
+        started = time.perf_counter()
+        decoder.decode(inputs, forced, eos_ids=[], pad_id=0)  # compiles and records this shape's graph
+        first_s = time.perf_counter() - started
+        started = time.perf_counter()
+        decoded = decoder.decode(inputs, forced, eos_ids=[], pad_id=0)
+        total_s = time.perf_counter() - started
+        prefill_s, step_s = decoded.prefill_s, decoded.decode_s / max(args.new_tokens - 1, 1)
+        run.warmup_s, run.padded_batch, run.cache_len = round(first_s - total_s, 2), decoded.padded_batch, decoded.cache_len
+    run.prefill_s = round(prefill_s, 3)
+    run.decode_ms_per_step = round(1000 * step_s, 2)
+    run.tok_per_s = round(batch * args.new_tokens / total_s, 1)
+    run.x_realtime = round(caption_speed(batch, args.clip_s, prefill_s, step_s), 1)
+    run.x_realtime_10h = round(corpus_speed(run.x_realtime, run.warmup_s or 0.0), 1)
+    if thinker.device.type == "cuda":
+        run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+    return run
+
+
+def print_table(runs: list[Run]) -> None:
+    header = ("decoder", "batch", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB", "status")
+    print(" | ".join(header))
+    for r in runs:
+        cells = (r.decoder, r.batch, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
+                 r.peak_gib, r.status)
+        print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
+
+
+def profile_steps(thinker, special: dict, batch: int, args, decoder, out_dir: Path) -> None:
+    """Top CUDA ops of a few decode steps, plain vs engine, to check where a step's time goes."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from omni_caption.model.generation import DecodingOptions
+
+    inputs = clip_inputs(thinker, special, batch, args.clip_s)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if thinker.device.type == "cuda" else [])
+    sort = "cuda_time_total" if thinker.device.type == "cuda" else "cpu_time_total"
+    for name, call in (("plain", lambda: time_plain(thinker, inputs, 8)),
+                       ("engine", lambda: decoder.decode(inputs, DecodingOptions(max_new_tokens=8), [], 0))):
+        with profile(activities=activities) as prof:
+            call()
+        table = prof.key_averages().table(sort_by=sort, row_limit=20)
+        (out_dir / f"profile_{name}_b{batch}.txt").write_text(table)
+        print(f"--- profile {name}, batch {batch}, 8 tokens ---\n{table}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny-random on the CPU: checks the script end to end")
+    parser.add_argument("--batches", default=None, help="comma-separated (default: 1,64 on a GPU, 1,4 with --tiny)")
+    parser.add_argument("--engine-batches", default=None, help="extra batches for the engine only (default 128 on GPU)")
+    parser.add_argument("--new-tokens", type=int, default=None, help="forced output length (default 128; 8 tiny)")
+    parser.add_argument("--clip-s", type=float, default=30.0)
+    parser.add_argument("--budget-s", type=float, default=480.0, help="start no run after this many seconds")
+    parser.add_argument("--profile", action="store_true", help="profile 8 steps, plain vs engine, largest batch")
+    parser.add_argument("--json", type=Path, default=None, help="default: $OUT/gpu_throughput.json")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="where tiny-random is built")
+    args = parser.parse_args(argv)
+    import_project()
+    import torch
+    import transformers
+
+    from omni_caption.model.batch_sizing import MemoryModel
+    from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
+
+    started = time.perf_counter()
+    out_dir = Path(os.environ.get("OUT", "/tmp"))
+    json_path = args.json or out_dir / "gpu_throughput.json"
+    batches = [int(b) for b in (args.batches or ("1,4" if args.tiny else "1,64")).split(",")]
+    extra = [int(b) for b in (args.engine_batches or ("" if args.tiny else "128")).split(",") if b]
+    args.new_tokens = args.new_tokens or (8 if args.tiny else 128)
+    if args.tiny:
+        thinker, special = tiny_thinker(args.cache_dir)
+    else:
+        if not torch.cuda.is_available():
+            parser.error("no CUDA GPU: run with --tiny on a CPU")
+        thinker, special = build_thinker(full_thinker_config(), "cuda"), FULL_SPECIAL_IDS
+    memory = MemoryModel.from_text_config(thinker.config.get_text_config(), thinker.dtype.itemsize)
+    report = Report(versions={"torch": torch.__version__, "transformers": transformers.__version__},
+                    device=torch.cuda.get_device_name(0) if thinker.device.type == "cuda" else "cpu",
+                    model={"params_B": round(sum(p.numel() for p in thinker.parameters()) / 1e9, 4),
+                           "build_s": round(time.perf_counter() - started, 1), "memory_model": asdict(memory)})
+    print(json.dumps(asdict(report)), flush=True)
+    decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra)))
+    measure("plain", thinker, special, 1, argparse.Namespace(**{**vars(args), "new_tokens": 4}))  # warm-up
+    plan = [("plain", b) for b in batches] + [("engine", b) for b in batches + extra]
+    for name, batch in plan:
+        if time.perf_counter() - started > args.budget_s:
+            report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="skipped"))
+            continue
+        try:
+            report.runs.append(measure(name, thinker, special, batch, args, decoder if name == "engine" else None))
+        except torch.OutOfMemoryError:
+            report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="OOM"))
+            decoder.release()
+            torch.cuda.empty_cache()
+        print_table(report.runs[-1:])
+        json_path.write_text(json.dumps(asdict(report), indent=1))
+    print_table(report.runs)
+    if args.profile:
+        largest = max((r.batch for r in report.runs if r.status == "ok"), default=1)
+        profile_steps(thinker, special, min(largest, max(batches)), args, decoder, out_dir)
+    return report
+
+
+if __name__ == "__main__":
+    main()

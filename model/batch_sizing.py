@@ -1,0 +1,122 @@
+"""Batch sizes for GPU decoding: shape buckets, `--batch-size auto` from a memory model, halving on OOM.
+
+Compiled decoding pays only with few fixed shapes, so batch sizes go to powers
+of two and cache lengths to a quantum. `auto` picks the largest bucket whose
+static KV cache plus prefill activations fit in the free memory after the
+model loaded; whatever the estimate misses, an out-of-memory error halves the
+batch and retries both halves, so no segment is lost and order is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+GiB = 1 << 30
+
+
+def round_up(value: int, quantum: int) -> int:
+    """The smallest multiple of `quantum` that is >= value (and > 0)."""
+    if quantum < 1:
+        raise ValueError(f"quantum must be >= 1, not {quantum}")
+    return max(quantum, math.ceil(value / quantum) * quantum)
+
+
+def power_of_two_buckets(largest: int) -> tuple[int, ...]:
+    """1, 2, 4, ... up to `largest`, which is always a bucket itself (it need not be a power of two)."""
+    if largest < 1:
+        raise ValueError(f"largest bucket must be >= 1, not {largest}")
+    buckets = [1 << k for k in range(largest.bit_length()) if 1 << k < largest]
+    return tuple(buckets + [largest])
+
+
+def bucket_up(value: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket >= value; a value above every bucket is its own bucket."""
+    return next((b for b in sorted(buckets) if b >= value), value)
+
+
+def bucket_down(value: int, buckets: Sequence[int]) -> int:
+    """The largest bucket <= value (at least the smallest bucket)."""
+    fitting = [b for b in buckets if b <= value]
+    return max(fitting) if fitting else min(buckets)
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Bytes one sequence needs on the GPU while it is decoded, from the thinker's text config.
+
+    `kv_bytes_per_token`: keys and values of every layer. `prefill_bytes_per_token`: the activation peak
+    of one MoE layer during prefill (top-k copies of the token, gate/up and activation outputs, weighted
+    outputs, attention projections, residual stream). `row_bytes`: per-row decode-step extras (fp32 logits,
+    log-softmax and the sampling copies over the vocabulary).
+    """
+
+    kv_bytes_per_token: int
+    prefill_bytes_per_token: int
+    row_bytes: int
+    activation_headroom: float = 2.0  # allocator fragmentation and the audio encoder's own activations
+
+    @classmethod
+    def from_text_config(cls, config, dtype_bytes: int = 2) -> "MemoryModel":
+        hidden = config.hidden_size
+        head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
+        kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * dtype_bytes
+        top_k, inter = config.num_experts_per_tok, config.moe_intermediate_size
+        attention = (config.num_attention_heads + 2 * config.num_key_value_heads) * head_dim
+        prefill = dtype_bytes * (top_k * (2 * hidden + 3 * inter) + 6 * hidden + attention)
+        return cls(kv_bytes_per_token=kv, prefill_bytes_per_token=prefill, row_bytes=4 * 4 * config.vocab_size)
+
+    def bytes_per_sequence(self, prompt_tokens: int, cache_len: int) -> int:
+        activations = self.activation_headroom * self.prefill_bytes_per_token * prompt_tokens
+        return int(self.kv_bytes_per_token * cache_len + activations + self.row_bytes)
+
+
+def auto_batch_size(free_bytes: int, memory: MemoryModel, prompt_tokens: int, cache_len: int,
+                    max_batch: int = 256, reserve_fraction: float = 0.1) -> int:
+    """The largest power-of-two batch (<= max_batch, >= 1) whose sequences fit in `free_bytes` minus a reserve."""
+    usable = free_bytes * (1.0 - reserve_fraction)
+    fits = int(usable // memory.bytes_per_sequence(prompt_tokens, cache_len))
+    return bucket_down(max(1, min(fits, max_batch)), power_of_two_buckets(max_batch))
+
+
+@dataclass
+class BatchLimit:
+    """The batch size a stage uses now; an out-of-memory error lowers it for the rest of the stage."""
+
+    size: int
+
+    def after_oom(self, failed_size: int) -> None:
+        """At most the larger half of the batch that failed: that is what the retry runs next."""
+        self.size = max(1, min(self.size, (failed_size + 1) // 2))
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc))
+
+
+def run_halving_on_oom(run: Callable[[list[Item]], list[Result]], items: Sequence[Item],
+                       limit: BatchLimit | None = None, on_oom: Callable[[], None] | None = None) -> list[Result]:
+    """`run(items)`; if it runs out of memory, free, halve and run both halves: one result per item, in order.
+
+    A single item that still does not fit re-raises the error: there is nothing left to halve.
+    """
+    items = list(items)
+    try:
+        return run(items)
+    except Exception as exc:
+        if not is_out_of_memory(exc) or len(items) <= 1:
+            raise
+    if on_oom is not None:
+        on_oom()
+    if limit is not None:
+        limit.after_oom(len(items))
+    half = (len(items) + 1) // 2
+    return (run_halving_on_oom(run, items[:half], limit, on_oom)
+            + run_halving_on_oom(run, items[half:], limit, on_oom))

@@ -1,0 +1,89 @@
+"""How one loaded model decodes during a stage: plain `generate` or the static engine, and the live batch size.
+
+`--decoder auto` picks the static engine on CUDA and plain `generate` on a
+CPU: on a CPU there are no kernel launches to save and the static cache
+makes every step attend over the whole bucket length, so plain is as fast or
+faster (bench/RESULTS.md). `--batch-size auto` sizes batches from the free
+GPU memory after loading (model/batch_sizing.py); on a CPU it means 8.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
+from .decode_engine import EngineOptions, StaticDecoder
+from .loading import OmniModel
+
+DECODERS = ("auto", "plain", "static")
+CPU_AUTO_BATCH = 8
+AUDIO_TOKENS_PER_S = 13  # AuT: 13 tokens per second of audio
+PROMPT_TEMPLATE_TOKENS = 64  # chat template, audio markers and a short instruction
+
+
+@dataclass
+class DecodeRuntime:
+    """The engine (None: transformers' `generate`) and the batch limit an OOM lowers, for one loaded model."""
+
+    decoder: StaticDecoder | None
+    limit: BatchLimit
+
+    def free_after_oom(self) -> None:
+        """Drop the engine's static caches and the allocator's free blocks before a smaller retry."""
+        import gc
+
+        import torch
+
+        if self.decoder is not None:
+            self.decoder.release()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions()) -> StaticDecoder | None:
+    if choice not in DECODERS:
+        raise ValueError(f"--decoder {choice!r}: choose one of {', '.join(DECODERS)}")
+    use_static = choice == "static" or (choice == "auto" and omni.device.startswith("cuda"))
+    return StaticDecoder(omni.model.thinker, options) if use_static else None
+
+
+def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:
+    """An upper bound on a segment prompt's length: its audio tokens plus the template."""
+    return math.ceil(AUDIO_TOKENS_PER_S * max_audio_s) + PROMPT_TEMPLATE_TOKENS + text_tokens
+
+
+def resolve_batch_size(batch_size: int | str, memory: MemoryModel, free_bytes: int | None, prompt_tokens: int,
+                       max_new_tokens: int, length_quantum: int = EngineOptions.length_quantum,
+                       max_batch: int = EngineOptions.max_batch) -> int:
+    """An int stays; `auto` sizes from `free_bytes` (None: no GPU, the CPU default)."""
+    if batch_size != "auto":
+        return int(batch_size)
+    if free_bytes is None:
+        return CPU_AUTO_BATCH
+    cache_len = round_up(prompt_tokens + max_new_tokens, length_quantum)
+    return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, max_batch=max_batch)
+
+
+def free_gpu_bytes(device: str) -> int | None:
+    """Free memory on `device` plus what torch's allocator holds but does not use; None off CUDA."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+def decode_runtime(omni: OmniModel, decoder: str, batch_size: int | str, prompt_tokens: int, max_new_tokens: int,
+                   free_bytes: Callable[[str], int | None] = free_gpu_bytes) -> DecodeRuntime:
+    """The stage's runtime, sized after the model loaded (its weights are no longer free memory)."""
+    import torch
+
+    thinker = omni.model.thinker
+    dtype_bytes = torch.empty((), dtype=thinker.dtype).element_size()
+    memory = MemoryModel.from_text_config(thinker.config.get_text_config(), dtype_bytes)
+    size = resolve_batch_size(batch_size, memory, free_bytes(omni.device), prompt_tokens, max_new_tokens)
+    return DecodeRuntime(decoder=make_decoder(omni, decoder), limit=BatchLimit(size))

@@ -1,0 +1,52 @@
+"""The GPU throughput benchmark: full shapes on the meta device (no memory), end to end on tiny-random."""
+
+import importlib.util
+import json
+import sys
+
+import pytest
+
+from omni_caption.model.batch_sizing import MemoryModel
+from tests.conftest import REPO
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("gpu_throughput", REPO / "bench" / "gpu_throughput.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_full_shapes_are_the_released_thinker():
+    bench = load_bench()
+    config = bench.full_thinker_config()
+    thinker = bench.build_thinker(config, "meta")
+    billions = sum(p.numel() for p in thinker.parameters()) / 1e9
+    text_billions = sum(p.numel() for p in thinker.model.language_model.parameters()) / 1e9
+    assert 30.0 < text_billions < 31.0  # Qwen3-Omni report: the thinker's MoE LLM is 30B-A3B
+    assert 31.0 < billions < 32.5  # plus the AuT audio encoder and the vision encoder
+    assert MemoryModel.from_text_config(config.text_config).kv_bytes_per_token == 96 * 1024
+
+
+def test_speed_arithmetic():
+    bench = load_bench()
+    # 64 clips of 30 s: prefill 2 s, then 400 steps of 18 ms (the memory roofline of the issue).
+    assert bench.caption_speed(64, 30.0, 2.0, 0.018) == pytest.approx(64 * 30 / 9.2)
+    assert bench.corpus_speed(300.0, 240.0) == pytest.approx(36000 / (120 + 240))  # warm-up counts once
+    assert bench.corpus_speed(300.0, 0.0) == pytest.approx(300.0)
+
+
+def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir, capsys):
+    bench = load_bench()
+    out = tmp_path / "bench.json"
+    report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "3",
+                         "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4"])
+    runs = [(r.decoder, r.batch, r.status) for r in report.runs]
+    assert runs == [("plain", 1, "ok"), ("plain", 3, "ok"), ("engine", 1, "ok"), ("engine", 3, "ok"),
+                    ("engine", 4, "ok")]
+    engine_3 = report.runs[3]
+    assert engine_3.padded_batch == 4 and engine_3.cache_len == 256 and engine_3.decode_ms_per_step > 0
+    assert all(r.x_realtime > 0 and r.tok_per_s > 0 for r in report.runs)
+    assert json.loads(out.read_text())["runs"][3]["padded_batch"] == 4
+    assert "decoder | batch | ms/step" in capsys.readouterr().out

@@ -1,0 +1,112 @@
+"""Shape buckets, the `--batch-size auto` memory model and OOM halving (no GPU: faults are injected)."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from transformers import Qwen3OmniMoeTextConfig
+
+from omni_caption.model.batch_sizing import (GiB, BatchLimit, MemoryModel, auto_batch_size, bucket_down, bucket_up,
+                                             power_of_two_buckets, round_up, run_halving_on_oom)
+
+# The released 30B-A3B thinker's text model (ARCHITECTURE.md section 2).
+FULL_TEXT = Qwen3OmniMoeTextConfig(vocab_size=152064, hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
+                                   num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8,
+                                   moe_intermediate_size=768)
+
+
+@given(st.integers(0, 100_000), st.integers(1, 4096))
+def test_round_up(value, quantum):
+    rounded = round_up(value, quantum)
+    assert rounded % quantum == 0 and rounded >= max(value, 1) and rounded - quantum < max(value, 1)
+
+
+@given(st.integers(1, 4096))
+def test_power_of_two_buckets(largest):
+    buckets = power_of_two_buckets(largest)
+    assert buckets[-1] == largest and list(buckets) == sorted(set(buckets))
+    assert all(b & (b - 1) == 0 for b in buckets[:-1])
+    assert all(b * 2 >= largest for b in buckets[-2:-1])  # no power of two missing below the largest
+
+
+@given(st.integers(1, 5000), st.integers(1, 1024))
+def test_bucket_up_is_the_smallest_fitting_bucket(value, largest):
+    buckets = power_of_two_buckets(largest)
+    chosen = bucket_up(value, buckets)
+    assert chosen >= value
+    assert chosen in buckets or (chosen == value > largest)
+    assert not [b for b in buckets if value <= b < chosen]
+
+
+@given(st.integers(1, 5000), st.integers(1, 1024))
+def test_bucket_down_is_the_largest_bucket_below(value, largest):
+    buckets = power_of_two_buckets(largest)
+    chosen = bucket_down(value, buckets)
+    assert chosen in buckets and (chosen <= value)
+    assert not [b for b in buckets if chosen < b <= value]
+
+
+def test_memory_model_on_the_released_thinker():
+    memory = MemoryModel.from_text_config(FULL_TEXT)
+    assert memory.kv_bytes_per_token == 2 * 48 * 4 * 128 * 2 == 96 * 1024  # keys + values, 48 layers, bf16
+    assert memory.prefill_bytes_per_token == 2 * (8 * (2 * 2048 + 3 * 768) + 6 * 2048 + 40 * 128) == 137_216
+    assert memory.row_bytes == 16 * 152064
+    # A 30 s clip: ~410 prompt tokens. Benchmark shape (128 new tokens, cache 768) vs captions (2048, cache 2560).
+    assert memory.bytes_per_sequence(410, 768) == 98304 * 768 + 2 * 137_216 * 410 + 16 * 152064 == 190_447_616
+    assert auto_batch_size(16 * GiB, memory, 410, 768) == 64  # 81 sequences fit in 90% of 16 GiB
+    assert auto_batch_size(16 * GiB, memory, 410, 2560) == 32  # 42 fit
+    assert auto_batch_size(64 * GiB, memory, 410, 768, max_batch=256) == 256
+    assert auto_batch_size(100 * 2**20, memory, 410, 2560) == 1  # nothing fits: still try one, OOM handling decides
+
+
+@given(st.integers(0, 200 * GiB), st.integers(1, 4000), st.integers(1, 8192), st.sampled_from([1, 8, 64, 256]))
+def test_auto_batch_size_fits_and_is_maximal(free, prompt, cache_len, max_batch):
+    memory = MemoryModel.from_text_config(FULL_TEXT)
+    size = auto_batch_size(free, memory, prompt, cache_len, max_batch=max_batch)
+    need = memory.bytes_per_sequence(prompt, cache_len)
+    assert 1 <= size <= max_batch and size in power_of_two_buckets(max_batch)
+    assert size == 1 or size * need <= 0.9 * free
+    bigger = [b for b in power_of_two_buckets(max_batch) if b > size]
+    assert not bigger or bigger[0] * need > 0.9 * free
+    assert auto_batch_size(free * 2, memory, prompt, cache_len, max_batch=max_batch) >= size  # monotone
+
+
+def fits_in(capacity, calls):
+    """A batch runner that runs out of memory above `capacity` items, like a GPU would."""
+    def run(items):
+        calls.append(len(items))
+        if len(items) > capacity:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [f"out:{x}" for x in items]
+    return run
+
+
+@given(st.lists(st.integers(), min_size=1, max_size=70), st.integers(1, 80))
+def test_halving_loses_nothing_and_keeps_order(items, capacity):
+    calls, freed = [], []
+    limit = BatchLimit(len(items))
+    results = run_halving_on_oom(fits_in(capacity, calls), items, limit, on_oom=lambda: freed.append(1))
+    assert results == [f"out:{x}" for x in items]
+    ran = [n for n in calls if n <= capacity]
+    assert sum(ran) == len(items)  # each item decoded exactly once
+    assert len(freed) == len(calls) - len(ran)  # memory freed after every failure
+    if len(items) <= capacity:
+        assert limit.size == len(items) and calls == [len(items)]
+    else:
+        assert 1 <= limit.size <= capacity  # later batches start at a size that fitted
+
+
+def test_halving_shrinks_the_limit_for_later_batches():
+    limit = BatchLimit(64)
+    calls = []
+    run_halving_on_oom(fits_in(20, calls), list(range(64)), limit)
+    assert calls[:3] == [64, 32, 16] and limit.size == 16
+
+
+def test_other_errors_and_a_single_item_are_not_retried():
+    with pytest.raises(ValueError):
+        run_halving_on_oom(lambda items: (_ for _ in ()).throw(ValueError("bad input")), [1, 2, 3])
+    calls = []
+    with pytest.raises(torch.OutOfMemoryError):
+        run_halving_on_oom(fits_in(0, calls), [1, 2])
+    assert calls == [2, 1]  # halved once, then the single item fails for real
