@@ -153,6 +153,11 @@ def caption_speed(batch: int, clip_s: float, prefill_s: float, step_s: float) ->
     return batch * clip_s / (prefill_s + CAPTION_TOKENS * step_s)
 
 
+def significant(value: float, digits: int = 3) -> float:
+    # Rounding to decimals would print a slow CPU run's 0.04x realtime as 0.0.
+    return float(f"{value:.{digits}g}")
+
+
 def corpus_speed(x_realtime: float, warmup_s: float) -> float:
     """x realtime over a 10-hour corpus when `warmup_s` is paid once (compiled graphs are reused)."""
     return CORPUS_S / (CORPUS_S / x_realtime + warmup_s)
@@ -182,9 +187,9 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
         run.warmup_s, run.padded_batch, run.cache_len = round(first_s - total_s, 2), decoded.padded_batch, decoded.cache_len
     run.prefill_s = round(prefill_s, 3)
     run.decode_ms_per_step = round(1000 * step_s, 2)
-    run.tok_per_s = round(batch * args.new_tokens / total_s, 1)
-    run.x_realtime = round(caption_speed(batch, args.clip_s, prefill_s, step_s), 1)
-    run.x_realtime_10h = round(corpus_speed(run.x_realtime, run.warmup_s or 0.0), 1)
+    run.tok_per_s = significant(batch * args.new_tokens / total_s)
+    run.x_realtime = significant(caption_speed(batch, args.clip_s, prefill_s, step_s))
+    run.x_realtime_10h = significant(corpus_speed(run.x_realtime, run.warmup_s or 0.0))
     if thinker.device.type == "cuda":
         run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     return run
