@@ -59,10 +59,11 @@ def build_config(tokenizer):
         audio_token_index=tid("<|AUDIO|>"), image_token_index=tid("<|IMAGE|>"), video_token_index=tid("<|VIDEO|>"),
         audio_start_token_id=tid("<|audio_bos|>"), audio_end_token_id=tid("<|audio_eos|>"),
     )
-    # A wide init makes greedy outputs depend visibly on the audio, so parity tests can fail.
+    # No pad_token_id here: its embedding row would start at zero, and a zero pad is invisible even when the
+    # attention mask is wrong, so the batching parity tests could not fail.
     text = dict(vocab_size=TEXT_VOCAB_SIZE, hidden_size=THINKER_HIDDEN, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=4, num_key_value_heads=2, rope_parameters=mrope, initializer_range=0.5,
-                pad_token_id=tid("<|endoftext|>"), eos_token_id=tid("<|im_end|>"))
+                eos_token_id=tid("<|im_end|>"))
     # output_dim must equal the thinker hidden size: audio features replace <|AUDIO|> embeddings.
     audio = dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=64,
                  output_dim=THINKER_HIDDEN, num_mel_bins=128, n_window=100, max_source_positions=1500,
@@ -70,8 +71,9 @@ def build_config(tokenizer):
     vision = dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=THINKER_HIDDEN,
                   fullatt_block_indexes=[0])
     # The thinker config class lacks vision_start_token_id, but its position code (get_rope_index) reads it.
+    # A wide init (it governs every thinker weight) makes greedy outputs depend visibly on the audio.
     thinker = dict(text_config=text, audio_config=audio, vision_config=vision, user_token_id=tid("user"),
-                   vision_start_token_id=tid("<|vision_bos|>"), **media_ids)
+                   vision_start_token_id=tid("<|vision_bos|>"), initializer_range=0.5, **media_ids)
     cb = CODEBOOK_SIZE
     # The talker reads thinker embeddings + last hidden states (embedding_size) and projects them down.
     talker = dict(
