@@ -114,9 +114,19 @@ def fill_uninitialised(module, std: float) -> None:
             torch.nn.init.normal_(param.data, std=std)
 
 
-def write_readme(folder: Path, builder: str, version: str) -> None:
-    (folder / "README.md").write_text(f"# {NONSENSE_NOTICE}\n\nBuilt by omni-caption model/{builder} "
-                                      f"v{version}, seed {TINY_RANDOM_SEED}.\n")
+def save_tiny(staging: Path, model, tokenizer, spec: TokenizerSpec, processor_class, builder: str,
+              version: str) -> None:
+    """Save a built model the way releases ship: weights, generation config, processor, and a README."""
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(staging)
+    build_processor(processor_class, tokenizer, spec).save_pretrained(staging)
+    (staging / "README.md").write_text(f"# {NONSENSE_NOTICE}\n\nBuilt by omni-caption model/{builder} "
+                                       f"v{version}, seed {TINY_RANDOM_SEED}.\n")
 
 
 def cached_build(target: Path, build_into: Callable[[Path], None]) -> Path:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tiny_build import (NONSENSE_NOTICE, TINY_RANDOM_SEED, TokenizerSpec, build_processor, build_tokenizer,
-                         cached_build, fill_uninitialised, write_readme)
+from .tiny_build import (NONSENSE_NOTICE, TINY_RANDOM_SEED, TokenizerSpec, build_tokenizer, cached_build,
+                         fill_uninitialised, save_tiny)
 
 __all__ = ["NONSENSE_NOTICE", "build_config", "build_tiny_random", "tiny_random_dir"]
 
@@ -107,7 +107,7 @@ def build_config(tokenizer):
 
 def _build_into(staging: Path) -> None:
     import torch
-    from transformers import GenerationConfig, Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
+    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
 
     tokenizer = build_tokenizer(TOKENIZER)
     config = build_config(tokenizer)
@@ -115,10 +115,4 @@ def _build_into(staging: Path) -> None:
         torch.manual_seed(TINY_RANDOM_SEED)
         model = Qwen3OmniMoeForConditionalGeneration(config)
         fill_uninitialised(model.talker, config.talker_config.initializer_range)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[config.im_end_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model.save_pretrained(staging)
-    build_processor(Qwen3OmniMoeProcessor, tokenizer, TOKENIZER).save_pretrained(staging)
-    write_readme(staging, "tiny_random.py", TINY_RANDOM_VERSION)
+    save_tiny(staging, model, tokenizer, TOKENIZER, Qwen3OmniMoeProcessor, "tiny_random.py", TINY_RANDOM_VERSION)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tiny_build import (TINY_RANDOM_SEED, TokenizerSpec, build_processor, build_tokenizer, cached_build,
-                         write_readme)
+from .tiny_build import TINY_RANDOM_SEED, TokenizerSpec, build_tokenizer, cached_build, save_tiny
 
 # Bump when the build changes so old caches are not reused.
 TINY_RANDOM_25_VERSION = "1"
@@ -110,18 +109,12 @@ def build_speakers() -> dict:
 
 def _build_into(staging: Path) -> None:
     import torch
-    from transformers import GenerationConfig, Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor
+    from transformers import Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor
 
     tokenizer = build_tokenizer(TOKENIZER)
     config = build_config(tokenizer)
     with torch.random.fork_rng():
         torch.manual_seed(TINY_RANDOM_SEED)
         model = Qwen2_5OmniForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model.save_pretrained(staging)
-    torch.save(build_speakers(), staging / "spk_dict.pt")
-    build_processor(Qwen2_5OmniProcessor, tokenizer, TOKENIZER).save_pretrained(staging)
-    write_readme(staging, "tiny_random_25.py", TINY_RANDOM_25_VERSION)
+    save_tiny(staging, model, tokenizer, TOKENIZER, Qwen2_5OmniProcessor, "tiny_random_25.py", TINY_RANDOM_25_VERSION)
+    torch.save(build_speakers(), staging / "spk_dict.pt")  # from_pretrained refuses a folder without it

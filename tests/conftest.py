@@ -25,11 +25,15 @@ def tiny_dir(cache_dir) -> Path:
     return tiny_random_dir(cache_dir)
 
 
-@pytest.fixture(scope="session")
-def tiny(tiny_dir, cache_dir):
+def load_tiny(preset: str, cache_dir: Path, voice: bool = False):
     from omni_caption.model import LoadOptions, load_model
 
-    return load_model("tiny-random", LoadOptions(device="cpu", cache_dir=cache_dir))
+    return load_model(preset, LoadOptions(device="cpu", cache_dir=cache_dir, voice=voice))
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_dir, cache_dir):
+    return load_tiny("tiny-random", cache_dir)
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +45,7 @@ def tiny25_dir(cache_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny25(tiny25_dir, cache_dir):
-    from omni_caption.model import LoadOptions, load_model
-
-    return load_model("tiny-random-2.5", LoadOptions(device="cpu", cache_dir=cache_dir))
+    return load_tiny("tiny-random-2.5", cache_dir)
 
 
 # Each model family's tiny preset -> (its folder fixture, its loaded-model fixture).
