@@ -11,6 +11,11 @@ import json
 
 # The Captioner is trained on audio alone: no system prompt, no text.
 CAPTION_TEXT: str | None = None
+# Families without a dedicated captioner (Qwen2.5-Omni) are asked for the same kind of caption in words.
+PROMPTED_CAPTION_TEXT = (
+    "Describe this audio in detail: the sounds and sound events, any speech (who speaks, how, in what "
+    "language, and what is said), music, and the acoustic scene. Describe only what you hear."
+)
 
 # Model card ASR prompts (Qwen3-Omni Instruct).
 TRANSCRIPT_TEXT = "Transcribe the {language} audio into text."
@@ -57,6 +62,9 @@ TEMPLATES = {
     "summary_audio": SUMMARY_AUDIO_TEXT,
 }
 
+# Templates only some families use, per family name; kept out of TEMPLATES so adding a family leaves the
+# prompt version (and with it the resume key) of every other family's datasets unchanged.
+FAMILY_TEMPLATES = {"qwen2.5-omni": {"caption": PROMPTED_CAPTION_TEXT}}
 
 # The user turn a voiced text answers (`speak`). Kept out of TEMPLATES on purpose: it is part of the voice
 # stage's own hash, and changing it must not redo the captions and transcripts of every dataset.
@@ -67,7 +75,19 @@ def templates_digest(templates: dict) -> str:
     return hashlib.sha256(json.dumps(templates, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]
 
 
-PROMPT_VERSION = templates_digest(TEMPLATES)
+def prompt_version(family: str = "qwen3-omni") -> str:
+    """The digest of every template a model of `family` is sent."""
+    family_templates = FAMILY_TEMPLATES.get(family)
+    if not family_templates:
+        return templates_digest(TEMPLATES)
+    return templates_digest({**TEMPLATES, **{f"{family}:{k}": v for k, v in family_templates.items()}})
+
+
+def caption_text(family: str = "qwen3-omni") -> str | None:
+    return FAMILY_TEMPLATES.get(family, {}).get("caption", CAPTION_TEXT)
+
+
+PROMPT_VERSION = prompt_version()
 
 # The 19 speech-input languages of the Qwen3-Omni model card.
 SPEECH_LANGUAGES = (

@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from omni_caption.model import DecodingOptions, GenerationResult, Prompt
+from omni_caption.model.families import FAMILIES, UnsupportedFeatureError
 
 from . import guards, prompts
 
@@ -39,16 +40,22 @@ class TaskConfig:
     seed: int = 0
     segmentation: str = ""  # how segments are cut (granularity, chunk limit, AuT windows): other cuts, other rows
     summary_from: str = "text"  # summary: from the segments' captions/transcripts, or from the audio itself
+    family: str = "qwen3-omni"  # the model's family (model.families): its prompts differ where it lacks a variant
 
     def __post_init__(self):
         if self.name not in TASKS:
             raise ValueError(f"unknown task {self.name!r}: choose from {', '.join(TASKS)}")
         if self.summary_from not in ("text", "audio"):
             raise ValueError(f"summary source must be 'text' or 'audio', not {self.summary_from!r}")
+        check_task_fits(self.name, self.family, self.model)
+
+    @property
+    def prompt_version(self) -> str:
+        return prompts.prompt_version(self.family)
 
     def prompt(self) -> Prompt:
         if self.name == "caption":
-            return Prompt(text=prompts.CAPTION_TEXT)
+            return Prompt(text=prompts.caption_text(self.family))
         if self.name == "transcript":
             return Prompt(text=prompts.transcript_prompt(self.language))
         if self.name == "summary":
@@ -63,10 +70,22 @@ class TaskConfig:
         # Guards and the fallback ladder change stored text, so their settings are part of the key.
         from .fallback import DEFAULT_LADDER
 
-        payload = {**asdict(self), "prompt": asdict(self.prompt()), "decoding": asdict(self.decoding()),
-                   "prompt_version": prompts.PROMPT_VERSION, "guards": repr(guards.DEFAULT_OPTIONS),
+        # The family acts through the prompt and its version (both below); leaving the field itself out keeps
+        # the hashes of datasets made before families existed.
+        fields = {k: v for k, v in asdict(self).items() if k != "family"}
+        payload = {**fields, "prompt": asdict(self.prompt()), "decoding": asdict(self.decoding()),
+                   "prompt_version": self.prompt_version, "guards": repr(guards.DEFAULT_OPTIONS),
                    "ladder": asdict(DEFAULT_LADDER)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_task_fits(task: str, family_name: str, model: str = "") -> None:
+    """Refuse, in one line that names the alternative, a task the family has no fitting model for."""
+    family = FAMILIES[family_name]
+    if task == "reasoning" and not family.has_thinking:
+        raise UnsupportedFeatureError(
+            f"reasoning traces need a Thinking model, and {family.title} has none (--model {model or '?'}): use "
+            f"--reasoning-model thinking (Qwen3-Omni-30B-A3B-Thinking), or drop reasoning from --tasks")
 
 
 @dataclass

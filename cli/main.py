@@ -77,8 +77,9 @@ def _parse_batch_size(value):
 @click.option("--tasks", default="caption", show_default=True,
               help="Comma-separated: caption, transcript, reasoning, summary (one per recording, on every row).")
 @click.option("--model", default=None,
-              help="One model for every task: preset (captioner, thinking, instruct, tiny-random), "
-                   "local folder or hub id. Default: each task's own preset.")
+              help="One model for every task: preset (captioner, thinking, instruct, qwen2.5-omni-3b, "
+                   "qwen2.5-omni-7b, tiny-random, tiny-random-2.5), local folder or hub id of either family "
+                   "(read from its config). Default: each task's own preset.")
 @click.option("--caption-model", default=None, help="Model for captions (default: captioner).")
 @click.option("--transcript-model", default=None, help="Model for transcripts (default: instruct).")
 @click.option("--reasoning-model", default=None, help="Model for reasoning traces (default: thinking).")
@@ -129,7 +130,8 @@ def _parse_batch_size(value):
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")
 @click.option("--cache-dir", default=None, type=click.Path(path_type=Path),
-              help="Where tiny-random is built (default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
+              help="Where tiny-random and tiny-random-2.5 are built "
+                   "(default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config_file, is_eager=True,
               expose_value=False, help="TOML file of defaults for these options (keys as option names).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -206,7 +208,7 @@ def _print_summary(summary, out: Path) -> None:
     for line in summary.error_lines:
         click.echo(f"  error: {line}", err=True)
     if summary.nonsense_model:
-        click.echo("  note: tiny-random has random weights; its captions and transcripts are nonsense.")
+        click.echo("  note: tiny random models have random weights; their captions and transcripts are nonsense.")
 
 
 @cli.command(name="query")

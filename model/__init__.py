@@ -1,4 +1,4 @@
-"""Loading and running Qwen3-Omni: presets, loading, batched generation, tiny-random."""
+"""Loading and running Qwen-Omni models of every family: presets, family adapters, loading, batched generation, tiny random models."""
 
 from .aut_windows import AutWindows, windows_from_pauses
 from .generation import SAMPLE_RATE, DecodingOptions, GenerationResult, Prompt, generate_batch, generate_text

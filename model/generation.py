@@ -1,4 +1,4 @@
-"""Batched generation over audio segments with the Qwen3-Omni thinker.
+"""Batched generation over audio segments with the thinker, for every model family.
 
 One call takes many segments with the same prompt and returns one result per
 segment: left padding, per-row attention and feature masks (the processor's),
@@ -9,12 +9,11 @@ raw model distribution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import aut_windows
 from .aut_windows import AutWindows
 from .loading import OmniModel
 
@@ -93,7 +92,8 @@ class _LogProbRecorder:
 
 def end_of_turn_ids(omni: OmniModel) -> list[int]:
     tokenizer = omni.processor.tokenizer
-    ids = {omni.model.config.im_end_token_id}
+    configured = getattr(omni.model.config, "im_end_token_id", None)  # Qwen3 names it; Qwen2.5 does not
+    ids = {configured} if configured is not None else set()
     for token in ("<|im_end|>", "<|endoftext|>"):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
@@ -106,14 +106,23 @@ def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Pr
     processor = omni.processor
     count = len(audios) if audios is not None else len(prompts)
     prompts = prompts if isinstance(prompts, list) else [prompts] * count
-    texts = [processor.apply_chat_template(p.to_messages(with_audio=audios is not None), add_generation_prompt=True,
-                                           tokenize=False) for p in prompts]
-    audio_kwargs = {"audio": list(audios)} if audios is not None else {}
+    texts = [processor.apply_chat_template(with_family_system(omni, p).to_messages(with_audio=audios is not None),
+                                           add_generation_prompt=True, tokenize=False) for p in prompts]
+    audio_kwargs = {}
+    if audios is not None:
+        audio_kwargs = {"audio": list(audios), **omni.family.audio_processor_kwargs(list(audios))}
     inputs = processor(text=texts, return_tensors="pt", padding=True, padding_side="left", **audio_kwargs)
     inputs.pop("num_audio_tokens", None)
     dtype = omni.model.thinker.dtype
     return {k: (v.to(omni.device, dtype=dtype) if v.is_floating_point() else v.to(omni.device))
             for k, v in inputs.items()}
+
+
+def with_family_system(omni: OmniModel, prompt: Prompt) -> Prompt:
+    """The prompt with the family's required system message where it brings none of its own."""
+    if prompt.system or not omni.family.system_prompt:
+        return prompt
+    return replace(prompt, system=omni.family.system_prompt)
 
 
 def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt, decoding: DecodingOptions,
@@ -145,7 +154,7 @@ def _generate(omni: OmniModel, inputs: dict, decoding: DecodingOptions, windows:
     feature_lens = inputs["feature_attention_mask"].sum(-1) if "feature_attention_mask" in inputs else None
     # ---- hook: the static-cache engine (model/decode_engine.py) replaces `generate`, same results ----
     if decoder is not None:
-        with aut_windows.applied(omni.model, windows, feature_lens):
+        with omni.family.encoder_windows(omni.model, windows, feature_lens):
             decoded = decoder.decode(inputs, decoding, eos_ids, omni.processor.tokenizer.pad_token_id)
         return [_to_result(omni, row, logprobs, eos_ids, decoding.max_new_tokens)
                 for row, logprobs in zip(decoded.tokens, decoded.logprobs)]
@@ -153,18 +162,16 @@ def _generate(omni: OmniModel, inputs: dict, decoding: DecodingOptions, windows:
     recorder = _LogProbRecorder()
     handle = omni.model.thinker.lm_head.register_forward_hook(recorder.hook)
     try:
-        with torch.inference_mode(), aut_windows.applied(omni.model, windows, feature_lens):
+        with torch.inference_mode(), omni.family.encoder_windows(omni.model, windows, feature_lens):
             if decoding.do_sample:
                 torch.manual_seed(decoding.seed)
-            sequences = omni.model.generate(
-                **inputs,
-                return_audio=False,
-                thinker_max_new_tokens=decoding.max_new_tokens,
-                thinker_eos_token_id=eos_ids,
-                thinker_pad_token_id=omni.processor.tokenizer.pad_token_id,
-                thinker_stopping_criteria=StoppingCriteriaList([recorder]),
-                **{f"thinker_{k}": v for k, v in decoding.generate_kwargs().items()},
-            )
+            sequences = omni.family.generate_ids(omni.model, inputs, dict(
+                max_new_tokens=decoding.max_new_tokens,
+                eos_token_id=eos_ids,
+                pad_token_id=omni.processor.tokenizer.pad_token_id,
+                stopping_criteria=StoppingCriteriaList([recorder]),
+                **decoding.generate_kwargs(),
+            ))
     finally:
         handle.remove()
     if not isinstance(sequences, torch.Tensor):

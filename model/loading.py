@@ -1,19 +1,17 @@
-"""Load Qwen3-Omni through the real transformers classes, by hub id or local folder."""
+"""Load a Qwen-Omni model (any family) through the real transformers classes, by hub id or local folder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from .families import ModelFamily, detect_family
 from .hf_quiet import quiet_transformers
+from .hub import ModelLoadError, hub_access
 from .presets import ModelSource, resolve_model
-from .tiny_random import NONSENSE_NOTICE
+from .tiny_build import NONSENSE_NOTICE
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-
-
-class ModelLoadError(RuntimeError):
-    """Weights could not be loaded; the message is one line meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -27,20 +25,24 @@ class LoadOptions:
 
 @dataclass
 class OmniModel:
-    """A loaded Qwen3-Omni: the transformers model and processor plus provenance."""
+    """A loaded Qwen-Omni model: the transformers model and processor, its family adapter, and provenance."""
 
-    model: object  # Qwen3OmniMoeForConditionalGeneration
-    processor: object  # Qwen3OmniMoeProcessor
+    model: object  # e.g. Qwen3OmniMoeForConditionalGeneration, Qwen2_5OmniForConditionalGeneration
+    processor: object  # e.g. Qwen3OmniMoeProcessor, Qwen2_5OmniProcessor
     source: ModelSource
     revision: str | None
     device: str
     dtype: str
+    family: ModelFamily
 
     @property
     def model_label(self) -> str:
-        """`id@revision` as stored in the `models` column."""
-        name = "omni-caption/tiny-random" if self.source.is_tiny_random else self.source.location
+        """`id@revision` as stored in the `models` column; a hub id names family and size, a local folder
+        gets its family appended."""
+        name = f"omni-caption/{self.source.spec}" if self.source.is_tiny_random else self.source.location
         label = f"{name}@{self.revision}" if self.revision else name
+        if self.source.is_local:
+            label += f" ({self.family.name})"
         return f"{label} ({NONSENSE_NOTICE})" if self.source.is_tiny_random else label
 
     @property
@@ -85,37 +87,6 @@ def _revision_of(folder_or_id: str, model) -> str | None:
     return None
 
 
-def _hub_access(source: ModelSource, revision: str | None) -> dict:
-    """Decide how to reach hub weights without minutes of silent retries when offline.
-
-    Cached weights load with no network at all; otherwise one quick metadata
-    call tells "no network" and "no such model" apart before any download.
-    """
-    import os
-
-    from huggingface_hub import HfApi, try_to_load_from_cache
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    cached = try_to_load_from_cache(source.location, "config.json", revision=revision)
-    if isinstance(cached, str):
-        return {"local_files_only": True}
-    hf_home = os.environ.get("HF_HOME", "~/.cache/huggingface")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise ModelLoadError(f"model {source.spec!r} ({source.location}) is not in the local cache (HF_HOME={hf_home}) "
-                             "and HF_HUB_OFFLINE is set")
-    try:
-        HfApi().model_info(source.location, revision=revision, timeout=15)
-    except RepositoryNotFoundError as exc:
-        raise ModelLoadError(f"no model {source.location!r} on the Hugging Face hub "
-                             "(or it is gated: set HF_TOKEN)") from exc
-    except HfHubHTTPError as exc:
-        raise ModelLoadError(f"hub refused {source.location!r}: {exc.response.status_code if exc.response is not None else exc}") from exc
-    except Exception as exc:  # DNS failure, refused connection, timeout
-        raise ModelLoadError(f"model {source.spec!r} ({source.location}) is not in the local cache (HF_HOME={hf_home}) "
-                             f"and the Hugging Face hub cannot be reached: {type(exc).__name__}") from exc
-    return {}
-
-
 def _checkpoint_has_talker(source: ModelSource) -> bool | None:
     """Known before loading 30B of weights? Presets say; a local folder's weight names tell. None: unknown."""
     if source.preset is not None:
@@ -143,17 +114,17 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     source = spec if isinstance(spec, ModelSource) else resolve_model(spec, options.cache_dir)
     if options.voice and _checkpoint_has_talker(source) is False:
         raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
-    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
-
     device = pick_device(options.device)
     torch_dtype = pick_dtype(options.dtype, device)
     kwargs = {"revision": options.revision} if options.revision and not source.is_local else {}
     if not source.is_local:
-        kwargs.update(_hub_access(source, options.revision))
+        kwargs.update(hub_access(source, options.revision))
+    family = detect_family(source, options.revision)
+    model_class, processor_class = family.classes()
     try:
         with quiet_transformers():
-            processor = Qwen3OmniMoeProcessor.from_pretrained(source.location, **kwargs)
-            model, loading_info = Qwen3OmniMoeForConditionalGeneration.from_pretrained(
+            processor = processor_class.from_pretrained(source.location, **kwargs)
+            model, loading_info = model_class.from_pretrained(
                 source.location,
                 dtype=torch_dtype,
                 enable_audio_output=options.voice,
@@ -165,10 +136,11 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
         raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc
     # Asking for audio output builds a talker whatever the checkpoint holds: a thinker-only checkpoint
     # (Captioner, Thinking) would get a randomly initialised one, so check its weights were really loaded.
-    missing_talker = [k for k in loading_info.get("missing_keys", ()) if k.startswith(("talker.", "code2wav."))]
+    missing_talker = [k for k in loading_info.get("missing_keys", ()) if k.startswith(("talker.", "code2wav.", "token2wav."))]
     if options.voice and (not getattr(model, "has_talker", False) or missing_talker):
-        raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
+        raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text "
+                             f"(use the instruct preset, or a {family.title} model with a talker)")
     model.to(device)
     model.eval()
     return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source.location, model),
-                     device=device, dtype=str(torch_dtype).removeprefix("torch."))
+                     device=device, dtype=str(torch_dtype).removeprefix("torch."), family=family)

@@ -10,9 +10,10 @@ from pathlib import Path
 @dataclass(frozen=True)
 class ModelPreset:
     name: str
-    hub_id: str | None  # None: built locally
+    hub_id: str | None  # None: built locally (a tiny random model)
     has_talker: bool
     purpose: str
+    family: str = "qwen3-omni"  # a key of model.families.FAMILIES
 
 
 PRESETS: dict[str, ModelPreset] = {
@@ -22,11 +23,16 @@ PRESETS: dict[str, ModelPreset] = {
                             "reasoning traces and recording summaries"),
     "instruct": ModelPreset("instruct", "Qwen/Qwen3-Omni-30B-A3B-Instruct", True,
                             "transcripts and voice-back"),
+    "qwen2.5-omni-3b": ModelPreset("qwen2.5-omni-3b", "Qwen/Qwen2.5-Omni-3B", True,
+                                   "every task but reasoning on a small GPU (prompted captions)", "qwen2.5-omni"),
+    "qwen2.5-omni-7b": ModelPreset("qwen2.5-omni-7b", "Qwen/Qwen2.5-Omni-7B", True,
+                                   "every task but reasoning on a 24 GB GPU (prompted captions)", "qwen2.5-omni"),
     "tiny-random": ModelPreset("tiny-random", None, True,
                                "tests and the offline demo: random weights, output is nonsense"),
+    "tiny-random-2.5": ModelPreset("tiny-random-2.5", None, True,
+                                   "tests and the offline demo of the Qwen2.5-Omni family: random weights",
+                                   "qwen2.5-omni"),
 }
-
-TINY_RANDOM = "tiny-random"
 
 
 class UnknownModelError(ValueError):
@@ -44,7 +50,7 @@ class ModelSource:
 
     @property
     def is_tiny_random(self) -> bool:
-        return self.preset is not None and self.preset.name == TINY_RANDOM
+        return self.preset is not None and self.preset.hub_id is None
 
 
 def default_cache_dir() -> Path:
@@ -61,9 +67,7 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> ModelSource:
     if spec in PRESETS:
         preset = PRESETS[spec]
         if preset.hub_id is None:
-            from .tiny_random import tiny_random_dir
-
-            folder = tiny_random_dir(cache_dir or default_cache_dir())
+            folder = _tiny_random_builder(preset)(cache_dir or default_cache_dir())
             return ModelSource(spec, str(folder), True, preset)
         return ModelSource(spec, preset.hub_id, False, preset)
     path = Path(spec).expanduser()
@@ -80,3 +84,14 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> ModelSource:
     raise UnknownModelError(
         f"unknown --model {spec!r}: not a preset ({names}), not a local folder, not a hub id (org/name)"
     )
+
+
+def _tiny_random_builder(preset: ModelPreset):
+    """The function that builds (once) and returns the folder of a tiny random preset."""
+    if preset.family == "qwen2.5-omni":
+        from .tiny_random_25 import tiny_random_25_dir
+
+        return tiny_random_25_dir
+    from .tiny_random import tiny_random_dir
+
+    return tiny_random_dir

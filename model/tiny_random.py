@@ -10,92 +10,44 @@ Its output is nonsense by construction: it exists for tests and the offline demo
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
-from importlib import resources
 from pathlib import Path
 
-from .hf_quiet import quiet_transformers
+from .tiny_build import (NONSENSE_NOTICE, TINY_RANDOM_SEED, TokenizerSpec, build_tokenizer, cached_build,
+                         fill_uninitialised, save_tiny)
+
+__all__ = ["NONSENSE_NOTICE", "build_config", "build_tiny_random", "tiny_random_dir"]
 
 # Bump when the build changes so old caches are not reused.
 TINY_RANDOM_VERSION = "2"
-TINY_RANDOM_SEED = 0
-NONSENSE_NOTICE = "tiny-random: random weights, every output is nonsense (tests and offline demo only)"
-
-SPECIAL_TOKENS = (
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
-    "<|audio_start|>", "<|audio_end|>", "<|audio_pad|>",
-    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
-    "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>",
-)
-# Qwen3 keeps the think markers as ordinary (non-special) added tokens so they survive decoding.
-THINK_TOKENS = ("<think>", "</think>")
 
 TEXT_VOCAB_SIZE = 512
 THINKER_HIDDEN = 64
 CODEBOOK_SIZE = 64
 NUM_CODE_GROUPS = 4
 
+TOKENIZER = TokenizerSpec(
+    special_tokens=(
+        "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+        "<|audio_start|>", "<|audio_end|>", "<|audio_pad|>",
+        "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+        "<tts_pad>", "<tts_text_bos>", "<tts_text_eod>",
+    ),
+    named_tokens={
+        "image_token": "<|image_pad|>", "audio_token": "<|audio_pad|>", "video_token": "<|video_pad|>",
+        "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
+        "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>",
+    },
+    max_ids=TEXT_VOCAB_SIZE,
+)
+
 
 def tiny_random_dir(cache_dir: Path) -> Path:
     """The folder holding tiny-random, building it on first use."""
-    target = Path(cache_dir) / f"tiny-random-v{TINY_RANDOM_VERSION}"
-    if not (target / "config.json").exists():
-        build_tiny_random(target)
-    return target
+    return cached_build(Path(cache_dir) / f"tiny-random-v{TINY_RANDOM_VERSION}", _build_into)
 
 
-def _training_corpus() -> list[str]:
-    # Role names and "\n" must each come out as one token: the talker finds the
-    # user and assistant turns by the single token after <|im_start|>.
-    roles = ["user\n", "assistant\n", "system\n"] * 200
-    words = ("the a speaker voice music audio bird dog rain wind meeting talks says calm loud quiet "
-             "room street background noise people laugh English German Chinese language transcribe "
-             "into text describe what is happening who speaking evidence summary recording").split()
-    sentences = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) + "." for i in range(300)]
-    return roles + sentences + ["Transcribe the English audio into text.", "You are a helpful assistant."] * 20
-
-
-def build_tokenizer():
-    from tokenizers import AddedToken, Regex, Tokenizer, normalizers, pre_tokenizers, trainers
-    from tokenizers.models import BPE
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    # Same normaliser and pre-tokeniser as Qwen2Tokenizer, so the trained merges mean the same there.
-    bpe = Tokenizer(BPE())
-    bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    trainer = trainers.BpeTrainer(
-        vocab_size=TEXT_VOCAB_SIZE - len(SPECIAL_TOKENS) - len(THINK_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=["<|endoftext|>"],
-        show_progress=False,
-    )
-    bpe.train_from_iterator(_training_corpus(), trainer)
-    model = json.loads(bpe.to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tokenizer = Qwen2Tokenizer(
-        vocab=model["vocab"],
-        merges=merges,
-        extra_special_tokens={
-            "image_token": "<|image_pad|>", "audio_token": "<|audio_pad|>", "video_token": "<|video_pad|>",
-            "vision_bos_token": "<|vision_start|>", "vision_eos_token": "<|vision_end|>",
-            "audio_bos_token": "<|audio_start|>", "audio_eos_token": "<|audio_end|>",
-        },
-    )
-    tokenizer.add_tokens([AddedToken(t, special=True) for t in SPECIAL_TOKENS])
-    tokenizer.add_tokens(list(THINK_TOKENS))
-    tokenizer.eos_token = "<|im_end|>"
-    tokenizer.pad_token = "<|endoftext|>"
-    for role in ("user", "assistant", "system", "\n"):
-        assert len(tokenizer(role)["input_ids"]) == 1, f"{role!r} must be one token"
-    assert len(tokenizer) <= TEXT_VOCAB_SIZE
-    return tokenizer
+def build_tiny_random(target: Path) -> Path:
+    return cached_build(target, _build_into)
 
 
 def build_config(tokenizer):
@@ -153,57 +105,14 @@ def build_config(tokenizer):
     )
 
 
-def build_processor(tokenizer):
-    from transformers import Qwen3OmniMoeProcessor, WhisperFeatureExtractor
-    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    chat_template = resources.files(__package__).joinpath("chat_template.jinja").read_text()
-    feature_extractor = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000, hop_length=160,
-                                                chunk_length=30, n_fft=400)
-    return Qwen3OmniMoeProcessor(
-        image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
-        feature_extractor=feature_extractor, tokenizer=tokenizer, chat_template=chat_template,
-    )
-
-
-def build_tiny_random(target: Path) -> Path:
-    """Build into a temp folder beside `target`, then rename: concurrent builders never see half a model."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        with quiet_transformers():
-            _build_into(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / "config.json").exists():  # lost a race only if the winner finished
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
 def _build_into(staging: Path) -> None:
     import torch
-    from transformers import GenerationConfig, Qwen3OmniMoeForConditionalGeneration
+    from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
 
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(TOKENIZER)
     config = build_config(tokenizer)
     with torch.random.fork_rng():
         torch.manual_seed(TINY_RANDOM_SEED)
         model = Qwen3OmniMoeForConditionalGeneration(config)
-        # transformers 5.23 leaves the talker's fused MoE expert weights as uninitialised
-        # memory (torch.empty): fill them, or the talker runs on garbage and builds differ.
-        for name, param in model.talker.named_parameters():
-            if ".experts." in name:
-                torch.nn.init.normal_(param.data, std=config.talker_config.initializer_range)
-    model.generation_config = GenerationConfig(
-        eos_token_id=[config.im_end_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")],
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model.save_pretrained(staging)
-    build_processor(tokenizer).save_pretrained(staging)
-    (staging / "README.md").write_text(f"# {NONSENSE_NOTICE}\n\nBuilt by omni-caption model/tiny_random.py "
-                                       f"v{TINY_RANDOM_VERSION}, seed {TINY_RANDOM_SEED}.\n")
+        fill_uninitialised(model.talker, config.talker_config.initializer_range)
+    save_tiny(staging, model, tokenizer, TOKENIZER, Qwen3OmniMoeProcessor, "tiny_random.py", TINY_RANDOM_VERSION)

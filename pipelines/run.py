@@ -20,6 +20,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, DEFAULT_PRESET, PROM
                                     run_guarded_task, with_agreement_flag)
 from omni_caption.model import LoadOptions, OmniModel, load_model, resolve_model
 from omni_caption.model.decode_runtime import DecodeRuntime
+from omni_caption.model.families import detect_family
 from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, ModelIds, PartStore, Scores, SegmentRow, done_tasks,
                                   format_config_hash, merge_rows, rows_to_table)
 
@@ -118,17 +119,24 @@ def check_output_path(out: Path, sharded: bool) -> None:
 
 
 def task_configs(options: RunOptions) -> list[TaskConfig]:
+    """One config per task, each knowing its model's family; a task or option the family cannot serve
+    stops the run here, in one line, before anything is decoded or loaded."""
     configs = []
     for task in options.tasks:
         spec = options.model_for(task)
-        is_tiny = resolve_model(spec, options.cache_dir).is_tiny_random
-        cap = options.max_new_tokens or (TINY_RANDOM_MAX_NEW_TOKENS if is_tiny else DEFAULT_MAX_NEW_TOKENS[task])
+        source = resolve_model(spec, options.cache_dir)
+        family = detect_family(source)
+        if options.aut_window is not None:
+            family.check_windows(options.aut_window)
+        cap = options.max_new_tokens or (TINY_RANDOM_MAX_NEW_TOKENS if source.is_tiny_random
+                                         else DEFAULT_MAX_NEW_TOKENS[task])
         extra = {"question": options.question} if options.question and task == "reasoning" else {}
         # Only the transcript's prompt depends on the language: other tasks keep their hash when it changes.
         language = options.language if task == "transcript" else None
         configs.append(TaskConfig(name=task, model=spec, language=language, max_new_tokens=cap,
                                   greedy=options.greedy, seed=options.seed, segmentation=options.segmentation_key(),
-                                  summary_from=options.summary_from if task == "summary" else "text", **extra))
+                                  summary_from=options.summary_from if task == "summary" else "text",
+                                  family=family.name, **extra))
     return configs
 
 
@@ -250,7 +258,7 @@ def _summary_group(omni: OmniModel, config: TaskConfig, prepared: list, texts: d
     stage_hash = format_config_hash({config.name: config.config_hash()})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
-    rows += summary_rows(omni, config, recordings, texts, batch_size, PROMPT_VERSION)
+    rows += summary_rows(omni, config, recordings, texts, batch_size, config.prompt_version)
     progress.advance(recordings=len(prepared), audio_s=sum(r.duration_s for r in recordings))
     return rows
 
@@ -334,7 +342,9 @@ def _segment_row(omni: OmniModel, rec: Recording, index: int, results: list) -> 
     flags: list[str] = []
     models: dict = {}
     hashes: dict[str, str] = {}
+    prompt_version = PROMPT_VERSION
     for config, output in results:
+        prompt_version = config.prompt_version  # one stage, one model: every config shares its family
         columns.update(output.columns)
         if "transcript" in output.raw:
             columns["transcript_raw"] = output.raw["transcript"]
@@ -347,7 +357,7 @@ def _segment_row(omni: OmniModel, rec: Recording, index: int, results: list) -> 
         flags=tuple(sorted(set(flags))),
         scores=Scores(**scores),
         models=ModelIds(**models),
-        prompt_version=PROMPT_VERSION,
+        prompt_version=prompt_version,
         config_hash=format_config_hash(hashes),
         **columns,
     )

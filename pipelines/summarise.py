@@ -13,11 +13,12 @@ from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_su
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
 from omni_caption.captioner.summary import final_summary, format_span, partial_answer
 from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
+from omni_caption.model.family_qwen3 import QWEN3_OMNI
 from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
 
 from .segmenter import Recording
 
-MAX_AUDIO_SUMMARY_S = 40 * 60
+MAX_AUDIO_SUMMARY_S = QWEN3_OMNI.max_audio_s_per_call
 
 
 def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording],
@@ -67,7 +68,7 @@ def _from_text(omni, recordings, texts, decoding, batch_size):
 
 
 def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions):
-    spans = _audio_spans(rec)
+    spans = _audio_spans(rec, omni.family.max_audio_s_per_call)
     results = [generate_batch(omni, [rec.audio.read(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
                for start, end in spans]
     truncated = any(r.hit_token_cap for r in results)
@@ -80,12 +81,13 @@ def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions):
     return result.summary, result.reasoning, list(result.flags)
 
 
-def _audio_spans(rec: Recording) -> list[tuple[float, float]]:
-    """<= 40 min spans of the recording, ending on chunk edges (which lie in pauses)."""
+def _audio_spans(rec: Recording, max_s: float = MAX_AUDIO_SUMMARY_S) -> list[tuple[float, float]]:
+    """Spans of at most `max_s` (what one call of the model's family can hear; 40 min for Qwen3-Omni),
+    ending on chunk edges (which lie in pauses)."""
     spans, start = [], rec.segments[0].start_s if rec.segments else 0.0
     end = start
     for segment in rec.segments:
-        if segment.end_s - start > MAX_AUDIO_SUMMARY_S and end > start:
+        if segment.end_s - start > max_s and end > start:
             spans.append((start, end))
             start = end
         end = segment.end_s

@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny-random model is built once per test session, in a temp cache."""
+"""Shared fixtures: the tiny random models (one per family) are built once per test session, in a temp cache."""
 
 from __future__ import annotations
 
@@ -25,11 +25,44 @@ def tiny_dir(cache_dir) -> Path:
     return tiny_random_dir(cache_dir)
 
 
-@pytest.fixture(scope="session")
-def tiny(tiny_dir, cache_dir):
+def load_tiny(preset: str, cache_dir: Path, voice: bool = False):
     from omni_caption.model import LoadOptions, load_model
 
-    return load_model("tiny-random", LoadOptions(device="cpu", cache_dir=cache_dir))
+    return load_model(preset, LoadOptions(device="cpu", cache_dir=cache_dir, voice=voice))
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_dir, cache_dir):
+    return load_tiny("tiny-random", cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny25_dir(cache_dir) -> Path:
+    from omni_caption.model.tiny_random_25 import tiny_random_25_dir
+
+    return tiny_random_25_dir(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny25(tiny25_dir, cache_dir):
+    return load_tiny("tiny-random-2.5", cache_dir)
+
+
+# Each model family's tiny preset -> (its folder fixture, its loaded-model fixture).
+FAMILY_PRESETS = {"tiny-random": ("tiny_dir", "tiny"), "tiny-random-2.5": ("tiny25_dir", "tiny25")}
+
+
+@pytest.fixture(scope="session", params=list(FAMILY_PRESETS))
+def omni(request):
+    """A thinker-only tiny model of each family in turn: tests taking it run once per family."""
+    return request.getfixturevalue(FAMILY_PRESETS[request.param][1])
+
+
+@pytest.fixture(scope="session", params=list(FAMILY_PRESETS))
+def family_preset(request) -> str:
+    """Each family's tiny preset name in turn, its folder built in the session cache."""
+    request.getfixturevalue(FAMILY_PRESETS[request.param][0])
+    return request.param
 
 
 @pytest.fixture

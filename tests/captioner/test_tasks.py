@@ -91,3 +91,21 @@ def test_read_output_judges_the_transcript_without_its_language_line():
     assert out.columns == {"transcript": "", "language": "English"}
     assert out.flags == ["empty:transcript"]
     assert read_output(TaskConfig("caption", "captioner"), result("…")).flags == ["empty:caption"]
+
+
+def test_families_without_a_captioner_are_asked_for_a_caption_in_words():
+    qwen3 = TaskConfig(name="caption", model="captioner")
+    qwen25 = TaskConfig(name="caption", model="qwen2.5-omni-7b", family="qwen2.5-omni")
+    assert qwen3.prompt().text is None  # the Captioner hears audio alone
+    assert qwen25.prompt().text == prompts.PROMPTED_CAPTION_TEXT
+    assert qwen25.prompt_version != qwen3.prompt_version == prompts.PROMPT_VERSION
+    # Adding a family leaves Qwen3 datasets' prompt version (their resume key) as it was.
+    assert prompts.PROMPT_VERSION == prompts.templates_digest(prompts.TEMPLATES)
+
+
+def test_reasoning_is_refused_for_a_family_without_a_thinking_model():
+    from omni_caption.model.families import UnsupportedFeatureError
+
+    with pytest.raises(UnsupportedFeatureError, match="Qwen2.5-Omni has none.*--reasoning-model thinking"):
+        TaskConfig(name="reasoning", model="qwen2.5-omni-3b", family="qwen2.5-omni")
+    assert TaskConfig(name="summary", model="qwen2.5-omni-3b", family="qwen2.5-omni")  # summaries need no trace

@@ -155,3 +155,27 @@ def test_batch_size_auto_and_static_decoder(tmp_path, cache_dir, tiny_dir):
 def test_bad_batch_size_or_decoder_is_a_usage_error(tmp_path, args):
     result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), *args])
     assert result.exit_code == 2 and args[0] in result.output
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--tasks", "caption,reasoning"], "reasoning traces need a Thinking model, and Qwen2.5-Omni has none"),
+    (["--aut-window", "4"], "Qwen2.5-Omni's Whisper-style audio encoder attends within fixed 2 s chunks"),
+])
+def test_what_qwen25_cannot_do_is_refused_in_one_line(tmp_path, cache_dir, tiny25_dir, extra, message):
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random-2.5",
+                                      "--cache-dir", str(cache_dir), "--quiet", *extra])
+    assert result.exit_code == 1 and message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_qwen25_caption_and_transcript_from_the_command_line(tmp_path, cache_dir, tiny25_dir):
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random-2.5",
+                                      "--tasks", "caption,transcript", "--max-new-tokens", "4",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    models = duckdb.sql(f"SELECT DISTINCT models.caption, models.transcript FROM '{out}'").fetchall()
+    assert len(models) == 1 and all("omni-caption/tiny-random-2.5@" in m and "(qwen2.5-omni)" in m
+                                    for m in models[0])

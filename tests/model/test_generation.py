@@ -1,4 +1,4 @@
-"""Batched generation against the real classes on tiny-random (greedy, so tokens must match exactly)."""
+"""Batched generation against the real classes on each family's tiny random model (greedy: tokens must match)."""
 
 import numpy as np
 import pytest
@@ -22,10 +22,10 @@ def clips():
     ]
 
 
-def test_batch_equals_each_clip_alone(tiny):
+def test_batch_equals_each_clip_alone(omni):
     audios = clips()
-    batched = generate_batch(tiny, audios, Prompt(), GREEDY)
-    singles = [generate_batch(tiny, [a], Prompt(), GREEDY)[0] for a in audios]
+    batched = generate_batch(omni, audios, Prompt(), GREEDY)
+    singles = [generate_batch(omni, [a], Prompt(), GREEDY)[0] for a in audios]
     assert [r.token_ids for r in batched] == [r.token_ids for r in singles]
     # Outputs differ between clips, so the comparison above is not trivially true.
     assert len({r.token_ids for r in singles}) == len(audios)
@@ -33,10 +33,10 @@ def test_batch_equals_each_clip_alone(tiny):
         assert b.mean_logprob == pytest.approx(s.mean_logprob, abs=1e-3)  # fp32 sums over padded shapes
 
 
-def test_parity_check_detects_unmasked_padding(tiny, monkeypatch):
+def test_parity_check_detects_unmasked_padding(omni, monkeypatch):
     """Negative control: with padding left visible, batched output must drift from singles."""
     audios = clips()
-    singles = [generate_batch(tiny, [a], Prompt(), GREEDY)[0].token_ids for a in audios]
+    singles = [generate_batch(omni, [a], Prompt(), GREEDY)[0].token_ids for a in audios]
     original = generation.prepare_inputs
 
     def unmasked(*args, **kwargs):
@@ -45,7 +45,7 @@ def test_parity_check_detects_unmasked_padding(tiny, monkeypatch):
         return inputs
 
     monkeypatch.setattr(generation, "prepare_inputs", unmasked)
-    broken = [r.token_ids for r in generate_batch(tiny, audios, Prompt(), GREEDY)]
+    broken = [r.token_ids for r in generate_batch(omni, audios, Prompt(), GREEDY)]
     assert broken != singles
 
 
@@ -70,41 +70,70 @@ def test_single_clip_matches_model_card_usage(tiny):
     assert ours.text == card_text
 
 
-def test_result_fields(tiny):
-    results = generate_batch(tiny, clips()[:2], Prompt(), DecodingOptions(max_new_tokens=5))
+def test_result_fields(omni):
+    results = generate_batch(omni, clips()[:2], Prompt(), DecodingOptions(max_new_tokens=5))
     for r in results:
         assert r.num_tokens == len(r.token_ids) <= 5
         assert r.hit_token_cap == (r.num_tokens == 5)
         assert r.mean_logprob is not None and r.mean_logprob <= 0.0
 
 
-def test_token_cap_is_applied_explicitly(tiny):
-    long = generate_batch(tiny, clips()[:1], Prompt(), DecodingOptions(max_new_tokens=40))[0]
-    short = generate_batch(tiny, clips()[:1], Prompt(), DecodingOptions(max_new_tokens=3))[0]
+def test_token_cap_is_applied_explicitly(omni):
+    long = generate_batch(omni, clips()[:1], Prompt(), DecodingOptions(max_new_tokens=40))[0]
+    short = generate_batch(omni, clips()[:1], Prompt(), DecodingOptions(max_new_tokens=3))[0]
     assert short.hit_token_cap and short.num_tokens == 3
     assert long.token_ids[:3] == short.token_ids
 
 
-def test_sampling_is_seeded(tiny):
+def test_sampling_is_seeded(omni):
     options = DecodingOptions(max_new_tokens=8, do_sample=True, temperature=0.6, top_p=0.95, top_k=20, seed=7)
-    a = generate_batch(tiny, clips()[:2], Prompt(), options)
-    b = generate_batch(tiny, clips()[:2], Prompt(), options)
+    a = generate_batch(omni, clips()[:2], Prompt(), options)
+    b = generate_batch(omni, clips()[:2], Prompt(), options)
     assert [r.token_ids for r in a] == [r.token_ids for r in b]
 
 
-def test_empty_input_gives_no_results(tiny):
-    assert generate_batch(tiny, [], Prompt(), GREEDY) == []
+def test_empty_input_gives_no_results(omni):
+    assert generate_batch(omni, [], Prompt(), GREEDY) == []
 
 
-def test_text_only_generation_batched_equals_single(tiny):
+def test_text_only_generation_batched_equals_single(omni):
     from omni_caption.model import generate_text
 
     prompts = [Prompt(text="Summarise: [00:00-00:05] a dog barks."),
                Prompt(text="Summarise: [00:00-00:30] people talk in a meeting room about the budget.")]
-    batched = generate_text(tiny, prompts, GREEDY)
-    singles = [generate_text(tiny, [p], GREEDY)[0] for p in prompts]
+    batched = generate_text(omni, prompts, GREEDY)
+    singles = [generate_text(omni, [p], GREEDY)[0] for p in prompts]
     assert [r.token_ids for r in batched] == [r.token_ids for r in singles]
     assert batched[0].token_ids != batched[1].token_ids
-    text = tiny.processor.apply_chat_template(prompts[0].to_messages(with_audio=False), add_generation_prompt=True,
+    text = omni.processor.apply_chat_template(prompts[0].to_messages(with_audio=False), add_generation_prompt=True,
                                               tokenize=False)
-    assert "<|audio_pad|>" not in text and "a dog barks" in text
+    assert omni.processor.audio_token not in text and "a dog barks" in text
+
+
+def card_tokens_qwen25(full, conversation, audio) -> list[int]:
+    """Qwen2.5-Omni as its model card runs it: the full model's own generate (talker loaded, text output)."""
+    text = full.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+    inputs = full.processor(text=text, audio=[audio], return_tensors="pt", padding=True)
+    inputs.pop("num_audio_tokens", None)
+    im_end = full.processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    with torch.inference_mode():
+        sequences = full.model.generate(**inputs, generation_mode="text", thinker_max_new_tokens=12,
+                                        thinker_do_sample=False, thinker_eos_token_id=im_end)
+    tokens = sequences[0, inputs["input_ids"].shape[1]:].tolist()
+    return tokens[:tokens.index(im_end)] if im_end in tokens else tokens
+
+
+def test_qwen25_single_clip_matches_model_card_usage(tiny25, cache_dir):
+    """With the official system prompt the card requires, our thinker-only batched path gives the card's tokens."""
+    from omni_caption.model import LoadOptions, load_model
+    from omni_caption.model.family_qwen25 import QWEN25_SYSTEM_PROMPT
+
+    full = load_model("tiny-random-2.5", LoadOptions(device="cpu", cache_dir=cache_dir, voice=True))
+    audio = clips()[3]
+    user = {"role": "user", "content": [{"type": "audio", "audio": "clip.wav"},
+                                        {"type": "text", "text": "What do you hear?"}]}
+    system = {"role": "system", "content": [{"type": "text", "text": QWEN25_SYSTEM_PROMPT}]}
+    ours = generate_batch(tiny25, [audio], Prompt(text="What do you hear?"), GREEDY)[0]
+    assert list(ours.token_ids) == card_tokens_qwen25(full, [system, user], audio)
+    # Negative control: without that system prompt the card's tokens differ, so the match above means something.
+    assert list(ours.token_ids) != card_tokens_qwen25(full, [user], audio)

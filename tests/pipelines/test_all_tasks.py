@@ -1,4 +1,4 @@
-"""All four tasks end to end on tiny-random over a multi-recording folder."""
+"""Every task end to end on each family's tiny random model over a multi-recording folder."""
 
 import shutil
 
@@ -8,37 +8,57 @@ import pytest
 from omni_caption.pipelines import RunOptions, run_corpus
 from tests.conftest import EXAMPLES
 
-TASK_COLUMNS = {"caption": ["caption"], "transcript": ["transcript"], "reasoning": ["reasoning", "answer"],
-                "summary": ["summary"]}
+
+# Each family runs every task it has a model for (Qwen2.5-Omni has no Thinking variant: no reasoning).
+FAMILY_TASKS = {"tiny-random": ("caption", "transcript", "reasoning", "summary"),
+                "tiny-random-2.5": ("caption", "transcript", "summary")}
 
 
 @pytest.fixture(scope="module")
-def all_tasks(tmp_path_factory, cache_dir, tiny_dir):
+def all_tasks(tmp_path_factory, cache_dir, family_preset):
     folder = tmp_path_factory.mktemp("in")
     shutil.copytree(EXAMPLES, folder, dirs_exist_ok=True)
     out = folder.parent / "all.parquet"
-    summary = run_corpus([folder], out, RunOptions(tasks=("caption", "transcript", "reasoning", "summary"),
-                                                   model="tiny-random", greedy=True, max_new_tokens=8,
+    tasks = FAMILY_TASKS[family_preset]
+    summary = run_corpus([folder], out, RunOptions(tasks=tasks, model=family_preset, greedy=True, max_new_tokens=8,
                                                    cache_dir=cache_dir, device="cpu"), show_progress=False)
-    return out, summary
+    return out, summary, tasks
 
 
 def test_every_ok_row_has_every_task(all_tasks):
-    out, summary = all_tasks
+    out, summary, tasks = all_tasks
     assert summary.ok == 4 and summary.errors == 1
     rows = duckdb.sql(f"SELECT * FROM '{out}' WHERE status = 'ok'").df()
     assert len(rows) == summary.segments
-    for task in TASK_COLUMNS:
+    for task in tasks:
         assert rows["models"].map(lambda m: m[task]).notna().all(), task
         assert rows["config_hash"].str.contains(f"{task}=").all(), task
     assert rows["caption"].notna().all() and rows["transcript"].notna().all()
-    assert (rows["reasoning"].notna() | rows["answer"].notna()).all()
+    if "reasoning" in tasks:
+        assert (rows["reasoning"].notna() | rows["answer"].notna()).all()
     assert rows["prompt_version"].notna().all()
     assert rows["speech_ratio"].between(0, 1).all()
 
 
+def test_models_column_names_the_family(all_tasks):
+    out, _, tasks = all_tasks
+    family = "qwen2.5-omni" if "reasoning" not in tasks else "qwen3-omni"
+    labels = {m[t] for (m,) in duckdb.sql(f"SELECT models FROM '{out}' WHERE status = 'ok'").fetchall() for t in tasks}
+    assert len(labels) == 1 and f"({family})" in labels.pop()
+
+
+def test_reasoning_with_a_family_that_has_no_thinking_model_is_refused(tmp_path, cache_dir, tiny25_dir):
+    from omni_caption.model.families import UnsupportedFeatureError
+
+    out = tmp_path / "r.parquet"
+    with pytest.raises(UnsupportedFeatureError, match="use --reasoning-model thinking") as info:
+        run_corpus([EXAMPLES / "field"], out, RunOptions(tasks=("caption", "reasoning"), model="tiny-random-2.5",
+                                                         cache_dir=cache_dir, device="cpu"), show_progress=False)
+    assert "\n" not in str(info.value) and not out.exists()
+
+
 def test_summary_is_the_same_on_every_row_of_a_recording(all_tasks):
-    out, _ = all_tasks
+    out, _, _ = all_tasks
     per_recording = duckdb.sql(f"""SELECT source_path, count(DISTINCT coalesce(summary, '<null>')) AS n,
                                           count(*) AS segments, bool_or(list_contains(flags, 'empty:summary')) AS empty
                                    FROM '{out}' WHERE status = 'ok' GROUP BY source_path""").fetchall()
