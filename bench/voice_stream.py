@@ -95,7 +95,8 @@ def main() -> None:
     import torch
 
     from omni_caption.model import LoadOptions, Prompt, load_model
-    from omni_caption.model.voice_qwen3 import VoiceOptions, voice_texts
+    from omni_caption.model.voice_qwen3 import voice_texts
+    from omni_caption.model.voicing import VoiceOptions
     from omni_caption.pipelines.voice_pieces import split_into_pieces
 
     omni = load_model("tiny-random", LoadOptions(voice=True))

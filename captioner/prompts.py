@@ -66,10 +66,6 @@ TEMPLATES = {
 # prompt version (and with it the resume key) of every other family's datasets unchanged.
 FAMILY_TEMPLATES = {"qwen2.5-omni": {"caption": PROMPTED_CAPTION_TEXT}}
 
-# The user turn a voiced text answers (`speak`). Kept out of TEMPLATES on purpose: it is part of the voice
-# stage's own hash, and changing it must not redo the captions and transcripts of every dataset.
-VOICE_READ_ALOUD_TEXT = "Read the following text aloud, exactly as written."
-
 
 def templates_digest(templates: dict) -> str:
     return hashlib.sha256(json.dumps(templates, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:12]

@@ -41,7 +41,7 @@ def speak_command(ctx, dataset, out_dir, speaker, where, text_column, model, str
                   crossfade_ms, greedy, seed, overwrite, device, dtype, cache_dir, debug):
     """Voice the summaries (or any selected rows) of DATASET as WAV files, and record them in DATASET."""
     from omni_caption.model import LoadOptions
-    from omni_caption.model.voice_qwen3 import VoiceOptions
+    from omni_caption.model.voicing import VoiceOptions
     from omni_caption.pipelines.speak import SpeakOptions, speak_dataset
 
     options = SpeakOptions(out_dir=out_dir, speaker=speaker, text_column=text_column, where=where, model=model,

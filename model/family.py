@@ -30,6 +30,8 @@ class ModelFamily(ABC):
     has_captioner: bool  # a dedicated audio captioner exists (otherwise captions are prompted)
     has_thinking: bool  # a Thinking variant exists (reasoning traces)
     max_audio_s_per_call: float  # audio one thinker call can hear within its context
+    # from_pretrained(output_loading_info=True) works (Qwen2.5-Omni's override breaks on it)
+    reports_loading_info: bool = True
 
     @abstractmethod
     def classes(self) -> tuple[type, type]:
@@ -57,8 +59,12 @@ class ModelFamily(ABC):
         """The talker's voices, as the model names them."""
 
     @abstractmethod
-    def voice_texts(self, omni, texts: list[str], speaker: str) -> list:
-        """Speak each GIVEN text with the talker (teacher-forced thinker, no sampled text): VoicedText list."""
+    def voice_texts(self, omni, texts: list[str], speaker: str, options=None, on_audio=None) -> list:
+        """Speak each GIVEN text with the talker (teacher-forced thinker, no sampled text): VoicedText list.
+
+        `options`: a VoiceOptions (None: defaults). `on_audio` (one text only): called with the audio as
+        it is decoded; a family whose vocoder cannot stream calls it once with the whole waveform.
+        """
 
     def speaker_named(self, omni, speaker: str) -> str:
         """The model's own spelling of `speaker` (case-insensitive), or VoicingError naming the choices."""
@@ -68,4 +74,4 @@ class ModelFamily(ABC):
         for name in names:
             if name.lower() == speaker.strip().lower():
                 return name
-        raise VoicingError(f"speaker {speaker!r} is not one of {self.title}'s voices: {', '.join(names)}")
+        raise VoicingError(f"unknown speaker {speaker!r}: {self.title}'s voices are {', '.join(names)}")

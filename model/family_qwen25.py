@@ -25,6 +25,7 @@ class Qwen25OmniFamily(ModelFamily):
     has_thinking: bool = False
     # 25 audio tokens per second in a 32k context: 20 min is about 30k tokens.
     max_audio_s_per_call: float = 20 * 60.0
+    reports_loading_info: bool = False
 
     def classes(self):
         from transformers import Qwen2_5OmniForConditionalGeneration, Qwen2_5OmniProcessor
@@ -50,10 +51,16 @@ class Qwen25OmniFamily(ModelFamily):
     def speakers(self, omni) -> tuple[str, ...]:
         return tuple(omni.model.speaker_map)
 
-    def voice_texts(self, omni, texts, speaker):
+    def voice_texts(self, omni, texts, speaker, options=None, on_audio=None):
         from .voice_qwen25 import voice_texts
 
-        return voice_texts(omni, texts, self.speaker_named(omni, speaker))
+        if on_audio is not None and len(texts) != 1:
+            raise ValueError("streaming voices one text at a time")
+        voiced = voice_texts(omni, texts, self.speaker_named(omni, speaker))
+        if on_audio is not None:
+            # token2wav (DiT + BigVGAN) renders a whole piece at once: it streams piece by piece.
+            on_audio(voiced[0].waveform)
+        return voiced
 
 
 QWEN25_OMNI = Qwen25OmniFamily()

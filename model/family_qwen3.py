@@ -31,12 +31,18 @@ class Qwen3OmniFamily(ModelFamily):
     def encoder_windows(self, model, windows, feature_lens):
         return aut_windows.applied(model, windows, feature_lens)
 
-    # Qwen3 voicing lives in model/voice_qwen3.py (the lead's branch) and is wired in when merging.
     def speakers(self, omni):
-        raise NotImplementedError("Qwen3-Omni voicing: wire model/voice_qwen3.py into Qwen3OmniFamily.speakers")
+        from .voice_qwen3 import speakers
 
-    def voice_texts(self, omni, texts, speaker):
-        raise NotImplementedError("Qwen3-Omni voicing: wire model/voice_qwen3.py into Qwen3OmniFamily.voice_texts")
+        return speakers(omni)
+
+    def voice_texts(self, omni, texts, speaker, options=None, on_audio=None):
+        from .generation import Prompt
+        from .voice_qwen3 import READ_ALOUD_REQUEST, voice_texts
+        from .voicing import VoiceOptions
+
+        return voice_texts(omni, texts, self.speaker_named(omni, speaker), Prompt(text=READ_ALOUD_REQUEST),
+                           options or VoiceOptions(), on_audio)
 
 
 QWEN3_OMNI = Qwen3OmniFamily()

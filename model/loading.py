@@ -124,13 +124,14 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     try:
         with quiet_transformers():
             processor = processor_class.from_pretrained(source.location, **kwargs)
-            model, loading_info = model_class.from_pretrained(
+            loaded = model_class.from_pretrained(
                 source.location,
                 dtype=torch_dtype,
                 enable_audio_output=options.voice,
-                output_loading_info=True,
+                **({"output_loading_info": True} if family.reports_loading_info else {}),
                 **kwargs,
             )
+            model, loading_info = loaded if isinstance(loaded, tuple) else (loaded, {})
     except OSError as exc:
         first_sentence = (str(exc).split(". ")[0] or type(exc).__name__).strip()
         raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc

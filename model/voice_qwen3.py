@@ -20,26 +20,17 @@ import warnings
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
 from .generation import Prompt, prepare_inputs
 from .hf_quiet import quiet_transformers
 from .loading import OmniModel
-from .voicing import VOICE_SAMPLE_RATE, VoicedText, VoicingError
+from .voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicedText, VoicingError
 
 CODEC_FRAME_RATE_HZ = 12.5  # talker codes per second of speech
-
-
-@dataclass(frozen=True)
-class VoiceOptions:
-    do_sample: bool = True  # the model card's talker sampling; greedy tends to loop
-    seed: int = 0
-    max_codes: int | None = None  # None: from the text length (slow speech plus a margin)
-    min_codes: int = 0  # benchmarks only: random weights stop anywhere, a floor fixes the work
-    stream_chunk_codes: int = 12  # ~1 s of audio per streamed chunk
-    stream_left_context: int = 25  # codes of left context code2wav sees per streamed chunk
+# The user turn a voiced text answers. The talker hears the text itself only as the assistant's reply.
+READ_ALOUD_REQUEST = "Read the following text aloud, exactly as written."
 
 
 def speakers(omni: OmniModel) -> tuple[str, ...]:

@@ -20,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..captioner.prompts import VOICE_READ_ALOUD_TEXT
-from ..model import LoadOptions, Prompt, load_model, resolve_model
-from ..model.voice_qwen3 import VoiceOptions, voice_texts
-from ..model.voicing import VOICE_SAMPLE_RATE, VoicingError
+from ..model import LoadOptions, load_model, resolve_model
+from ..model.voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicingError
 from ..schemas import DatasetInfo, PartStore, connect_readonly, format_config_hash, parse_config_hash
 from ..schemas.duckdb_views import QueryRefused, check_read_only
 from .output_lock import OutputLock
@@ -32,6 +30,7 @@ from .voice_pieces import CrossfadeJoiner, split_into_pieces
 TEXT_COLUMNS = ("summary", "summary_reasoning", "caption", "transcript", "answer", "reasoning")
 RECORDING_LEVEL_COLUMNS = ("summary", "summary_reasoning")  # the same text on every row of a recording
 JOURNAL_NAME = ".omni-caption-voiced.jsonl"
+VOICING_VERSION = "1"  # bump when the voicing request or method changes: voiced WAVs are then redone
 
 
 class SpeakError(RuntimeError):
@@ -78,7 +77,7 @@ class SpeakReport:
 
 def _voice_hash(options: SpeakOptions, model_location: str, text: str) -> str:
     settings = {"model": model_location, "speaker": options.speaker.lower(), "column": options.text_column,
-                "prompt": VOICE_READ_ALOUD_TEXT, "max_piece_chars": options.max_piece_chars,
+                "voicing": VOICING_VERSION, "max_piece_chars": options.max_piece_chars,
                 "crossfade_s": options.crossfade_s, "voice": repr(options.voice), "text": text}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -223,7 +222,6 @@ def _already_voiced(item: SpeakItem, journal: dict[str, dict], out_dir: Path) ->
 
 def _voice_items(omni, items: list[SpeakItem], options: SpeakOptions):
     """Yields (item, seconds) as each WAV is complete."""
-    prompt = Prompt(text=VOICE_READ_ALOUD_TEXT)
     fade = int(options.crossfade_s * VOICE_SAMPLE_RATE)
     if options.stream:
         for item in items:
@@ -231,7 +229,7 @@ def _voice_items(omni, items: list[SpeakItem], options: SpeakOptions):
             joiner = CrossfadeJoiner(writer.write, fade)
             try:
                 for piece in split_into_pieces(item.text, options.max_piece_chars):
-                    voice_texts(omni, [piece], options.speaker, prompt, options.voice, on_audio=joiner.push)
+                    omni.family.voice_texts(omni, [piece], options.speaker, options.voice, on_audio=joiner.push)
                     joiner.end_piece()
                 joiner.close()
             except BaseException:
@@ -248,7 +246,7 @@ def _voice_items(omni, items: list[SpeakItem], options: SpeakOptions):
         audio: dict[tuple[int, int], np.ndarray] = {}
         for b in range(0, len(jobs), max(1, options.batch_size)):
             batch = jobs[b:b + max(1, options.batch_size)]
-            voiced = voice_texts(omni, [pieces_of[i][k] for i, k in batch], options.speaker, prompt, options.voice)
+            voiced = omni.family.voice_texts(omni, [pieces_of[i][k] for i, k in batch], options.speaker, options.voice)
             audio.update({job: v.waveform for job, v in zip(batch, voiced)})
         for i in group:
             writer = _WavWriter(options.out_dir / items[i].wav_name)

@@ -133,7 +133,7 @@ def test_voicing_is_reproducible(voiced):
 
 
 @pytest.mark.parametrize("texts,speaker,message", [
-    ([TEXT], "aiden", "not one of Qwen2.5-Omni's voices: Chelsie, Ethan"),
+    ([TEXT], "aiden", "unknown speaker 'aiden': Qwen2.5-Omni's voices are Chelsie, Ethan"),
     (["  "], "Ethan", "empty text"),
 ])
 def test_bad_requests_are_one_line_errors(voiced, texts, speaker, message):
@@ -147,6 +147,13 @@ def test_thinker_only_load_cannot_voice(tiny25):
         tiny25.family.voice_texts(tiny25, [TEXT], "Ethan")
 
 
-def test_qwen3_voicing_is_a_marked_stub_until_merged(tiny):
-    with pytest.raises(NotImplementedError, match="voice_qwen3"):
-        tiny.family.voice_texts(tiny, [TEXT], "ethan")
+def test_qwen3_voicing_goes_through_the_same_interface(tiny, cache_dir):
+    from omni_caption.model import LoadOptions, load_model
+    from omni_caption.model.voicing import VoiceOptions
+
+    assert tiny.family.speakers(tiny) == ("aiden", "chelsie", "ethan")
+    with pytest.raises(VoicingError, match="has no talker"):
+        tiny.family.voice_texts(tiny, [TEXT], "Ethan")
+    talking = load_model("tiny-random", LoadOptions(device="cpu", cache_dir=cache_dir, voice=True))
+    (voiced,) = talking.family.voice_texts(talking, [TEXT], "ETHAN", VoiceOptions(max_codes=4, do_sample=False))
+    assert voiced.speaker == "ethan" and voiced.num_codes > 0 and voiced.sample_rate == 24_000

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from omni_caption.model import LoadOptions, Prompt, load_model
-from omni_caption.model.voice_qwen3 import VoiceOptions, decode_codes, voice_texts
+from omni_caption.model.voice_qwen3 import decode_codes, voice_texts
+from omni_caption.model.voicing import VoiceOptions
 from omni_caption.model.voicing import VOICE_SAMPLE_RATE, VoicingError
 
 PROMPT = Prompt(text="Read this aloud.")

@@ -11,9 +11,9 @@ import pytest
 import soundfile
 
 from omni_caption.model import LoadOptions
-from omni_caption.model.voice_qwen3 import VoiceOptions
+from omni_caption.model.family_qwen3 import Qwen3OmniFamily
+from omni_caption.model.voicing import VoiceOptions
 from omni_caption.model.voicing import VoicingError
-from omni_caption.pipelines import speak as speak_module
 from omni_caption.pipelines.run import RunOptions, run_corpus
 from omni_caption.pipelines.speak import JOURNAL_NAME, SpeakError, SpeakOptions, speak_dataset
 from omni_caption.schemas.dataset_info import describe_dataset
@@ -112,7 +112,7 @@ def test_a_rerun_skips_what_is_voiced_and_a_later_run_keeps_it(dataset, options,
 
 
 def test_an_interrupted_speak_keeps_finished_wavs(dataset, options, monkeypatch):
-    real = speak_module.voice_texts
+    real = Qwen3OmniFamily.voice_texts
     calls = []
 
     def fail_on_second_batch(*args, **kwargs):
@@ -121,13 +121,13 @@ def test_an_interrupted_speak_keeps_finished_wavs(dataset, options, monkeypatch)
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(speak_module, "voice_texts", fail_on_second_batch)
+    monkeypatch.setattr(Qwen3OmniFamily, "voice_texts", fail_on_second_batch)
     small = replace(options, batch_size=1, stream=True)
     with pytest.raises(KeyboardInterrupt):
         speak_dataset(dataset, small)
     journal = [json.loads(line) for line in (options.out_dir / JOURNAL_NAME).read_text().splitlines()]
     assert len(journal) >= 1 and not list(options.out_dir.glob("*.partial"))
-    monkeypatch.setattr(speak_module, "voice_texts", real)
+    monkeypatch.setattr(Qwen3OmniFamily, "voice_texts", real)
     report = speak_dataset(dataset, small)
     assert report.skipped == len(journal)
     assert sum(1 for r in rows(dataset) if r["summary_audio_path"]) > 0
