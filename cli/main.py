@@ -124,7 +124,7 @@ def _parse_aut_window(value):
                    "workers, each model stage on GPU actors.")
 @click.option("--ray-address", default=None,
               help="With --engine ray: 'auto' joins the cluster on this machine, ray://HOST:10001 a remote one. "
-                   "Default: RAY_ADDRESS, else a local cluster started for this run.")
+                   "Default: RAY_ADDRESS, else a cluster `ray start`ed on this machine, else a new local one.")
 @click.option("--num-gpus-per-worker", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="With --engine ray: GPUs per model actor (0: run the model actors on CPU).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
