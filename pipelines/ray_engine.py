@@ -104,6 +104,7 @@ class RayEngine:
         dataset.context.enable_progress_bars = False  # the run's own tqdm bar reports progress
         dataset.context.print_on_execution_start = False
         # Actor fault tolerance: a dead actor is restarted and the group it held retried, up to `retries` times.
+        # Ray 2.60 has no named parameter for these and deprecates remote args for 2.64 (hence the pin).
         retries = {"max_restarts": ray_options.retries, "max_task_retries": ray_options.retries}
         dataset = dataset.map_batches(
             SegmentWorker, fn_constructor_args=(self.options,), batch_size=1, num_cpus=1,
