@@ -72,7 +72,7 @@ def main() -> None:
     import torch
 
     from omni_caption.pipelines import RunOptions, SourceFile
-    from omni_caption.pipelines.run import Segmenter
+    from omni_caption.pipelines.segmenter import Segmenter
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -134,13 +134,24 @@ def _parse_batch_size(value):
                    "(default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
 @click.option("--config", type=click.Path(dir_okay=False), callback=_load_config_file, is_eager=True,
               expose_value=False, help="TOML file of defaults for these options (keys as option names).")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="local: this process; ray: a Ray cluster (needs the `ray` extra), decode and VAD on CPU "
+                   "workers, each model stage on GPU actors.")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: 'auto' joins the cluster on this machine, ray://HOST:10001 a remote one. "
+                   "Default: RAY_ADDRESS, else a cluster `ray start`ed on this machine, else a new local one.")
+@click.option("--num-gpus-per-worker", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --engine ray: GPUs per model actor (0: run the model actors on CPU).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="With --engine ray: model actors per stage, each loading the stage's model once.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
-                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, quiet, debug):
+                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, engine,
+                ray_address, num_gpus_per_worker, workers, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
     Rerunning the same command resumes: finished (file, task, config) work is
@@ -153,7 +164,7 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
     work stays and the next run resumes); 2 on bad usage.
     """
     from omni_caption.captioner import TASKS, normalise_language
-    from omni_caption.pipelines import RunOptions, run_corpus
+    from omni_caption.pipelines import RayOptions, RunOptions, run_corpus
     from omni_caption.pipelines.diarize import DiarizeOptions
 
     try:
@@ -177,7 +188,8 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
             aut_window=aut_window, batch_size=batch_size, decoder=decoder, overwrite=overwrite, retry_errors=retry_errors,
             group_recordings=commit_every,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
-            cache_dir=cache_dir,
+            cache_dir=cache_dir, engine=engine,
+            ray=RayOptions(address=ray_address, workers=workers, num_gpus_per_worker=num_gpus_per_worker),
         )
         summary = run_corpus(list(paths), out, options, show_progress=not quiet)
     except click.BadParameter:

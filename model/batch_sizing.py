@@ -66,7 +66,9 @@ class MemoryModel:
         hidden = config.hidden_size
         head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
         kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * dtype_bytes
-        top_k, inter = config.num_experts_per_tok, config.moe_intermediate_size
+        # MoE (Qwen3-Omni): the top-k experts' activations; dense (Qwen2.5-Omni): one MLP of intermediate_size.
+        top_k = getattr(config, "num_experts_per_tok", None) or 1
+        inter = getattr(config, "moe_intermediate_size", None) or config.intermediate_size
         attention = (config.num_attention_heads + 2 * config.num_key_value_heads) * head_dim
         prefill = dtype_bytes * (top_k * (2 * hidden + 3 * inter) + 6 * hidden + attention)
         return cls(kv_bytes_per_token=kv, prefill_bytes_per_token=prefill, row_bytes=4 * 4 * config.vocab_size)

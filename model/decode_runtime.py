@@ -46,6 +46,11 @@ class DecodeRuntime:
 def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions()) -> StaticDecoder | None:
     if choice not in DECODERS:
         raise ValueError(f"--decoder {choice!r}: choose one of {', '.join(DECODERS)}")
+    if omni.family.name != "qwen3-omni":
+        if choice == "static":
+            raise ValueError(f"--decoder static: the engine is built for Qwen3-Omni's MoE thinker, not "
+                             f"{omni.family.title}; use --decoder plain (or auto)")
+        return None
     use_static = choice == "static" or (choice == "auto" and omni.device.startswith("cuda"))
     return StaticDecoder(omni.model.thinker, options) if use_static else None
 

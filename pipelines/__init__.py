@@ -2,13 +2,13 @@
 
 from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, decode_audio
 from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
-from .run import OutputPathError, RunOptions, RunSummary, run_corpus
+from .run import OutputPathError, RayOptions, RunOptions, RunSummary, run_corpus
 from .segment import Segment, SegmentationOptions, TimeSpan, caption_chunks, segments_for, utterance_windows
 from .vad import SileroVad, VadOptions, VadResult
 
 __all__ = [
     "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "AudioFile", "DecodeError",
-    "DecodedAudio", "InputPathError", "OutputPathError", "RunOptions", "RunSummary", "Segment",
+    "DecodedAudio", "InputPathError", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "Segment",
     "SegmentationOptions", "SileroVad", "SourceFile", "TimeSpan", "VadOptions", "VadResult", "caption_chunks",
     "decode_audio", "discover", "run_corpus", "segments_for", "utterance_windows",
 ]

@@ -81,6 +81,10 @@ class AudioFile:
         self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
 
+    def __reduce__(self):
+        # A decoder cannot be pickled: another process (a Ray actor) reopens the file by its path.
+        return (AudioFile, (self.path,))
+
     def read(self, start_s: float, end_s: float) -> np.ndarray:
         try:
             samples = self._decoder.get_samples_played_in_range(start_s, end_s).data

@@ -48,26 +48,6 @@ class Segmenter:
             self._vad = SileroVad(device=self.options.vad_device())
         return self._vad
 
-    def prefetched(self, groups: list[list[SourceFile]], keys: dict[str, str]):
-        """Yield (group, prepared recordings), segmenting the next group while the caller generates.
-
-        Decode and VAD run in a worker thread (torch and torchcodec release the
-        GIL), so on a GPU machine the data plane overlaps generation.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        def prepare(group):
-            return [self.prepare(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path])
-                    for s in group]
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter") as pool:
-            future = pool.submit(prepare, groups[0]) if groups else None
-            for i, group in enumerate(groups):
-                prepared = future.result()
-                if i + 1 < len(groups):
-                    future = pool.submit(prepare, groups[i + 1])
-                yield group, prepared
-
     def prepare(self, source: SourceFile, sha256: str | None = None) -> Recording | SegmentRow:
         try:
             sha256 = sha256 or source.sha256()

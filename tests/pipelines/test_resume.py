@@ -197,15 +197,15 @@ def test_unreadable_file_is_an_error_row(tmp_path, cache_dir, tiny_dir, monkeypa
 
 
 def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
-    from omni_caption.pipelines import run as run_module
+    from omni_caption.pipelines import stages as stages_module
 
     out = tmp_path / "out.parquet"
     both = options(cache_dir, tasks=("caption", "transcript"))  # tiny-random: one model, one stage for both
     run_corpus([corpus], out, both, show_progress=False)
     captions_before = {(r["source_path"], r["segment_index"]): r["caption"] for r in rows_of(out)}
     called = []
-    real = run_module.run_guarded_task
-    monkeypatch.setattr(run_module, "run_guarded_task",
+    real = stages_module.run_guarded_task
+    monkeypatch.setattr(stages_module, "run_guarded_task",
                         lambda generate, config, contexts: called.append(config.name) or real(generate, config,
                                                                                               contexts))
     run_corpus([corpus], out, replace(both, language="English"), show_progress=False)  # transcript changes only

@@ -1,0 +1,60 @@
+"""The local engine: every stage in this process, one model loaded at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .options import RunOptions
+from .segmenter import Segmenter
+from .stages import GroupResult, GroupWork, ModelStage, SpeakerStage, run_group, segment_group
+
+
+class LocalEngine:
+    """Runs the stage functions here; decode + VAD of the next group overlap the model's work on this one."""
+
+    def __init__(self, options: RunOptions):
+        # One segmenter for the whole run: it keeps each recording's segments, so later stages skip VAD.
+        self.segmenter = Segmenter(options)
+        self._loaded: tuple[tuple[str, str], object, ModelStage | SpeakerStage] | None = None
+
+    def open(self, plan: list[ModelStage | SpeakerStage]) -> None:
+        """Load the diarizer up front: an unavailable pipeline stops the run before any model loads."""
+        for stage in plan:
+            if isinstance(stage, SpeakerStage):
+                self._load(stage)
+
+    def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
+        loaded = self._load(stage)
+        for work in self._segmented(works):
+            yield run_group(stage, loaded, work)
+
+    def close(self) -> None:
+        if self._loaded is not None:
+            _key, loaded, stage = self._loaded
+            stage.release(loaded)
+            self._loaded = None
+
+    def _load(self, stage: ModelStage | SpeakerStage):
+        """The stage's model, reusing the one loaded if it is the same (the summary often reuses the last)."""
+        if self._loaded is not None and self._loaded[0] == stage.load_key:
+            return self._loaded[1]
+        self.close()
+        loaded = stage.load()
+        self._loaded = (stage.load_key, loaded, stage)
+        return loaded
+
+    def _segmented(self, works: list[GroupWork]) -> Iterator[GroupWork]:
+        """Segment the next group in a worker thread while the caller runs the model on this one.
+
+        torch and torchcodec release the GIL, so on a GPU machine the data
+        plane overlaps generation.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter") as pool:
+            future = pool.submit(segment_group, self.segmenter, works[0]) if works else None
+            for i in range(len(works)):
+                segmented = future.result()
+                if i + 1 < len(works):
+                    future = pool.submit(segment_group, self.segmenter, works[i + 1])
+                yield segmented

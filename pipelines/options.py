@@ -1,0 +1,72 @@
+"""The options of a run, as one dataclass every engine and stage receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omni_caption.captioner import DEFAULT_PRESET
+
+from .diarize import DiarizeOptions
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide the Ray engine runs; none of it changes a result, so none of it is in a config hash."""
+
+    address: str | None = None  # None: Ray's own default (RAY_ADDRESS, else a local cluster); "auto"; "ray://..."
+    workers: int = 1  # model actors per stage, each holding one model
+    num_gpus_per_worker: float = 1.0  # 0 runs the model actors on CPU (tests, the offline demo)
+    cpus_per_worker: float = 1.0  # a model actor reads its segments' audio spans
+    segment_workers: int | None = None  # decode+VAD actors (1 CPU each); None: as many as free CPUs allow
+    retries: int = 3  # restarts of a dead actor, each retrying the group it held; 0: stop, the rerun resumes
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    tasks: tuple[str, ...] = ("caption",)
+    model: str | None = None  # one model for every task
+    task_models: dict[str, str] = field(default_factory=dict)  # per-task override
+    language: str | None = None
+    max_chunk_s: float = 30.0
+    granularity: str = "chunk"  # chunk: <= 30 s chunks; utterance: 1-8 s windows (+ long non-speech)
+    summary_from: str = "text"  # text: the segments' captions/transcripts; audio: the recording itself
+    question: str | None = None  # reasoning: the question asked of every segment
+    diarize: bool = False
+    diarize_model: str | None = None  # pyannote pipeline: local folder or hub id (default community-1)
+    diarize_options: DiarizeOptions = field(default_factory=DiarizeOptions)
+    hf_token: str | None = field(default=None, repr=False)  # for gated hub pipelines; never stored
+    embed_audio: bool = False  # segment audio as FLAC bytes in `audio` (Hugging Face Audio layout)
+    aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
+    batch_size: int | str = 8  # or "auto": sized from free GPU memory after the model loads
+    decoder: str = "auto"  # auto (static engine on CUDA, generate on CPU) | plain | static
+    max_new_tokens: int | None = None
+    greedy: bool = False
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+    cache_dir: Path | None = None
+    group_recordings: int = 16  # recordings per committed part
+    overwrite: bool = False  # start fresh instead of resuming
+    retry_errors: bool = False  # redo recordings whose last attempt failed
+    rows_per_shard: int = 1_000_000  # with a folder --out
+    engine: str = "local"  # local: this process; ray: a Ray cluster (pipelines/ray_engine.py)
+    ray: RayOptions = field(default_factory=RayOptions)
+
+    def vad_device(self) -> str:
+        """VAD runs on the GPU when generation does; the frames are tiny next to the model."""
+        return "cuda" if self.device.startswith("cuda") or (self.device == "auto" and _cuda_available()) else "cpu"
+
+    def segmentation_key(self) -> str:
+        return f"granularity={self.granularity};max_chunk_s={self.max_chunk_s};aut_window={self.aut_window}"
+
+    def model_for(self, task: str) -> str:
+        return self.task_models.get(task) or self.model or DEFAULT_PRESET[task]
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,256 @@
+"""The stages of a run as plain functions: (loaded model, group of recordings) -> the rows of one part.
+
+Both engines call exactly these: the local engine in its own process
+(pipelines/local_engine.py), the Ray engine inside actors
+(pipelines/ray_engine.py). A stage is a small picklable description (which
+model, which tasks, the run's options): `load()` builds its model once per
+process and `run_group` turns one segmented group into rows. Writing parts
+stays with the driver (pipelines/run.py), so a worker never writes anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from omni_caption.captioner import PROMPT_VERSION, SegmentContext, TaskConfig, model_generate_fn, run_guarded_task
+from omni_caption.model import LoadOptions, OmniModel, load_model
+from omni_caption.model.decode_runtime import DecodeRuntime
+from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_hash
+
+from .decode import DecodeError
+from .diarize import DEFAULT_PIPELINE, Diarizer
+from .discover import SourceFile
+from .options import RunOptions
+from .segmenter import Recording, Segmenter, aut_windows_for
+from .speakers import SPEAKER_TASK, speaker_rows
+from .stage_runtime import stage_runtime
+from .summarise import summary_rows
+
+Prepared = Recording | SegmentRow  # a segmented recording, or the error row of one that could not be read
+
+
+@dataclass(frozen=True)
+class GroupWork:
+    """One group of recordings for one stage; its rows become exactly one part."""
+
+    sources: tuple[SourceFile, ...]
+    keys: dict[str, str]  # source path -> resume key (sha256, or "path:..." when the file is unreadable)
+    todo: dict[str, frozenset[str]] = field(default_factory=dict)  # source path -> tasks still to do there
+    texts: dict[str, list[SegmentRow]] = field(default_factory=dict)  # sha256 -> merged rows (text summaries)
+    prepared: tuple[Prepared, ...] | None = None  # decode + VAD + segments, once done
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    sources: tuple[SourceFile, ...]
+    rows: list[SegmentRow]
+    audio_s: float  # for progress: seconds of audio this group covered
+    nonsense: bool  # the rows come from tiny-random
+
+
+def segment_group(segmenter: Segmenter, work: GroupWork) -> GroupWork:
+    """Decode + VAD + segmentation of every recording in the group (the CPU half of a stage)."""
+    if work.prepared is not None:
+        return work
+    keys = work.keys
+    return replace(work, prepared=tuple(
+        segmenter.prepare(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path])
+        for s in work.sources))
+
+
+def run_group(stage: "ModelStage | SpeakerStage", loaded, work: GroupWork) -> GroupResult:
+    """The model half of a stage over one segmented group."""
+    recordings = [p for p in work.prepared if isinstance(p, Recording)]
+    return GroupResult(sources=work.sources, rows=stage.rows(loaded, work),
+                       audio_s=sum(r.duration_s for r in recordings), nonsense=stage.is_nonsense(loaded))
+
+
+@dataclass
+class LoadedModel:
+    """A stage's model once loaded in a process, with how it decodes there (decoder, live batch size)."""
+
+    omni: OmniModel
+    runtime: DecodeRuntime
+
+
+@dataclass(frozen=True)
+class ModelStage:
+    """One Qwen3-Omni model and the tasks it runs (or the recording summary, which reads the others' rows)."""
+
+    spec: str
+    configs: tuple[TaskConfig, ...]
+    options: RunOptions
+
+    @property
+    def is_summary(self) -> bool:
+        return self.configs[0].name == "summary"
+
+    @property
+    def label(self) -> str:
+        return f"{'+'.join(c.name for c in self.configs)} [{self.spec}]"
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return {c.name: c.config_hash() for c in self.configs}
+
+    @property
+    def load_key(self) -> tuple[str, str]:
+        return ("omni", self.spec)
+
+    def load(self) -> LoadedModel:
+        omni = load_model(self.spec, LoadOptions(device=self.options.device, dtype=self.options.dtype,
+                                                 cache_dir=self.options.cache_dir))
+        return LoadedModel(omni, stage_runtime(omni, list(self.configs), self.options))
+
+    def is_nonsense(self, loaded: LoadedModel) -> bool:
+        return loaded.omni.is_nonsense
+
+    def rows(self, loaded: LoadedModel, work: GroupWork) -> list[SegmentRow]:
+        if self.is_summary:
+            return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts,
+                                      loaded.runtime.limit.size)
+        return model_group_rows(loaded.omni, self.configs, work.prepared, work.todo, self.options, loaded.runtime)
+
+    def release(self, loaded: LoadedModel) -> None:
+        """Free the model before the next one loads: two 30B models do not fit one GPU."""
+        import gc
+
+        import torch
+
+        loaded.runtime.free_after_oom()  # drops the engine's static caches too
+        loaded.omni.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+@dataclass(frozen=True)
+class SpeakerStage:
+    """pyannote diarization: who speaks in each segment, resumable like a task (`speaker=<hash>`)."""
+
+    options: RunOptions
+    config_hash: str
+
+    @property
+    def spec(self) -> str:
+        return self.options.diarize_model or DEFAULT_PIPELINE
+
+    @property
+    def label(self) -> str:
+        return f"speakers [{self.spec}]"
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return {SPEAKER_TASK: self.config_hash}
+
+    @property
+    def load_key(self) -> tuple[str, str]:
+        return ("speaker", self.spec)
+
+    def load(self) -> Diarizer:
+        return Diarizer(self.spec, token=self.options.hf_token, device=self.options.vad_device(),
+                        options=self.options.diarize_options)
+
+    def is_nonsense(self, diarizer: Diarizer) -> bool:
+        return False
+
+    def rows(self, diarizer: Diarizer, work: GroupWork) -> list[SegmentRow]:
+        return speaker_rows(diarizer, list(work.prepared), format_config_hash(self.hashes), PROMPT_VERSION)
+
+    def release(self, diarizer: Diarizer) -> None:
+        pass
+
+
+def plan_stages(configs: list[TaskConfig], options: RunOptions,
+                speaker_hash: str | None = None) -> list[ModelStage | SpeakerStage]:
+    """Diarization first; then segment tasks grouped by model, in first-use order (each model loads once);
+    the summary last, since it reads what the other stages wrote."""
+    by_model: dict[str, list[TaskConfig]] = {}
+    for config in configs:
+        if config.name != "summary":
+            by_model.setdefault(config.model, []).append(config)
+    plan: list[ModelStage | SpeakerStage] = [SpeakerStage(options, speaker_hash)] if speaker_hash else []
+    plan += [ModelStage(spec, tuple(group), options) for spec, group in by_model.items()]
+    plan += [ModelStage(c.model, (c,), options) for c in configs if c.name == "summary"]
+    return plan
+
+
+def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dict,
+                       batch_size: int) -> list[SegmentRow]:
+    stage_hash = format_config_hash({config.name: config.config_hash()})
+    recordings = [p for p in prepared if isinstance(p, Recording)]
+    rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
+    return rows + summary_rows(omni, config, recordings, texts, batch_size, config.prompt_version)
+
+
+def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozenset[str]],
+                     options: RunOptions, runtime: DecodeRuntime) -> list[SegmentRow]:
+    """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there."""
+    stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
+    recordings = [p for p in prepared if isinstance(p, Recording)]
+    # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
+    rows: list[SegmentRow] = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
+    segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
+    # Similar lengths share a batch, so little compute goes to padding.
+    order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
+    outputs: dict[int, list] = {i: [] for i in range(len(segments))}
+    start = 0
+    while start < len(order):
+        batch = order[start:start + runtime.limit.size]  # an OOM lowers the limit for the batches after it
+        start += len(batch)
+        try:
+            audios = [segments[i][0].read(segments[i][2]) for i in batch]
+        except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
+            failed = {segments[i][0].source.source_path: segments[i][0] for i in batch}
+            rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), exc)]
+            continue
+        for config in configs:
+            # A task already done for a recording (only another task's options changed) is not redone.
+            chosen = [k for k, i in enumerate(batch) if config.name in todo[segments[i][0].source.source_path]]
+            if not chosen:
+                continue
+            picked = [batch[k] for k in chosen]
+            windows = aut_windows_for(options, [segments[i][2] for i in picked])
+            contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
+                                       speech_ratio=segments[i][2].speech_ratio, language=config.language)
+                        for i in picked]
+            generate = model_generate_fn(omni, config.prompt(), [audios[k] for k in chosen], windows, runtime)
+            for i, output in zip(picked, run_guarded_task(generate, config, contexts)):
+                outputs[i].append((config, output))
+    failed_paths = {r.source_path for r in rows}
+    for i, (rec, index, segment) in enumerate(segments):
+        if rec.source.source_path not in failed_paths and outputs[i]:
+            rows.append(_segment_row(omni, rec, index, outputs[i]))
+    return rows
+
+
+def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:
+    return [SegmentRow.error_row(r.source.source_path, f"decoding failed mid-file: {exc}", sha256=r.sha256)
+            for r in recordings]
+
+
+def _segment_row(omni: OmniModel, rec: Recording, index: int, results: list) -> SegmentRow:
+    columns: dict = {}
+    scores: dict = {}
+    flags: list[str] = []
+    models: dict = {}
+    hashes: dict[str, str] = {}
+    prompt_version = PROMPT_VERSION
+    for config, output in results:
+        prompt_version = config.prompt_version  # one stage, one model: every config shares its family
+        columns.update(output.columns)
+        if "transcript" in output.raw:
+            columns["transcript_raw"] = output.raw["transcript"]
+        scores.update({k: v for k, v in output.scores.items() if k in Scores.__dataclass_fields__})
+        flags.extend(output.flags)
+        models[config.name] = omni.model_label
+        hashes[config.name] = config.config_hash()
+    return rec.segment_row(
+        index,
+        flags=tuple(sorted(set(flags))),
+        scores=Scores(**scores),
+        models=ModelIds(**models),
+        prompt_version=prompt_version,
+        config_hash=format_config_hash(hashes),
+        **columns,
+    )
