@@ -108,14 +108,42 @@ def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Pr
     prompts = prompts if isinstance(prompts, list) else [prompts] * count
     texts = [processor.apply_chat_template(with_family_system(omni, p).to_messages(with_audio=audios is not None),
                                            add_generation_prompt=True, tokenize=False) for p in prompts]
-    audio_kwargs = {}
-    if audios is not None:
-        audio_kwargs = {"audio": list(audios), **omni.family.audio_processor_kwargs(list(audios))}
-    inputs = processor(text=texts, return_tensors="pt", padding=True, padding_side="left", **audio_kwargs)
+    if audios is None:
+        inputs = dict(processor(text=texts, return_tensors="pt", padding=True, padding_side="left"))
+    else:
+        # One clip per processor call: batched, the feature extractor zero-pads short clips before its
+        # STFT, so their last frame differs from the clip alone (reflect padding) and batch != single.
+        inputs = _batch_of([dict(processor(text=[text], audio=[audio], return_tensors="pt",
+                                           **omni.family.audio_processor_kwargs([audio])))
+                            for text, audio in zip(texts, audios)], processor.tokenizer.pad_token_id)
     inputs.pop("num_audio_tokens", None)
     dtype = omni.model.thinker.dtype
     return {k: (v.to(omni.device, dtype=dtype) if v.is_floating_point() else v.to(omni.device))
             for k, v in inputs.items()}
+
+
+def _batch_of(parts: list[dict], pad_id: int | None) -> dict:
+    """Single-clip processor outputs as one batch: text left-padded, audio features right-padded and masked."""
+    import torch
+    import torch.nn.functional as F
+
+    def pad(tensors, value, left: bool):
+        width = max(t.shape[-1] for t in tensors)
+        return torch.cat([F.pad(t, (width - t.shape[-1], 0) if left else (0, width - t.shape[-1]), value=value)
+                          for t in tensors])
+
+    batch = {}
+    for key in parts[0]:
+        tensors = [part[key] for part in parts]
+        if key == "input_ids":
+            batch[key] = pad(tensors, pad_id if pad_id is not None else 0, left=True)
+        elif key == "attention_mask":
+            batch[key] = pad(tensors, 0, left=True)
+        elif key in ("input_features", "feature_attention_mask"):
+            batch[key] = pad(tensors, 0, left=False)
+        else:
+            batch[key] = torch.cat(tensors)
+    return batch
 
 
 def with_family_system(omni: OmniModel, prompt: Prompt) -> Prompt:

@@ -33,6 +33,37 @@ def test_batch_equals_each_clip_alone(omni):
         assert b.mean_logprob == pytest.approx(s.mean_logprob, abs=1e-3)  # fp32 sums over padded shapes
 
 
+def test_a_short_clip_batched_with_a_long_one_sees_exactly_its_own_features(omni):
+    """A clip's last log-mel frame must not depend on what it is batched with (the feature extractor's STFT
+    padding: zeros from a longer neighbour in one processor call, reflection alone)."""
+    rng = np.random.default_rng(7)
+    long = (0.1 * rng.standard_normal(16000 * 27)).astype(np.float32)
+    short = (0.1 * rng.standard_normal(16000 * 5)).astype(np.float32)
+    batched = generation.prepare_inputs(omni, [long, short], Prompt())
+    alone = generation.prepare_inputs(omni, [short], Prompt())
+    frames = int(alone["feature_attention_mask"][0].sum())
+    assert int(batched["feature_attention_mask"][1].sum()) == frames
+    torch.testing.assert_close(batched["input_features"][1][:, :frames], alone["input_features"][0][:, :frames],
+                               rtol=0, atol=0)
+    assert [r.token_ids for r in generate_batch(omni, [long, short], Prompt(), GREEDY)][1] == \
+        generate_batch(omni, [short], Prompt(), GREEDY)[0].token_ids
+
+
+def test_one_processor_call_for_the_batch_would_change_the_short_clip(omni):
+    """Negative control for the test above: the processor's own batching differs in the short clip's last frame."""
+    rng = np.random.default_rng(7)
+    long = (0.1 * rng.standard_normal(16000 * 27)).astype(np.float32)
+    short = (0.1 * rng.standard_normal(16000 * 5)).astype(np.float32)
+    extract = omni.processor.feature_extractor
+    options = dict(sampling_rate=16000, truncation=False, padding="longest", return_attention_mask=True,
+                   return_tensors="pt")
+    together = extract([long, short], **options)
+    alone = extract([short], **options)
+    frames = int(alone["attention_mask"][0].sum())
+    assert int(together["attention_mask"][1].sum()) == frames
+    assert not torch.equal(together["input_features"][1][:, :frames], alone["input_features"][0][:, :frames])
+
+
 def test_parity_check_detects_unmasked_padding(omni, monkeypatch):
     """Negative control: with padding left visible, batched output must drift from singles."""
     audios = clips()
