@@ -8,7 +8,7 @@ import click
 
 from .dataset_commands import fail
 
-SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); see the model's own list otherwise."
+SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or Ethan (Qwen2.5-Omni)."
 
 
 @click.command(name="speak")

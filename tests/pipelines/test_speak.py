@@ -152,3 +152,16 @@ def test_refusals_are_one_line_and_touch_nothing(dataset, options, tiny, tmp_pat
     with pytest.raises(ModelLoadError, match="has no talker"):
         speak_dataset(dataset, replace(options, model=str(thinker_only)))
     assert dataset.read_bytes() == before
+
+
+def test_qwen25_voices_through_the_same_command(dataset, options, tiny25_dir):
+    where = "source_path LIKE 'field/%' AND segment_index = 0"
+    report = speak_dataset(dataset, replace(options, model="tiny-random-2.5", text_column="caption", where=where,
+                                            speaker="chelsie", stream=True))
+    assert len(report.written) == 2 and "qwen2.5-omni" in report.model_label
+    voiced = [r for r in rows(dataset) if r["summary_audio_path"]]
+    assert len(voiced) == 2 and all("qwen2.5-omni" in r["models"]["voice"] for r in voiced)
+    assert all(soundfile.info(r["summary_audio_path"]).samplerate == 24_000 for r in voiced)
+    with pytest.raises(VoicingError, match="unknown speaker 'aiden'"):
+        speak_dataset(dataset, replace(options, model="tiny-random-2.5", text_column="caption", where=where,
+                                       speaker="aiden", out_dir=options.out_dir / "x"))
