@@ -34,6 +34,7 @@ class OmniModel:
     device: str
     dtype: str
     family: ModelFamily
+    parameters: int = 0  # all loaded weights: a local folder's label states the model's size with it
 
     @property
     def model_label(self) -> str:
@@ -42,12 +43,16 @@ class OmniModel:
         name = f"omni-caption/{self.source.spec}" if self.source.is_tiny_random else self.source.location
         label = f"{name}@{self.revision}" if self.revision else name
         if self.source.is_local:
-            label += f" ({self.family.name})"
+            label += f" ({self.family.name}, {_size_of(self.parameters)})" if self.parameters else f" ({self.family.name})"
         return f"{label} ({NONSENSE_NOTICE})" if self.source.is_tiny_random else label
 
     @property
     def is_nonsense(self) -> bool:
         return self.source.is_tiny_random
+
+
+def _size_of(parameters: int) -> str:
+    return f"{parameters / 1e9:.1f}B params" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M params"
 
 
 def pick_device(device: str) -> str:
@@ -144,4 +149,5 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     model.to(device)
     model.eval()
     return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source.location, model),
-                     device=device, dtype=str(torch_dtype).removeprefix("torch."), family=family)
+                     device=device, dtype=str(torch_dtype).removeprefix("torch."), family=family,
+                     parameters=sum(p.numel() for p in model.parameters()))

@@ -177,5 +177,5 @@ def test_qwen25_caption_and_transcript_from_the_command_line(tmp_path, cache_dir
                                       "--cache-dir", str(cache_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     models = duckdb.sql(f"SELECT DISTINCT models.caption, models.transcript FROM '{out}'").fetchall()
-    assert len(models) == 1 and all("omni-caption/tiny-random-2.5@" in m and "(qwen2.5-omni)" in m
+    assert len(models) == 1 and all("omni-caption/tiny-random-2.5@" in m and "(qwen2.5-omni, " in m and "M params)" in m
                                     for m in models[0])

@@ -41,8 +41,9 @@ def test_unknown_model_type_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_label_names_the_family_of_local_folders(omni):
-    assert f"({omni.family.name})" in omni.model_label and "nonsense" in omni.model_label
+def test_label_names_the_family_and_size_of_local_folders(omni):
+    size = sum(p.numel() for p in omni.model.parameters()) / 1e6
+    assert f"({omni.family.name}, {size:.1f}M params)" in omni.model_label and "nonsense" in omni.model_label
     assert omni.model_label.startswith(f"omni-caption/{omni.source.spec}@")
 
 
