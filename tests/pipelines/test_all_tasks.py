@@ -1,5 +1,6 @@
 """Every task end to end on each family's tiny random model over a multi-recording folder."""
 
+import re
 import shutil
 
 import duckdb
@@ -40,11 +41,12 @@ def test_every_ok_row_has_every_task(all_tasks):
     assert rows["speech_ratio"].between(0, 1).all()
 
 
-def test_models_column_names_the_family(all_tasks):
+def test_models_column_names_the_family_and_size(all_tasks):
     out, _, tasks = all_tasks
     family = "qwen2.5-omni" if "reasoning" not in tasks else "qwen3-omni"
     labels = {m[t] for (m,) in duckdb.sql(f"SELECT models FROM '{out}' WHERE status = 'ok'").fetchall() for t in tasks}
-    assert len(labels) == 1 and f"({family})" in labels.pop()
+    assert len(labels) == 1
+    assert re.search(rf"\({re.escape(family)}, \d+\.\dM params\)", labels.pop())
 
 
 def test_reasoning_with_a_family_that_has_no_thinking_model_is_refused(tmp_path, cache_dir, tiny25_dir):
