@@ -95,7 +95,7 @@ def main() -> None:
     import torch
 
     from omni_caption.model import LoadOptions, Prompt, load_model
-    from omni_caption.model.voice_qwen3 import voice_texts
+    from omni_caption.model.voice_qwen3 import READ_ALOUD_REQUEST, voice_texts
     from omni_caption.model.voicing import VoiceOptions
     from omni_caption.pipelines.voice_pieces import split_into_pieces
 
@@ -106,7 +106,7 @@ def main() -> None:
     device = omni.device
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     options = VoiceOptions(do_sample=True, max_codes=args.codes, min_codes=args.codes)
-    prompt = Prompt(text="Read the following text aloud, exactly as written.")
+    prompt = Prompt(text=READ_ALOUD_REQUEST)
     piece = split_into_pieces(TEXT, 250)[0]
     figures = {"device": torch.cuda.get_device_name(0) if str(device).startswith("cuda") else "cpu",
                "full_shapes": args.full_shapes, "codes": args.codes, "audio_s": args.codes / 12.5, "runs": []}

@@ -263,15 +263,12 @@ def _record_in_dataset(store: PartStore, items: list[SpeakItem], journal: dict[s
     """Paths and durations of the finished WAVs onto their rows; one atomic rewrite of the dataset."""
     import pyarrow.parquet as pq
 
-    from ..schemas.parquet_store import read_rows
-
     done = {(i.recording_id, i.segment_index): (i, journal[i.wav_name]) for i in items
             if i.wav_name in journal and journal[i.wav_name]["voice_hash"] == i.voice_hash}
     if not done:
         return
-    paths = store.final_paths()
-    info = DatasetInfo.from_metadata(pq.read_schema(paths[0]).metadata)
-    rows = [row for path in paths for row in read_rows(path)]
+    info = DatasetInfo.from_metadata(pq.read_schema(store.final_paths()[0]).metadata)
+    rows = store.existing_rows()  # the final file or shards: speak refuses to run beside unfinished parts
     out = []
     for row in rows:
         hit = done.get((row.recording_id, row.segment_index)) or done.get((row.recording_id, None))
