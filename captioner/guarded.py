@@ -76,16 +76,15 @@ def model_generate_fn(omni: OmniModel, prompt: Prompt, audios: Sequence[np.ndarr
     """
 
     def generate_part(decoding, indices):
-        subset = windows
-        if windows is not None and windows.per_clip is not None:
-            subset = replace(windows, per_clip=tuple(windows.per_clip[i] for i in indices))
+        subset = windows.for_clips(indices) if windows is not None else None
         return generate_batch(omni, [audios[i] for i in indices], prompt, decoding, subset,
-                              decoder=runtime.decoder if runtime is not None else None)
+                              decoder=runtime.decoder if runtime is not None else None,
+                              slots=runtime.limit.size if runtime is not None else None)
 
     def generate(decoding, indices):
         if runtime is None:
             return generate_part(decoding, indices)
         return run_halving_on_oom(lambda part: generate_part(decoding, part), indices, runtime.limit,
-                                  runtime.free_after_oom)
+                                  runtime.free_after_oom, runtime.in_flight)
 
     return generate

@@ -95,9 +95,11 @@ def _parse_batch_size(value):
 @click.option("--batch-size", default="8", show_default=True, callback=lambda c, p, v: _parse_batch_size(v),
               help="Segments per generate call, or 'auto': as many as the free GPU memory holds after the "
                    "model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")
-@click.option("--decoder", default="auto", show_default=True, type=click.Choice(["auto", "plain", "static"]),
-              help="plain: transformers' generate; static: the static-cache engine (CUDA graphs on a GPU), "
-                   "same tokens; auto: static on CUDA, plain on a CPU.")
+@click.option("--decoder", default="auto", show_default=True,
+              type=click.Choice(["auto", "plain", "static", "refill"]),
+              help="plain: transformers' generate; static: fixed batches through a static-cache engine (CUDA "
+                   "graphs on a GPU), same tokens; refill: the same engine with --batch-size slots, each taking "
+                   "the next segment as soon as its caption ends; auto: refill on CUDA, plain on a CPU.")
 @click.option("--max-chunk-s", default=30.0, show_default=True, type=click.FloatRange(min=10.0, max=30.0),
               help="Longest segment sent to the model (the Captioner is made for <= 30 s).")
 @click.option("--granularity", default="chunk", show_default=True, type=click.Choice(["chunk", "utterance"]),

@@ -28,6 +28,12 @@ class AutWindows:
         if self.seconds is not None and not MIN_WINDOW_CHUNKS <= self.seconds <= MAX_WINDOW_CHUNKS:
             raise ValueError(f"AuT window must be 1..8 s, not {self.seconds}")
 
+    def for_clips(self, indices) -> "AutWindows":
+        """The windows of a subset of the clips, in the order of `indices` (a retry, or one prefill group)."""
+        if self.per_clip is None:
+            return self
+        return AutWindows(seconds=self.seconds, per_clip=tuple(self.per_clip[i] for i in indices))
+
 
 def audio_tower(model):
     thinker = getattr(model, "thinker", model)
@@ -87,7 +93,7 @@ def applied(model, windows: AutWindows | None, feature_lens=None):
     if windows.seconds is not None:
         tower.n_window_infer = windows.seconds * MEL_FRAMES_PER_CHUNK
     if windows.per_clip is not None:
-        cu_seqlens = cu_seqlens_for(feature_lens, windows.per_clip, tower.n_window)
+        cu_seqlens = cu_seqlens_for(feature_lens, windows.per_clip, tower.n_window).to(next(tower.parameters()).device)
 
         def inject(_module, args, kwargs):
             return args, {**kwargs, "cu_seqlens": cu_seqlens}

@@ -104,10 +104,13 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def run_halving_on_oom(run: Callable[[list[Item]], list[Result]], items: Sequence[Item],
-                       limit: BatchLimit | None = None, on_oom: Callable[[], None] | None = None) -> list[Result]:
+                       limit: BatchLimit | None = None, on_oom: Callable[[], None] | None = None,
+                       in_flight: Callable[[int], int] = lambda count: count) -> list[Result]:
     """`run(items)`; if it runs out of memory, free, halve and run both halves: one result per item, in order.
 
-    A single item that still does not fit re-raises the error: there is nothing left to halve.
+    `in_flight(n)`: how many of n items `run` decodes at once (all of them, unless an engine queues them
+    through fewer slots); that is the size that did not fit. A single item that still does not fit
+    re-raises the error: there is nothing left to halve.
     """
     items = list(items)
     try:
@@ -118,7 +121,7 @@ def run_halving_on_oom(run: Callable[[list[Item]], list[Result]], items: Sequenc
     if on_oom is not None:
         on_oom()
     if limit is not None:
-        limit.after_oom(len(items))
+        limit.after_oom(in_flight(len(items)))
     half = (len(items) + 1) // 2
-    return (run_halving_on_oom(run, items[:half], limit, on_oom)
-            + run_halving_on_oom(run, items[half:], limit, on_oom))
+    return (run_halving_on_oom(run, items[:half], limit, on_oom, in_flight)
+            + run_halving_on_oom(run, items[half:], limit, on_oom, in_flight))

@@ -83,7 +83,8 @@ class StaticDecoder:
         self.device = thinker.device
         use_compile = options.compile if options.compile is not None else self.device.type == "cuda"
         self._slots: OrderedDict[tuple[int, int], _ShapeSlot] = OrderedDict()
-        self._step = torch.compile(self._forward_step, mode="reduce-overhead") if use_compile else self._forward_step
+        step = lambda *args: text_step(self.thinker, *args)  # noqa: E731
+        self._step = torch.compile(step, mode="reduce-overhead") if use_compile else step
         self.compiled = use_compile
 
     def release(self) -> None:
@@ -139,12 +140,6 @@ class StaticDecoder:
         # Only the last position's logits: the full [batch, prompt, vocab] tensor is gigabytes at 30B shapes.
         return positions, self.thinker.lm_head(hidden[:, -1]).float()
 
-    def _forward_step(self, token_ids, position_ids, attention_mask, cache):
-        text_model = self.thinker.model.language_model
-        hidden = text_model(input_ids=token_ids, position_ids=position_ids, attention_mask=attention_mask,
-                            past_key_values=cache, use_cache=True).last_hidden_state
-        return self.thinker.lm_head(hidden[:, -1]).float()
-
     def _decode_loop(self, prompt_ids, positions, logits, slot, processors, decoding, eos_ids, pad_id):
         import torch
 
@@ -174,6 +169,13 @@ class StaticDecoder:
             logits = self._step(chosen[:, None], next_positions, slot.mask, slot.cache)
             next_positions = next_positions + 1
         return tokens[:, :done_steps], logprobs[:, :done_steps]
+
+
+def text_step(thinker, token_ids, position_ids, attention_mask, cache):
+    """One decode step through the text model alone (no multimodal merge, no host syncs): fp32 logits."""
+    hidden = thinker.model.language_model(input_ids=token_ids, position_ids=position_ids, attention_mask=attention_mask,
+                                          past_key_values=cache, use_cache=True).last_hidden_state
+    return thinker.lm_head(hidden[:, -1]).float()
 
 
 def prompt_positions(thinker, inputs: dict):

@@ -1,9 +1,11 @@
-"""How one loaded model decodes during a stage: plain `generate` or the static engine, and the live batch size.
+"""How one loaded model decodes during a stage: plain `generate` or an engine, and the live batch size.
 
-`--decoder auto` picks the static engine on CUDA and plain `generate` on a
-CPU: on a CPU there are no kernel launches to save and the static cache
-makes every step attend over the whole bucket length, so plain is as fast or
-faster (bench/RESULTS.md). `--batch-size auto` sizes batches from the free
+`--decoder auto` picks the refill engine on CUDA and plain `generate` on a
+CPU: on a CPU there are no kernel launches to save and a static cache makes
+every step attend over the whole bucket length, so plain is as fast or
+faster (bench/RESULTS.md). `static` decodes fixed batches with the same
+compiled step; `refill` keeps `batch size` slots busy, taking the next
+segment into a slot as soon as its caption ends. `--batch-size auto` sizes batches from the free
 GPU memory after loading (model/batch_sizing.py); on a CPU it means 8.
 """
 
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from .batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
 from .decode_engine import EngineOptions, StaticDecoder
 from .loading import OmniModel
+from .refill_engine import RefillDecoder
 
-DECODERS = ("auto", "plain", "static")
+DECODERS = ("auto", "plain", "static", "refill")
 CPU_AUTO_BATCH = 8
 AUDIO_TOKENS_PER_S = 13  # AuT: 13 tokens per second of audio
 PROMPT_TEMPLATE_TOKENS = 64  # chat template, audio markers and a short instruction
@@ -27,8 +30,19 @@ PROMPT_TEMPLATE_TOKENS = 64  # chat template, audio markers and a short instruct
 class DecodeRuntime:
     """The engine (None: transformers' `generate`) and the batch limit an OOM lowers, for one loaded model."""
 
-    decoder: StaticDecoder | None
+    decoder: StaticDecoder | RefillDecoder | None
     limit: BatchLimit
+
+    @property
+    def segments_per_call(self) -> int:
+        """How many segments the pipeline hands over at once: the refill engine wants a queue to refill from."""
+        if isinstance(self.decoder, RefillDecoder):
+            return self.limit.size * self.decoder.options.queue_batches
+        return self.limit.size
+
+    def in_flight(self, count: int) -> int:
+        """How many of `count` segments handed over in one call decode at the same time."""
+        return min(count, self.limit.size) if isinstance(self.decoder, RefillDecoder) else count
 
     def free_after_oom(self) -> None:
         """Drop the engine's static caches and the allocator's free blocks before a smaller retry."""
@@ -43,16 +57,20 @@ class DecodeRuntime:
             torch.cuda.empty_cache()
 
 
-def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions()) -> StaticDecoder | None:
+def make_decoder(omni: OmniModel, choice: str,
+                 options: EngineOptions = EngineOptions()) -> StaticDecoder | RefillDecoder | None:
     if choice not in DECODERS:
         raise ValueError(f"--decoder {choice!r}: choose one of {', '.join(DECODERS)}")
     if omni.family.name != "qwen3-omni":
-        if choice == "static":
-            raise ValueError(f"--decoder static: the engine is built for Qwen3-Omni's MoE thinker, not "
+        if choice in ("static", "refill"):
+            raise ValueError(f"--decoder {choice}: the engines are built for Qwen3-Omni's MoE thinker, not "
                              f"{omni.family.title}; use --decoder plain (or auto)")
         return None
-    use_static = choice == "static" or (choice == "auto" and omni.device.startswith("cuda"))
-    return StaticDecoder(omni.model.thinker, options) if use_static else None
+    if choice == "auto":
+        choice = "refill" if omni.device.startswith("cuda") else "plain"
+    if choice == "static":
+        return StaticDecoder(omni.model.thinker, options)
+    return RefillDecoder(omni.model.thinker) if choice == "refill" else None
 
 
 def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:

@@ -16,9 +16,13 @@ import numpy as np
 
 from .aut_windows import AutWindows
 from .loading import OmniModel
+from .row_batch import Row, batch_rows, feature_lengths, to_device
 
 if TYPE_CHECKING:
     from .decode_engine import StaticDecoder
+    from .refill_engine import RefillDecoder
+
+    Decoder = StaticDecoder | RefillDecoder
 
 SAMPLE_RATE = 16_000
 
@@ -101,49 +105,35 @@ def end_of_turn_ids(omni: OmniModel) -> list[int]:
     return sorted(ids)
 
 
-def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prompt | list[Prompt]) -> dict:
-    """Tokenised, left-padded inputs; with `audios=None` the prompts are text only."""
+def prepare_rows(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prompt | list[Prompt]) -> list[Row]:
+    """One tokenised input per segment (or per text prompt with `audios=None`), on the CPU, unpadded.
+
+    Each clip goes through the processor alone: batched, the feature extractor zero-pads short clips
+    before its STFT, so their last frame differs from the clip alone (reflect padding) and batch != single.
+    """
     processor = omni.processor
     count = len(audios) if audios is not None else len(prompts)
     prompts = prompts if isinstance(prompts, list) else [prompts] * count
     texts = [processor.apply_chat_template(with_family_system(omni, p).to_messages(with_audio=audios is not None),
                                            add_generation_prompt=True, tokenize=False) for p in prompts]
     if audios is None:
-        inputs = dict(processor(text=texts, return_tensors="pt", padding=True, padding_side="left"))
+        rows = [dict(processor(text=[text], return_tensors="pt")) for text in texts]
     else:
-        # One clip per processor call: batched, the feature extractor zero-pads short clips before its
-        # STFT, so their last frame differs from the clip alone (reflect padding) and batch != single.
-        inputs = _batch_of([dict(processor(text=[text], audio=[audio], return_tensors="pt",
-                                           **omni.family.audio_processor_kwargs([audio])))
-                            for text, audio in zip(texts, audios)], processor.tokenizer.pad_token_id)
-    inputs.pop("num_audio_tokens", None)
-    dtype = omni.model.thinker.dtype
-    return {k: (v.to(omni.device, dtype=dtype) if v.is_floating_point() else v.to(omni.device))
-            for k, v in inputs.items()}
+        rows = [dict(processor(text=[text], audio=[audio], return_tensors="pt",
+                               **omni.family.audio_processor_kwargs([audio])))
+                for text, audio in zip(texts, audios)]
+    for row in rows:
+        row.pop("num_audio_tokens", None)
+    return rows
 
 
-def _batch_of(parts: list[dict], pad_id: int | None) -> dict:
-    """Single-clip processor outputs as one batch: text left-padded, audio features right-padded and masked."""
-    import torch
-    import torch.nn.functional as F
+def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prompt | list[Prompt]) -> dict:
+    """Tokenised, left-padded inputs on the model's device; with `audios=None` the prompts are text only."""
+    return _on_device(omni, prepare_rows(omni, audios, prompts))
 
-    def pad(tensors, value, left: bool):
-        width = max(t.shape[-1] for t in tensors)
-        return torch.cat([F.pad(t, (width - t.shape[-1], 0) if left else (0, width - t.shape[-1]), value=value)
-                          for t in tensors])
 
-    batch = {}
-    for key in parts[0]:
-        tensors = [part[key] for part in parts]
-        if key == "input_ids":
-            batch[key] = pad(tensors, pad_id if pad_id is not None else 0, left=True)
-        elif key == "attention_mask":
-            batch[key] = pad(tensors, 0, left=True)
-        elif key in ("input_features", "feature_attention_mask"):
-            batch[key] = pad(tensors, 0, left=False)
-        else:
-            batch[key] = torch.cat(tensors)
-    return batch
+def _on_device(omni: OmniModel, rows: list[Row]) -> dict:
+    return to_device(batch_rows(rows, omni.processor.tokenizer.pad_token_id), omni.device, omni.model.thinker.dtype)
 
 
 def with_family_system(omni: OmniModel, prompt: Prompt) -> Prompt:
@@ -154,36 +144,51 @@ def with_family_system(omni: OmniModel, prompt: Prompt) -> Prompt:
 
 
 def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt, decoding: DecodingOptions,
-                   windows: AutWindows | None = None, decoder: StaticDecoder | None = None) -> list[GenerationResult]:
+                   windows: AutWindows | None = None, decoder: "Decoder | None" = None,
+                   slots: int | None = None) -> list[GenerationResult]:
     """Generate for each 16 kHz mono float32 segment; results are in input order.
 
     `windows` sets the AuT attention windows for this call (default: the model's own, 8 s).
-    `decoder`: the static-cache engine (same results, faster on a GPU); None: transformers' `generate`.
+    `decoder`: an engine (same results, faster on a GPU); None: transformers' `generate`.
+    `slots`: with the refill engine, how many segments decode at once (default: all of them).
     """
     if not audios:
         return []
-    return _generate(omni, prepare_inputs(omni, audios, prompt), decoding, windows, decoder)
+    return _generate(omni, prepare_rows(omni, audios, prompt), decoding, windows, decoder, slots)
 
 
 def generate_text(omni: OmniModel, prompts: list[Prompt], decoding: DecodingOptions,
-                  decoder: StaticDecoder | None = None) -> list[GenerationResult]:
+                  decoder: "Decoder | None" = None, slots: int | None = None) -> list[GenerationResult]:
     """Text-only generation (e.g. a recording summary from its timestamped captions), batched."""
     if not prompts:
         return []
-    return _generate(omni, prepare_inputs(omni, None, prompts), decoding, None, decoder)
+    return _generate(omni, prepare_rows(omni, None, prompts), decoding, None, decoder, slots)
 
 
-def _generate(omni: OmniModel, inputs: dict, decoding: DecodingOptions, windows: AutWindows | None,
-              decoder: StaticDecoder | None = None) -> list[GenerationResult]:
+def _generate(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, windows: AutWindows | None,
+              decoder: "Decoder | None" = None, slots: int | None = None) -> list[GenerationResult]:
     import torch
     from transformers import StoppingCriteriaList
 
+    from .refill_engine import RefillDecoder
+
     eos_ids = end_of_turn_ids(omni)
-    feature_lens = inputs["feature_attention_mask"].sum(-1) if "feature_attention_mask" in inputs else None
-    # ---- hook: the static-cache engine (model/decode_engine.py) replaces `generate`, same results ----
+    pad_id = omni.processor.tokenizer.pad_token_id
+    # ---- hook: the engines (model/decode_engine.py, model/refill_engine.py) replace `generate`, same results ----
+    if isinstance(decoder, RefillDecoder):
+        def clips_windows(indices):  # each prefill group runs the audio tower on its own clips
+            return omni.family.encoder_windows(omni.model, windows.for_clips(indices) if windows else None,
+                                               feature_lengths([rows[i] for i in indices]))
+
+        decoded = decoder.decode_rows(rows, decoding, eos_ids, pad_id, slots or len(rows),
+                                      prefill_context=clips_windows)
+        return [_to_result(omni, row, logprobs, eos_ids, decoding.max_new_tokens)
+                for row, logprobs in zip(decoded.tokens, decoded.logprobs)]
+    inputs = _on_device(omni, rows)
+    feature_lens = feature_lengths(rows)
     if decoder is not None:
         with omni.family.encoder_windows(omni.model, windows, feature_lens):
-            decoded = decoder.decode(inputs, decoding, eos_ids, omni.processor.tokenizer.pad_token_id)
+            decoded = decoder.decode(inputs, decoding, eos_ids, pad_id)
         return [_to_result(omni, row, logprobs, eos_ids, decoding.max_new_tokens)
                 for row, logprobs in zip(decoded.tokens, decoded.logprobs)]
     # ---- end of hook ----

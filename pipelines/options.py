@@ -41,7 +41,7 @@ class RunOptions:
     embed_audio: bool = False  # segment audio as FLAC bytes in `audio` (Hugging Face Audio layout)
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
     batch_size: int | str = 8  # or "auto": sized from free GPU memory after the model loads
-    decoder: str = "auto"  # auto (static engine on CUDA, generate on CPU) | plain | static
+    decoder: str = "auto"  # auto (refill engine on CUDA, generate on CPU) | plain | static | refill
     max_new_tokens: int | None = None
     greedy: bool = False
     seed: int = 0

@@ -196,7 +196,7 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
     start = 0
     while start < len(order):
-        batch = order[start:start + runtime.limit.size]  # an OOM lowers the limit for the batches after it
+        batch = order[start:start + runtime.segments_per_call]  # an OOM lowers the limit for what follows
         start += len(batch)
         try:
             audios = [segments[i][0].read(segments[i][2]) for i in batch]

@@ -172,7 +172,7 @@ def test_run_guarded_task_uses_the_detected_language_for_rates():
 def test_model_generate_fn_retries_only_the_subset(monkeypatch):
     seen = []
 
-    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None):
+    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None, slots=None):
         seen.append(([a[0] for a in audios], windows))
         return [result() for _ in audios]
 
@@ -196,7 +196,7 @@ def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
 
     calls = []
 
-    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None):
+    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None, slots=None):
         calls.append([int(a[0]) for a in audios])
         if len(audios) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")

@@ -140,15 +140,16 @@ def test_bad_aut_window_is_a_usage_error(tmp_path):
     assert result.exit_code == 2 and "--aut-window" in result.output
 
 
-def test_batch_size_auto_and_static_decoder(tmp_path, cache_dir, tiny_dir):
+@pytest.mark.parametrize("decoder", ["static", "refill"])
+def test_batch_size_auto_and_engine_decoders(tmp_path, cache_dir, tiny_dir, decoder):
     out = tmp_path / "x.parquet"
     result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random",
-                                      "--tasks", "transcript", "--batch-size", "auto", "--decoder", "static",
+                                      "--tasks", "transcript", "--batch-size", "auto", "--decoder", decoder,
                                       "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     options = json.loads(duckdb.sql(f"SELECT value FROM parquet_kv_metadata('{out}') "
                                     "WHERE key = 'omni_caption.run_config'").fetchone()[0])["options"]
-    assert options["batch_size"] == "auto" and options["decoder"] == "static"
+    assert options["batch_size"] == "auto" and options["decoder"] == decoder
 
 
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "many"], ["--decoder", "turbo"]])

@@ -110,3 +110,23 @@ def test_other_errors_and_a_single_item_are_not_retried():
     with pytest.raises(torch.OutOfMemoryError):
         run_halving_on_oom(fits_in(0, calls), [1, 2])
     assert calls == [2, 1]  # halved once, then the single item fails for real
+
+
+@given(st.lists(st.integers(), min_size=1, max_size=200), st.integers(1, 64), st.integers(1, 80))
+def test_halving_a_queue_run_through_slots(items, slots, capacity):
+    """The refill engine decodes a long queue through `limit.size` slots: the slot count is what failed."""
+    limit = BatchLimit(slots)
+    in_flight = lambda count: min(count, limit.size)  # noqa: E731
+    tried = []
+
+    def run(part):
+        tried.append(in_flight(len(part)))
+        if tried[-1] > capacity:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return [f"out:{x}" for x in part]
+
+    assert run_halving_on_oom(run, items, limit, in_flight=in_flight) == [f"out:{x}" for x in items]
+    if min(len(items), slots) <= capacity:
+        assert tried == [min(len(items), slots)] and limit.size == slots  # one call, however long the queue
+    else:
+        assert capacity // 2 < limit.size <= capacity  # halved down to a size that fits, not further

@@ -112,7 +112,7 @@ def test_experts_implementation_is_restored(tiny):
     before = thinker.get_experts_implementation()
     seen = []
     decoder = StaticDecoder(thinker, EngineOptions(experts="batched_mm", length_quantum=64))
-    original = decoder._forward_step
+    original = decoder._step
 
     def spy(*args):
         seen.append(thinker.config.text_config._experts_implementation)

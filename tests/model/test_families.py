@@ -79,3 +79,12 @@ def test_qwen25_refuses_encoder_windows_in_one_line(tiny25, windows):
 def test_qwen3_still_takes_encoder_windows(tiny):
     clip = np.zeros(32000, dtype=np.float32)
     assert generate_batch(tiny, [clip], Prompt(), DecodingOptions(max_new_tokens=2), AutWindows(seconds=4))
+
+
+@pytest.mark.parametrize("choice", ["static", "refill"])
+def test_engines_are_refused_for_qwen25_and_auto_keeps_generate(tiny25, choice):
+    from omni_caption.model.decode_runtime import make_decoder
+
+    with pytest.raises(ValueError, match=f"--decoder {choice}: the engines are built for Qwen3-Omni"):
+        make_decoder(tiny25, choice)
+    assert make_decoder(tiny25, "auto") is None

@@ -68,14 +68,14 @@ def test_parity_check_detects_unmasked_padding(omni, monkeypatch):
     """Negative control: with padding left visible, batched output must drift from singles."""
     audios = clips()
     singles = [generate_batch(omni, [a], Prompt(), GREEDY)[0].token_ids for a in audios]
-    original = generation.prepare_inputs
+    original = generation._on_device
 
     def unmasked(*args, **kwargs):
         inputs = original(*args, **kwargs)
         inputs["attention_mask"] = torch.ones_like(inputs["attention_mask"])
         return inputs
 
-    monkeypatch.setattr(generation, "prepare_inputs", unmasked)
+    monkeypatch.setattr(generation, "_on_device", unmasked)
     broken = [r.token_ids for r in generate_batch(omni, audios, Prompt(), GREEDY)]
     assert broken != singles
 

@@ -1,4 +1,4 @@
-"""The pipeline with the static-cache engine: same rows as plain generate, OOM halving end to end."""
+"""The pipeline with the engines (static, refill): same rows as plain generate, OOM halving end to end."""
 
 import duckdb
 import pytest
@@ -8,6 +8,7 @@ from omni_caption.captioner import TaskConfig
 from omni_caption.model.batch_sizing import MemoryModel, auto_batch_size, round_up
 from omni_caption.model.decode_engine import StaticDecoder
 from omni_caption.model.decode_runtime import decode_runtime, prompt_tokens_for
+from omni_caption.model.refill_engine import RefillDecoder
 from omni_caption.pipelines import RunOptions, run_corpus
 from omni_caption.pipelines.stage_runtime import stage_runtime
 from tests.conftest import EXAMPLES
@@ -55,12 +56,48 @@ def test_out_of_memory_halves_batches_and_loses_no_segment(tmp_path, cache_dir, 
     assert max(sizes) > 1 and sizes.count(1) >= len(plain)  # batches failed, then every segment ran alone
 
 
+def test_refill_decoder_writes_the_rows_plain_generate_writes_alone(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    _, plain = run(tmp_path, cache_dir, "plain", decoder="plain", batch_size=1)
+    queues = []
+    real = RefillDecoder.decode_rows
+
+    def spy(self, rows, decoding, eos_ids, pad_id, slots, **kwargs):
+        queues.append((len(rows), slots))
+        return real(self, rows, decoding, eos_ids, pad_id, slots, **kwargs)
+
+    monkeypatch.setattr(RefillDecoder, "decode_rows", spy)
+    summary, refill = run(tmp_path, cache_dir, "refill", decoder="refill", batch_size=2)
+    assert summary.ok == 3 and len(refill) == summary.segments >= 3
+    assert rounded(refill) == rounded(plain)
+    assert any(rows > slots == 2 for rows, slots in queues)  # a queue longer than the slots, refilled
+
+
+def test_out_of_memory_in_refill_lowers_the_slots_and_loses_no_segment(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    _, plain = run(tmp_path, cache_dir, "plain", decoder="plain", batch_size=1)
+    real = RefillDecoder.decode_rows
+    slots_tried = []
+
+    def fits_one_slot(self, rows, decoding, eos_ids, pad_id, slots, **kwargs):
+        slots_tried.append(min(slots, len(rows)))
+        if slots_tried[-1] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(self, rows, decoding, eos_ids, pad_id, slots, **kwargs)
+
+    monkeypatch.setattr(RefillDecoder, "decode_rows", fits_one_slot)
+    summary, refill = run(tmp_path, cache_dir, "oom", decoder="refill", batch_size=4)
+    assert summary.errors == 0 and rounded(refill) == rounded(plain)
+    assert slots_tried[0] > 1 and slots_tried[-1] == 1
+
+
 def test_stage_runtime_choices(tiny):
     caption = TaskConfig(name="caption", model="tiny-random", max_new_tokens=2048)
     summary = TaskConfig(name="summary", model="tiny-random", max_new_tokens=4096)
     assert stage_runtime(tiny, [caption], RunOptions(batch_size="auto")).limit.size == 8  # CPU default
     assert stage_runtime(tiny, [caption], RunOptions(decoder="auto")).decoder is None  # CPU: plain generate
     assert isinstance(stage_runtime(tiny, [caption], RunOptions(decoder="static")).decoder, StaticDecoder)
+    refill = stage_runtime(tiny, [caption], RunOptions(decoder="refill", batch_size=4))
+    assert isinstance(refill.decoder, RefillDecoder) and refill.segments_per_call == 32
+    assert refill.in_flight(100) == 4 and refill.in_flight(3) == 3
     assert stage_runtime(tiny, [summary], RunOptions(decoder="static", batch_size=3)).decoder is None
     assert stage_runtime(tiny, [summary], RunOptions(batch_size=3)).limit.size == 3
 

@@ -1,0 +1,318 @@
+"""Continuous refill: a fixed set of decode slots, each taking the next segment as soon as its caption ends.
+
+Why: in a fixed batch every row waits for the longest caption, so with
+captions of 200 to 600 tokens a third of the slot-steps decode padding. Here a
+slot whose row ended takes a new segment while the others go on, so the GPU
+keeps decoding real rows until the queue runs dry.
+
+How, inside transformers + torch:
+- `SlotCache`: a static KV cache whose rows each have their own write
+  position (`SlotLayer.update` writes row r's key at `write_pos[r]`), so a row
+  can start a new sequence while its neighbours continue. Each row's mask says
+  which of its cache positions hold its own tokens, so it never sees a former
+  occupant or its neighbours' lengths;
+- new segments are prefilled eagerly as one group (their own left-padded
+  batch into a DynamicCache); keys and values are copied into the free rows;
+- a decode step is the static engine's (`decode_engine.text_step`: grouped_mm
+  experts, compiled with CUDA graphs on CUDA), with a 4D mask from the per-row
+  mask, since rows are at different positions;
+- finished rows are found every `sync_every` steps (one host sync), and a
+  prefill, which reads the experts' weights once whatever its size, waits
+  until `refill_fraction` of the slots is free (or the rest of the queue fits).
+
+Each row gets the tokens plain `generate` gives it alone: greedy tokens are
+the same (tests/model/test_refill_engine.py); its repetition-penalty history
+is its own prompt and output, without the pad tokens of a padded batch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from transformers.cache_utils import Cache, StaticLayer
+
+from .batch_sizing import round_up
+from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
+from .row_batch import Row, batch_rows, to_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from .generation import DecodingOptions
+
+
+@dataclass(frozen=True)
+class RefillOptions:
+    compile: bool | None = None  # CUDA graphs via torch.compile; None: on CUDA only
+    length_quantum: int = 256  # the cache length is the longest prompt + cap, rounded up to this
+    sync_every: int = 8  # steps between looks at which rows ended, each one a host sync
+    refill_fraction: float = 0.125  # prefill once this share of the slots is free (or the queue's rest fits)
+    experts: str = "grouped_mm"
+    queue_batches: int = 8  # the pipeline hands over this many batches of segments per call
+
+
+@dataclass
+class RefillResult:
+    """Per input row (input order): generated tokens (end-of-turn included) and their raw log-probs."""
+
+    tokens: list["torch.Tensor"]
+    logprobs: list["torch.Tensor"]
+    slots: int
+    cache_len: int
+    steps: int = 0
+    prefills: int = 0
+    busy_slot_steps: int = 0  # slot-steps that produced a token of an unfinished row
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+
+    @property
+    def slot_use(self) -> float:
+        """The share of slot-steps that decoded a real row (1.0: no slot ever idled)."""
+        return self.busy_slot_steps / max(1, self.steps * self.slots)
+
+
+class SlotLayer(StaticLayer):
+    """One layer's static keys/values; a decode step writes each row at its own position."""
+
+    def __init__(self, max_cache_len: int, write_pos, row_index):
+        super().__init__(max_cache_len)
+        self.write_pos = write_pos  # [slots], shared by every layer of the cache
+        self.row_index = row_index
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if key_states.shape[-2] != 1:
+            raise ValueError("a slot cache takes one token per row; prompts are loaded with SlotCache.load_rows")
+        self.keys[self.row_index, :, self.write_pos] = key_states[:, :, 0]
+        self.values[self.row_index, :, self.write_pos] = value_states[:, :, 0]
+        return self.keys, self.values
+
+
+class SlotCache(Cache):
+    def __init__(self, text_config, slots: int, cache_len: int, dtype, device):
+        import torch
+
+        self.write_pos = torch.zeros(slots, dtype=torch.long, device=device)
+        self.row_index = torch.arange(slots, device=device)
+        super().__init__(layers=[SlotLayer(cache_len, self.write_pos, self.row_index)
+                                 for _ in range(text_config.num_hidden_layers)])
+        head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
+        self.early_initialization(slots, text_config.num_key_value_heads, head_dim, dtype, device)
+        torch._dynamo.mark_static_address(self.write_pos)
+        torch._dynamo.mark_static_address(self.row_index)
+        self.slots, self.cache_len = slots, cache_len
+
+    def load_rows(self, slot_ids, prefilled: Cache, length: int) -> None:
+        """A prefilled group's keys and values into rows `slot_ids`; their next token goes at `length`."""
+        for layer, source in zip(self.layers, prefilled.layers):
+            layer.keys[slot_ids, :, :length] = source.keys
+            layer.values[slot_ids, :, :length] = source.values
+        self.write_pos[slot_ids] = length
+
+
+@dataclass
+class _Slots:
+    """Device-side state of every slot, plus which input row each one holds (host side)."""
+
+    tokens: "torch.Tensor"  # [slots, cap] generated tokens of the current row
+    logprobs: "torch.Tensor"
+    count: "torch.Tensor"  # tokens generated so far
+    caps: "torch.Tensor"
+    finished: "torch.Tensor"  # True for an ended row and for an empty slot
+    mask: "torch.Tensor"  # [slots, cache_len] bool: cache positions holding this row's tokens
+    next_pos: "torch.Tensor"  # [4, slots, 1] text + M-RoPE positions of the next token
+    history: "torch.Tensor | None"  # [slots, cache_len] token ids for the repetition penalty
+    logits: "torch.Tensor | None" = None  # [slots, vocab] for the next choice
+    chosen: "torch.Tensor | None" = None  # [slots] the last tokens chosen, fed by the next step
+    holder: list = field(default_factory=list)  # input row index per slot, None when free
+
+
+class RefillDecoder:
+    """Decodes a queue of prepared single rows through a fixed number of slots; keep one per loaded model."""
+
+    def __init__(self, thinker, options: RefillOptions = RefillOptions()):
+        import torch
+
+        self.thinker = thinker
+        self.options = options
+        self.device = thinker.device
+        self.text_config = thinker.config.get_text_config()
+        if self.text_config._attn_implementation not in ("sdpa", "eager"):
+            raise ValueError(f"the refill engine needs sdpa or eager attention, not "
+                             f"{self.text_config._attn_implementation!r}")
+        use_compile = options.compile if options.compile is not None else self.device.type == "cuda"
+        step = lambda *args: text_step(self.thinker, *args)  # noqa: E731
+        self._step = torch.compile(step, mode="reduce-overhead") if use_compile else step
+        self.compiled = use_compile
+        self._cache: SlotCache | None = None
+
+    def release(self) -> None:
+        self._cache = None
+
+    def cache_len_for(self, rows: list[Row], caps: list[int]) -> int:
+        longest = max(row["input_ids"].shape[1] for row in rows)
+        return round_up(longest + max(caps), self.options.length_quantum)
+
+    def decode_rows(self, rows: list[Row], decoding: "DecodingOptions", eos_ids: list[int], pad_id: int,
+                    slots: int, caps: list[int] | None = None,
+                    prefill_context: Callable[[list[int]], object] = lambda indices: nullcontext()) -> RefillResult:
+        """Every row through at most `slots` slots; `caps`: per-row token caps (default `max_new_tokens`).
+
+        `prefill_context(indices)`: entered around each group's prefill (the AuT windows of those clips).
+        `eos_ids=[]` decodes every row to its cap (benchmarks).
+        """
+        import torch
+
+        caps = list(caps) if caps is not None else [decoding.max_new_tokens] * len(rows)
+        slots = max(1, min(slots, len(rows)))
+        result = RefillResult(tokens=[None] * len(rows), logprobs=[None] * len(rows), slots=slots,
+                              cache_len=self.cache_len_for(rows, caps))
+        # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
+        queue = sorted(range(len(rows)), key=lambda i: (-rows[i]["input_ids"].shape[1], i))
+        processors = logits_processors(decoding)
+        started = time.perf_counter()
+        with torch.inference_mode(), _experts(self.thinker, self.options.experts):
+            cache = self._slot_cache(slots, result.cache_len)
+            state = self._empty_slots(slots, result.cache_len, max(caps), bool(processors))
+            eos = torch.tensor(eos_ids or [-1], device=self.device)
+            if decoding.do_sample:
+                torch.manual_seed(decoding.seed)
+            busy = torch.zeros((), dtype=torch.long, device=self.device)
+            while True:
+                if result.steps % self.options.sync_every == 0 or not any(h is not None for h in state.holder):
+                    self._collect(state, result)
+                    free = [s for s, h in enumerate(state.holder) if h is None]
+                    wanted = max(1, math.ceil(self.options.refill_fraction * slots))
+                    if queue and (len(free) >= min(wanted, len(queue)) or len(free) == slots):
+                        group, queue = queue[:len(free)], queue[len(free):]
+                        result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, caps,
+                                                         pad_id, prefill_context)
+                        result.prefills += 1
+                    if all(h is None for h in state.holder):
+                        break
+                busy += self._choose(state, processors, decoding.do_sample, eos)
+                result.steps += 1
+                self._advance(state, cache)
+            _synchronize(self.device)
+        result.busy_slot_steps = int(busy)
+        result.decode_s = time.perf_counter() - started - result.prefill_s
+        return result
+
+    def _slot_cache(self, slots: int, cache_len: int) -> SlotCache:
+        """The cache of this shape, reused across calls (a compiled graph per shape); another shape replaces it."""
+        cache = self._cache
+        if cache is None or (cache.slots, cache.cache_len) != (slots, cache_len):
+            self._cache = None  # free the old one before the new one is allocated
+            cache = self._cache = SlotCache(self.text_config, slots, cache_len, self.thinker.dtype, self.device)
+        return cache
+
+    def _empty_slots(self, slots: int, cache_len: int, cap: int, with_history: bool) -> _Slots:
+        import torch
+
+        device = self.device
+        return _Slots(
+            tokens=torch.zeros(slots, cap, dtype=torch.long, device=device),
+            logprobs=torch.zeros(slots, cap, dtype=torch.float32, device=device),
+            count=torch.zeros(slots, dtype=torch.long, device=device),
+            caps=torch.ones(slots, dtype=torch.long, device=device),
+            finished=torch.ones(slots, dtype=torch.bool, device=device),
+            mask=torch.zeros(slots, cache_len, dtype=torch.bool, device=device),
+            next_pos=torch.zeros(4, slots, 1, dtype=torch.long, device=device),
+            history=torch.zeros(slots, cache_len, dtype=torch.long, device=device) if with_history else None,
+            logits=torch.zeros(slots, self.thinker.lm_head.out_features, dtype=torch.float32, device=device),
+            holder=[None] * slots,
+        )
+
+    def _collect(self, state: _Slots, result: RefillResult) -> None:
+        """Hand the rows that ended to the result and free their slots (one host sync)."""
+        import torch
+
+        finished = state.finished.tolist()
+        counts = state.count.tolist()
+        for slot, row in enumerate(state.holder):
+            if row is not None and finished[slot]:
+                # A copy even on a CPU: the slot's buffers are overwritten by its next row.
+                result.tokens[row] = state.tokens[slot, :counts[slot]].to("cpu", copy=True)
+                result.logprobs[row] = state.logprobs[slot, :counts[slot]].to("cpu", torch.float32, copy=True)
+                state.holder[slot] = None
+
+    def _refill(self, state: _Slots, cache: SlotCache, slot_ids: list[int], group: list[int], rows: list[Row],
+                caps: list[int], pad_id: int, prefill_context) -> float:
+        """Prefill rows `group` as one batch into slots `slot_ids`; returns the seconds it took."""
+        import torch
+        from transformers import DynamicCache
+
+        started = time.perf_counter()
+        batch = to_device(batch_rows([rows[i] for i in group], pad_id), self.device, self.thinker.dtype)
+        with prefill_context(group):
+            positions = prompt_positions(self.thinker, batch)
+            prefilled = DynamicCache(config=self.text_config)
+            model_inputs = {k: v for k, v in batch.items() if k != "attention_mask"}
+            hidden = self.thinker.model(**model_inputs, attention_mask=batch["attention_mask"], position_ids=positions,
+                                        past_key_values=prefilled, use_cache=True).last_hidden_state
+        length = batch["input_ids"].shape[1]
+        ids = torch.tensor(slot_ids, device=self.device)
+        cache.load_rows(ids, prefilled, length)
+        prompt_mask = batch["attention_mask"].bool()
+        state.mask[ids] = False
+        state.mask[ids, :length] = prompt_mask
+        if state.next_pos.dtype != positions.dtype:  # get_rope_index's dtype, as the static engine feeds it
+            state.next_pos = state.next_pos.to(positions.dtype)
+        state.next_pos[:, ids, 0] = positions[:, :, -1] + 1
+        if state.history is not None:
+            # Unused positions repeat a token the row already has, so the penalty sees only its own tokens.
+            own = batch["input_ids"].gather(1, prompt_mask.long().argmax(1, keepdim=True))
+            state.history[ids] = own
+            state.history[ids, :length] = torch.where(prompt_mask, batch["input_ids"], own)
+        state.count[ids] = 0
+        state.caps[ids] = torch.tensor([caps[i] for i in group], device=self.device)
+        state.finished[ids] = False
+        state.logits[ids] = self.thinker.lm_head(hidden[:, -1]).float()
+        for slot, row in zip(slot_ids, group):
+            state.holder[slot] = row
+        _synchronize(self.device)
+        return time.perf_counter() - started
+
+    def _choose(self, state: _Slots, processors, do_sample: bool, eos) -> "torch.Tensor":
+        """Pick every live row's next token and record it; returns how many rows were live."""
+        import torch
+
+        chosen = choose_tokens(state.logits, state.history, processors, do_sample)
+        live = ~state.finished
+        rows = torch.arange(chosen.shape[0], device=chosen.device)
+        at = state.count.clamp(max=state.tokens.shape[1] - 1)
+        logprob = torch.log_softmax(state.logits, dim=-1).gather(1, chosen[:, None]).squeeze(1)
+        state.tokens[rows, at] = torch.where(live, chosen, state.tokens[rows, at])
+        state.logprobs[rows, at] = torch.where(live, logprob, state.logprobs[rows, at])
+        state.count += live
+        state.finished |= live & (torch.isin(chosen, eos) | (state.count >= state.caps))
+        state.chosen = chosen
+        return live.sum()
+
+    def _advance(self, state: _Slots, cache: SlotCache) -> None:
+        """Feed every slot's chosen token through one decode step (ended rows too: their output is ignored)."""
+        import torch
+
+        write_at = cache.write_pos
+        state.mask[cache.row_index, write_at] = True
+        if state.history is not None:
+            state.history[cache.row_index, write_at] = state.chosen
+        if self.compiled:
+            torch.compiler.cudagraph_mark_step_begin()
+        attention = _attention_mask(state.mask, self.text_config._attn_implementation, self.thinker.dtype)
+        state.logits = self._step(state.chosen[:, None], state.next_pos, attention, cache)
+        write_at.add_(1).clamp_(max=cache.cache_len - 1)  # an ended row keeps stepping until its slot is refilled
+        state.next_pos += 1
+
+
+def _attention_mask(mask, implementation: str, dtype):
+    """The [slots, 1, 1, cache_len] mask the attention takes as is: bool for sdpa, additive for eager."""
+    import torch
+
+    if implementation == "sdpa":
+        return mask[:, None, None, :]
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+        ~mask, torch.finfo(dtype).min)[:, None, None, :]

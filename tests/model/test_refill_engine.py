@@ -1,0 +1,143 @@
+"""The refill engine against transformers' `generate` on tiny-random (CPU, uncompiled): each row as if alone."""
+
+import numpy as np
+import pytest
+
+from omni_caption.model import AutWindows, DecodingOptions, Prompt, generate_batch, generate_text, windows_from_pauses
+from omni_caption.model import generation, refill_engine
+from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
+from tests.model.test_generation import clips
+
+GREEDY = DecodingOptions(max_new_tokens=12)
+
+
+def six_clips():
+    """The four test clips plus two more, so two slots are refilled several times."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(16000 * 3.3)) / 16000
+    chirp = (0.4 * np.sin(2 * np.pi * (200 + 400 * t) * t)).astype(np.float32)
+    return clips() + [(0.2 * rng.standard_normal(40000)).astype(np.float32), chirp]
+
+
+def alone(omni, audios, prompt, decoding, windows=None):
+    """Plain `generate`, one segment per call: the reference every refill row must equal."""
+    return [generate_batch(omni, [a], prompt, decoding, windows.for_clips([i]) if windows else None)[0]
+            for i, a in enumerate(audios)]
+
+
+def refill(tiny, **options):
+    return RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, **options))
+
+
+def assert_same(plain, engine):
+    assert [r.token_ids for r in engine] == [r.token_ids for r in plain]
+    assert [r.hit_token_cap for r in engine] == [r.hit_token_cap for r in plain]
+    for p, e in zip(plain, engine):
+        assert e.mean_logprob == pytest.approx(p.mean_logprob, abs=1e-4)
+
+
+@pytest.mark.parametrize("slots", [2, 3, 6])
+def test_greedy_rows_equal_plain_generate_alone(tiny, slots):
+    audios = six_clips()
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=refill(tiny), slots=slots)
+    assert_same(alone(tiny, audios, Prompt(), GREEDY), engine)
+    assert len({r.token_ids for r in engine}) == len(audios)  # rows differ, so equality says something
+
+
+def test_rows_ending_early_free_their_slots_for_the_queue(tiny, monkeypatch):
+    """Rows stop at different steps (pretend end-of-turn tokens), so slots are refilled mid-run."""
+    audios = six_clips()
+    free_run = alone(tiny, audios, Prompt(), GREEDY)
+    stops = sorted({free_run[0].token_ids[2], free_run[3].token_ids[5]})
+    monkeypatch.setattr(generation, "end_of_turn_ids", lambda omni: stops)
+    decoder = refill(tiny, sync_every=1, refill_fraction=0.01)
+    rows = generation.prepare_rows(tiny, audios, Prompt())
+    run = decoder.decode_rows(rows, GREEDY, stops, 0, slots=2)
+    assert run.prefills >= 3  # refills while the other slot was still decoding
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=decoder, slots=2)
+    plain = alone(tiny, audios, Prompt(), GREEDY)
+    assert_same(plain, engine)
+    assert any(not r.hit_token_cap for r in plain) and any(r.hit_token_cap for r in plain)
+
+
+def test_text_prompt_and_repetition_penalty_equal_plain_alone(tiny):
+    decoding = DecodingOptions(max_new_tokens=16, repetition_penalty=1.3)
+    prompt = Prompt(text="What do you hear?", system="You are a helpful assistant.")
+    audios = six_clips()[:5]
+    assert_same(alone(tiny, audios, prompt, decoding),
+                generate_batch(tiny, audios, prompt, decoding, decoder=refill(tiny), slots=2))
+
+
+def test_text_only_prompts_equal_plain(tiny):
+    prompts = [Prompt(text=t) for t in ("Summarise: a dog barks.", "Hello", "Count to three, slowly please.")]
+    plain = [generate_text(tiny, [p], GREEDY)[0] for p in prompts]
+    assert_same(plain, generate_text(tiny, prompts, GREEDY, decoder=refill(tiny), slots=2))
+
+
+def test_per_clip_windows_apply_to_each_prefill_group(tiny):
+    t = np.arange(int(16000 * 9.5)) / 16000
+    audios = [(0.3 * np.sin(2 * np.pi * 300 * t[:int(16000 * s)])).astype(np.float32) for s in (9.5, 4.2, 6.6)]
+    windows = AutWindows(per_clip=tuple(windows_from_pauses(c, len(a) / 16000)
+                                        for c, a in zip(([3.1, 5.0], [2.2], []), audios)))
+    decoding = DecodingOptions(max_new_tokens=8)
+    engine = generate_batch(tiny, audios, Prompt(), decoding, windows, decoder=refill(tiny), slots=2)
+    assert_same(alone(tiny, audios, Prompt(), decoding, windows), engine)
+
+
+def test_slots_stay_busy_while_the_queue_lasts(tiny):
+    """One long row and four short ones through two slots: the short ones follow each other in one slot."""
+    audio = clips()[0]
+    rows = generation.prepare_rows(tiny, [audio] * 5, Prompt())
+    decoder = refill(tiny, sync_every=1, refill_fraction=0.01)
+    run = decoder.decode_rows(rows, GREEDY, eos_ids=[], pad_id=0, slots=2, caps=[8, 2, 2, 2, 2])
+    assert [len(t) for t in run.tokens] == [8, 2, 2, 2, 2]
+    assert run.prefills == 4  # the first two rows together, then one each time a short row ends
+    assert run.busy_slot_steps == 16 and run.steps == 8 and run.slot_use == 1.0
+    full = decoder.decode_rows(rows[:1], GREEDY, eos_ids=[], pad_id=0, slots=1)
+    for tokens in run.tokens:  # the same clip: every row is a prefix of the same greedy answer
+        assert tokens.tolist() == full.tokens[0][:len(tokens)].tolist()
+
+
+def test_refill_waits_for_enough_free_slots(tiny):
+    rows = generation.prepare_rows(tiny, [clips()[0]] * 6, Prompt())
+    decoder = refill(tiny, sync_every=1, refill_fraction=0.5)
+    run = decoder.decode_rows(rows, GREEDY, eos_ids=[], pad_id=0, slots=4, caps=[6, 6, 2, 2, 2, 2])
+    assert run.prefills == 2  # the two short rows end together: half the slots, one prefill for the last two
+    assert [len(t) for t in run.tokens] == [6, 6, 2, 2, 2, 2]
+
+
+def test_a_row_seeing_its_neighbours_is_detected(tiny, monkeypatch):
+    """Negative control: a mask that lets rows attend to every cache position must change the tokens."""
+    audios = six_clips()
+    monkeypatch.setattr(refill_engine, "_attention_mask",
+                        lambda mask, implementation, dtype: (mask | True)[:, None, None, :])
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=refill(tiny), slots=2)
+    assert [r.token_ids for r in engine] != [r.token_ids for r in alone(tiny, audios, Prompt(), GREEDY)]
+
+
+def test_cache_is_reused_for_one_shape_and_released(tiny):
+    decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=256))
+    rows = generation.prepare_rows(tiny, clips()[:3], Prompt())
+    decoder.decode_rows(rows, DecodingOptions(max_new_tokens=2), eos_ids=[], pad_id=0, slots=2)
+    first = decoder._cache
+    decoder.decode_rows(rows, DecodingOptions(max_new_tokens=3), eos_ids=[], pad_id=0, slots=2)
+    assert decoder._cache is first and (first.slots, first.cache_len) == (2, 256)
+    decoder.decode_rows(rows, DecodingOptions(max_new_tokens=3), eos_ids=[], pad_id=0, slots=3)
+    assert decoder._cache is not first
+    decoder.release()
+    assert decoder._cache is None
+
+
+def test_compiled_step_is_one_graph_with_the_same_tokens(tiny):
+    """What CUDA graphs need, checked on the CPU: the decode step traces whole (no graph break), the
+    per-row cache writes included, and compiled tokens equal plain generate's."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    audios = six_clips()[:4]
+    decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, compile=True))
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=decoder, slots=2)
+    assert_same(alone(tiny, audios, Prompt(), GREEDY), engine)
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
