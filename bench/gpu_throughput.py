@@ -1,4 +1,4 @@
-"""Caption decoding throughput: plain transformers `generate` vs the static-cache engine, in one process.
+"""Caption decoding throughput: plain transformers `generate` vs the static and refill engines, in one process.
 
     python bench/gpu_throughput.py --tiny                 # tiny-random on this machine (checks the script)
     PYTHONUNBUFFERED=1 python3 bench/gpu_throughput.py    # on a GPU: 30B-A3B thinker shapes, random bf16
@@ -12,7 +12,17 @@ peak memory and the caption speed in x realtime, taking a caption as
 CAPTION_TOKENS tokens per 30 s clip: one batch takes prefill + that many
 steps. The engine's first call per shape compiles and records its CUDA graph
 (`warmup_s`); that cost is reported apart and charged in the projected speed
-over a 10-hour corpus. Results go to `$OUT/gpu_throughput.json` (or --json),
+over a 10-hour corpus.
+
+Real captions differ in length, which fixed batches pay for: a batch decodes
+until its longest caption ends. The queue runs (`static-queue`,
+`refill-queue`) decode QUEUE_BATCHES x slots clips whose caption lengths are
+drawn around CAPTION_TOKENS (normal, sd 30 %, 25 %..175 %, fixed seed): the
+static engine in fixed batches of `slots`, each decoding to its longest
+caption; the refill engine through `slots` slots with per-clip caps. Their
+x realtime is clips x 30 s over the wall time of the whole queue, prefills
+and the tail included; `slot_use` is the share of slot-steps that decoded a
+real caption token. Results go to `$OUT/gpu_throughput.json` (or --json),
 rewritten after every run so a timeout keeps what finished.
 """
 
@@ -29,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CAPTION_TOKENS = 400  # a Captioner caption of a 30 s clip runs about this long
 CORPUS_S = 10 * 3600.0
+QUEUE_BATCHES = 4
 
 # The released Qwen3-Omni-30B-A3B thinker (ARCHITECTURE §2), as in the shared baseline.
 FULL_TEXT = dict(vocab_size=152064, hidden_size=2048, intermediate_size=768, num_hidden_layers=48,
@@ -69,6 +80,8 @@ class Run:
     peak_gib: float | None = None
     padded_batch: int | None = None
     cache_len: int | None = None
+    clips: int | None = None  # queue runs: clips decoded
+    slot_use: float | None = None  # queue runs: share of slot-steps spent on real caption tokens
 
 
 @dataclass
@@ -195,12 +208,81 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
     return run
 
 
+def caption_lengths(count: int, mean: int, seed: int = 0) -> list[int]:
+    """Caption lengths of a queue: normal around `mean` (sd 30 %), kept within 25 %..175 % of it."""
+    import numpy as np
+
+    drawn = np.random.default_rng(seed).normal(mean, 0.3 * mean, count).round()
+    return [int(n) for n in np.clip(drawn, max(1, mean // 4), mean * 7 // 4)]
+
+
+def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
+    """`count` single-clip inputs on the CPU, as the pipeline prepares them for the refill engine."""
+    return [{k: v.cpu() for k, v in clip_inputs(thinker, special, 1, clip_s).items()} for _ in range(count)]
+
+
+def measure_queue(kind: str, thinker, special: dict, slots: int, args) -> Run:
+    """A queue of clips with varied caption lengths: `static` in fixed batches, `refill` through slots."""
+    import torch
+
+    from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
+    from omni_caption.model.generation import DecodingOptions
+    from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
+    from omni_caption.model.row_batch import batch_rows, to_device
+
+    count = QUEUE_BATCHES * slots
+    caps = caption_lengths(count, args.caption_tokens)
+    rows = clip_rows(thinker, special, count, args.clip_s)
+    bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
+    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound)) if kind == "refill"
+               else StaticDecoder(thinker, EngineOptions(max_batch=slots, min_cache_len=bound)))
+    run = Run(decoder=f"{kind}-queue", batch=slots, new_tokens=max(caps), clips=count)
+    if thinker.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def decode_queue(queue_rows, queue_caps) -> tuple[int, float]:
+        """(slot-steps, prefill s) of decoding the queue."""
+        if kind == "refill":
+            done = decoder.decode_rows(queue_rows, DecodingOptions(max_new_tokens=max(queue_caps)), [], 0, slots,
+                                       caps=queue_caps)
+            run.cache_len = done.cache_len
+            return done.steps * slots, done.prefill_s
+        slot_steps, prefill_s = 0, 0.0
+        for start in range(0, len(queue_rows), slots):
+            part = batch_rows(queue_rows[start:start + slots], 0)
+            steps = max(queue_caps[start:start + slots])  # the batch runs until its longest caption ends
+            done = decoder.decode(to_device(part, thinker.device, thinker.dtype), DecodingOptions(max_new_tokens=steps),
+                                  [], 0)
+            slot_steps += done.padded_batch * steps
+            prefill_s += done.prefill_s
+            run.cache_len = done.cache_len
+        return slot_steps, prefill_s
+
+    started = time.perf_counter()
+    decode_queue(rows[:slots], [2] * slots)  # compiles and records this shape's graph (the cache length is pinned)
+    warmup_s = time.perf_counter() - started
+    started = time.perf_counter()
+    slot_steps, prefill_s = decode_queue(rows, caps)
+    wall_s = time.perf_counter() - started
+    run.warmup_s = round(max(0.0, warmup_s), 2)
+    run.prefill_s = round(prefill_s, 3)
+    run.decode_ms_per_step = round(1000 * (wall_s - prefill_s) / max(1, slot_steps // slots), 2)
+    run.tok_per_s = significant(sum(caps) / wall_s)
+    run.x_realtime = significant(count * args.clip_s / wall_s)
+    run.x_realtime_10h = significant(corpus_speed(run.x_realtime, run.warmup_s))
+    run.slot_use = round(sum(caps) / slot_steps, 3)
+    if thinker.device.type == "cuda":
+        run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+    return run
+
+
 def print_table(runs: list[Run]) -> None:
-    header = ("decoder", "batch", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB", "status")
+    header = ("decoder", "batch", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB", "slot use",
+              "status")
     print(" | ".join(header))
     for r in runs:
         cells = (r.decoder, r.batch, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
-                 r.peak_gib, r.status)
+                 r.peak_gib, r.slot_use, r.status)
         print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
 
 
@@ -230,6 +312,10 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--engine-batches", default=None, help="extra batches for the engine only (default 128 on GPU)")
     parser.add_argument("--new-tokens", type=int, default=None, help="forced output length (default 128; 8 tiny)")
     parser.add_argument("--clip-s", type=float, default=30.0)
+    parser.add_argument("--queue-slots", type=int, default=None,
+                        help="slots of the queue runs, static vs refill (default 64; 2 with --tiny; 0: none)")
+    parser.add_argument("--caption-tokens", type=int, default=None,
+                        help=f"mean caption length of the queue runs (default {CAPTION_TOKENS}; 64 with --tiny)")
     parser.add_argument("--budget-s", type=float, default=480.0, help="start no run after this many seconds")
     parser.add_argument("--profile", action="store_true", help="profile 8 steps, plain vs engine, largest batch")
     parser.add_argument("--json", type=Path, default=None, help="default: $OUT/gpu_throughput.json")
@@ -248,6 +334,8 @@ def main(argv: list[str] | None = None) -> Report:
     batches = [int(b) for b in (args.batches or ("1,4" if args.tiny else "1,64")).split(",")]
     extra = [int(b) for b in (args.engine_batches or ("" if args.tiny else "128")).split(",") if b]
     args.new_tokens = args.new_tokens or (8 if args.tiny else 128)
+    args.caption_tokens = args.caption_tokens or (64 if args.tiny else CAPTION_TOKENS)
+    queue_slots = args.queue_slots if args.queue_slots is not None else (2 if args.tiny else 64)
     if args.tiny:
         thinker, special = tiny_thinker(args.cache_dir)
     else:
@@ -262,13 +350,18 @@ def main(argv: list[str] | None = None) -> Report:
     print(json.dumps(asdict(report)), flush=True)
     decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra)))
     measure("plain", thinker, special, 1, argparse.Namespace(**{**vars(args), "new_tokens": 4}))  # warm-up
-    plan = [("plain", b) for b in batches] + [("engine", b) for b in batches + extra]
+    queues = [("refill-queue", queue_slots), ("static-queue", queue_slots)] if queue_slots else []
+    plan = [("plain", b) for b in batches] + [("engine", b) for b in batches] + queues + [("engine", b) for b in extra]
     for name, batch in plan:
         if time.perf_counter() - started > args.budget_s:
             report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="skipped"))
             continue
         try:
-            report.runs.append(measure(name, thinker, special, batch, args, decoder if name == "engine" else None))
+            if name.endswith("-queue"):
+                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, args))
+            else:
+                report.runs.append(measure(name, thinker, special, batch, args,
+                                           decoder if name == "engine" else None))
         except torch.OutOfMemoryError:
             report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="OOM"))
             decoder.release()

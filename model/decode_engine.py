@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 class EngineOptions:
     compile: bool | None = None  # CUDA graphs via torch.compile; None: on CUDA only (CPU compiles are slow and gain little)
     length_quantum: int = 256  # the static cache length is prompt + cap rounded up to this
+    min_cache_len: int = 0  # a stage's bound (longest prompt + cap): every call then shares one compiled shape
     max_batch: int = 256  # batches are padded to the next power of two up to this
     sync_every: int = 8  # steps between "all finished?" checks, each one a host sync
     experts: str = "grouped_mm"  # the MoE path while decoding ("batched_mm" is what plain generate switches to)
@@ -94,7 +95,7 @@ class StaticDecoder:
     def shape_for(self, rows: int, prompt_len: int, max_new_tokens: int) -> tuple[int, int]:
         """The (batch, cache length) bucket a call runs in."""
         batch = bucket_up(rows, power_of_two_buckets(max(self.options.max_batch, rows)))
-        return batch, round_up(prompt_len + max_new_tokens, self.options.length_quantum)
+        return batch, round_up(max(prompt_len + max_new_tokens, self.options.min_cache_len), self.options.length_quantum)
 
     def decode(self, inputs: dict, decoding: "DecodingOptions", eos_ids: list[int], pad_id: int) -> DecodedBatch:
         """Prefill then decode up to `decoding.max_new_tokens`; `eos_ids=[]` forces the full length (benchmarks)."""

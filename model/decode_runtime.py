@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
 from .decode_engine import EngineOptions, StaticDecoder
 from .loading import OmniModel
-from .refill_engine import RefillDecoder
+from .refill_engine import RefillDecoder, RefillOptions
 
 DECODERS = ("auto", "plain", "static", "refill")
 CPU_AUTO_BATCH = 8
@@ -57,8 +57,8 @@ class DecodeRuntime:
             torch.cuda.empty_cache()
 
 
-def make_decoder(omni: OmniModel, choice: str,
-                 options: EngineOptions = EngineOptions()) -> StaticDecoder | RefillDecoder | None:
+def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions(),
+                 refill: RefillOptions = RefillOptions()) -> StaticDecoder | RefillDecoder | None:
     if choice not in DECODERS:
         raise ValueError(f"--decoder {choice!r}: choose one of {', '.join(DECODERS)}")
     if omni.family.name != "qwen3-omni":
@@ -70,7 +70,7 @@ def make_decoder(omni: OmniModel, choice: str,
         choice = "refill" if omni.device.startswith("cuda") else "plain"
     if choice == "static":
         return StaticDecoder(omni.model.thinker, options)
-    return RefillDecoder(omni.model.thinker) if choice == "refill" else None
+    return RefillDecoder(omni.model.thinker, refill) if choice == "refill" else None
 
 
 def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:
@@ -109,4 +109,6 @@ def decode_runtime(omni: OmniModel, decoder: str, batch_size: int | str, prompt_
     dtype_bytes = torch.empty((), dtype=thinker.dtype).element_size()
     memory = MemoryModel.from_text_config(thinker.config.get_text_config(), dtype_bytes)
     size = resolve_batch_size(batch_size, memory, free_bytes(omni.device), prompt_tokens, max_new_tokens)
-    return DecodeRuntime(decoder=make_decoder(omni, decoder), limit=BatchLimit(size))
+    bound = prompt_tokens + max_new_tokens  # one cache shape (one compiled graph) for the whole stage
+    return DecodeRuntime(decoder=make_decoder(omni, decoder, EngineOptions(min_cache_len=bound),
+                                              RefillOptions(min_cache_len=bound)), limit=BatchLimit(size))

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 class RefillOptions:
     compile: bool | None = None  # CUDA graphs via torch.compile; None: on CUDA only
     length_quantum: int = 256  # the cache length is the longest prompt + cap, rounded up to this
+    min_cache_len: int = 0  # a stage's bound (longest prompt + cap): every call then shares one compiled shape
     sync_every: int = 8  # steps between looks at which rows ended, each one a host sync
     refill_fraction: float = 0.125  # prefill once this share of the slots is free (or the queue's rest fits)
     experts: str = "grouped_mm"
@@ -154,7 +155,7 @@ class RefillDecoder:
 
     def cache_len_for(self, rows: list[Row], caps: list[int]) -> int:
         longest = max(row["input_ids"].shape[1] for row in rows)
-        return round_up(longest + max(caps), self.options.length_quantum)
+        return round_up(max(longest + max(caps), self.options.min_cache_len), self.options.length_quantum)
 
     def decode_rows(self, rows: list[Row], decoding: "DecodingOptions", eos_ids: list[int], pad_id: int,
                     slots: int, caps: list[int] | None = None,

@@ -29,6 +29,13 @@ def test_full_shapes_are_the_released_thinker():
     assert MemoryModel.from_text_config(config.text_config).kv_bytes_per_token == 96 * 1024
 
 
+def test_queue_caption_lengths_vary_around_the_mean():
+    lengths = load_bench().caption_lengths(256, 400)
+    assert lengths == load_bench().caption_lengths(256, 400)  # a fixed seed: runs compare
+    assert 100 <= min(lengths) < 300 and 500 < max(lengths) <= 700
+    assert 380 < sum(lengths) / len(lengths) < 420
+
+
 def test_speed_arithmetic():
     bench = load_bench()
     # 64 clips of 30 s: prefill 2 s, then 400 steps of 18 ms (the memory roofline of the issue).
@@ -41,10 +48,14 @@ def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir
     bench = load_bench()
     out = tmp_path / "bench.json"
     report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "3",
-                         "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4"])
+                         "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4",
+                         "--queue-slots", "2", "--caption-tokens", "12"])
     runs = [(r.decoder, r.batch, r.status) for r in report.runs]
     assert runs == [("plain", 1, "ok"), ("plain", 3, "ok"), ("engine", 1, "ok"), ("engine", 3, "ok"),
-                    ("engine", 4, "ok")]
+                    ("refill-queue", 2, "ok"), ("static-queue", 2, "ok"), ("engine", 4, "ok")]
+    refill, static = report.runs[4:6]
+    assert refill.clips == static.clips == 8 and refill.cache_len == static.cache_len
+    assert 0 < refill.slot_use <= 1 and 0 < static.slot_use <= 1
     engine_3 = report.runs[3]
     assert engine_3.padded_batch == 4 and engine_3.cache_len == 256 and engine_3.decode_ms_per_step > 0
     assert all(r.x_realtime > 0 and r.tok_per_s > 0 for r in report.runs)

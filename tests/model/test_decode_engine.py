@@ -98,6 +98,8 @@ def test_shapes_are_bucketed_and_caches_bounded(tiny):
     assert decoder.shape_for(3, 100, 24) == (4, 256)
     assert decoder.shape_for(33, 300, 2048) == (64, 2560)
     assert decoder.shape_for(64, 10, 1) == (64, 256)
+    bounded = StaticDecoder(tiny.model.thinker, EngineOptions(min_cache_len=2400))
+    assert bounded.shape_for(3, 100, 24) == bounded.shape_for(3, 300, 2048) == (4, 2560)  # one shape per stage
     assert not decoder.compiled  # CPU: eager static path
     for count in (1, 2, 4):
         decoder.decode(generation.prepare_inputs(tiny, clips()[:count], Prompt()), DecodingOptions(max_new_tokens=2),

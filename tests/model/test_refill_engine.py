@@ -141,3 +141,11 @@ def test_compiled_step_is_one_graph_with_the_same_tokens(tiny):
     engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=decoder, slots=2)
     assert_same(alone(tiny, audios, Prompt(), GREEDY), engine)
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
+
+
+def test_a_stage_bound_gives_every_call_one_cache_shape(tiny):
+    rows = generation.prepare_rows(tiny, clips(), Prompt())
+    bounded = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, min_cache_len=300))
+    assert {bounded.cache_len_for(rows[:n], [4] * n) for n in (1, 4)} == {320}
+    assert refill(tiny).cache_len_for(rows[:1], [4]) < 320
+    assert bounded.cache_len_for(rows, [400] * 4) > 320  # a bound is a floor, never a cut
