@@ -11,7 +11,10 @@ Python and kernel launches across 48 layers plus host syncs. This engine
   CUDA only) serves every batch of a corpus that falls in that bucket;
 - calls the text model directly for a step (embed -> 48 layers -> lm_head on
   one position), skipping the multimodal merge and its host syncs, and asks
-  the device "is everyone done?" only every `sync_every` steps.
+  the device "is everyone done?" only every `sync_every` steps;
+- attends with the query heads packed onto their key/value head
+  (model/decode_attention.py): compiled, transformers' sdpa would copy the
+  whole cache once per query head of a group, every layer, every step.
 
 It reproduces plain `generate`: same 4-row (text + M-RoPE) positions, same
 padding mask, same logits processors; with greedy decoding the tokens are the
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .batch_sizing import bucket_up, power_of_two_buckets, round_up
+from .decode_attention import packed_decode_attention
 
 if TYPE_CHECKING:
     import torch
@@ -105,7 +109,8 @@ class StaticDecoder:
         batch, cache_len = self.shape_for(rows, prompt_len, decoding.max_new_tokens)
         padded = _pad_rows(inputs, batch)
         processors = logits_processors(decoding)
-        with torch.inference_mode(), _experts(self.thinker, self.options.experts):
+        with (torch.inference_mode(), _experts(self.thinker, self.options.experts),
+              packed_decode_attention(self.thinker.config.get_text_config())):
             slot = self._slot(batch, cache_len)  # its tensors are inference tensors: made and reset in this mode
             slot.reset(padded["attention_mask"])
             started = time.perf_counter()

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Callable
 from transformers.cache_utils import Cache, StaticLayer
 
 from .batch_sizing import round_up
+from .decode_attention import packed_decode_attention
 from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
 from .row_batch import Row, batch_rows, to_device
 
@@ -175,7 +176,8 @@ class RefillDecoder:
         queue = sorted(range(len(rows)), key=lambda i: (-rows[i]["input_ids"].shape[1], i))
         processors = logits_processors(decoding)
         started = time.perf_counter()
-        with torch.inference_mode(), _experts(self.thinker, self.options.experts):
+        with (torch.inference_mode(), _experts(self.thinker, self.options.experts),
+              packed_decode_attention(self.text_config)):
             cache = self._slot_cache(slots, result.cache_len)
             state = self._empty_slots(slots, result.cache_len, max(caps), bool(processors))
             eos = torch.tensor(eos_ids or [-1], device=self.device)

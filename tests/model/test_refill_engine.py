@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from omni_caption.model import AutWindows, DecodingOptions, Prompt, generate_batch, generate_text, windows_from_pauses
 from omni_caption.model import generation, refill_engine
@@ -128,19 +129,32 @@ def test_cache_is_reused_for_one_shape_and_released(tiny):
     assert decoder._cache is None
 
 
-def test_compiled_step_is_one_graph_with_the_same_tokens(tiny):
+def test_compiled_step_is_one_graph_with_the_same_tokens(tiny, monkeypatch):
     """What CUDA graphs need, checked on the CPU: the decode step traces whole (no graph break), the
-    per-row cache writes included, and compiled tokens equal plain generate's."""
+    per-row cache writes included, never copies the cache per query head, and its tokens equal generate's."""
     import torch._dynamo
     from torch._dynamo.utils import counters
+    from transformers.integrations import sdpa_attention
+
+    reference = alone(tiny, six_clips()[:4], Prompt(), GREEDY)
+
+    real_repeat = sdpa_attention.repeat_kv
+    copies = []
+
+    def spy(states, groups):  # eager prompts may repeat; a compiled step must not
+        copies.append(torch.compiler.is_compiling())
+        return real_repeat(states, groups)
+
+    monkeypatch.setattr(sdpa_attention, "repeat_kv", spy)
 
     torch._dynamo.reset()
     counters.clear()
     audios = six_clips()[:4]
     decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, compile=True))
     engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=decoder, slots=2)
-    assert_same(alone(tiny, audios, Prompt(), GREEDY), engine)
+    assert_same(reference, engine)
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
+    assert False in copies and True not in copies  # prompts repeated (eager), no compiled step did
 
 
 def test_a_stage_bound_gives_every_call_one_cache_shape(tiny):
