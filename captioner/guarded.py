@@ -13,9 +13,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from omni_caption.model import AutWindows, GenerationResult, OmniModel, Prompt, generate_batch
+from omni_caption.model import AutWindows, GenerationResult, OmniModel, Prompt
 from omni_caption.model.batch_sizing import run_halving_on_oom
 from omni_caption.model.decode_runtime import DecodeRuntime
+from omni_caption.model.generation import generate_rows, prepare_rows
+from omni_caption.model.row_batch import Row
 
 from . import guards
 from .fallback import DEFAULT_LADDER, FallbackLadder, FallbackOutcome, GenerateFn, Verdict, generate_with_fallback
@@ -67,19 +69,30 @@ def guard_outcome(task: TaskConfig, outcome: FallbackOutcome, context: guards.Se
     return out
 
 
-def model_generate_fn(omni: OmniModel, prompt: Prompt, audios: Sequence[np.ndarray],
-                      windows: AutWindows | None = None, runtime: DecodeRuntime | None = None) -> GenerateFn:
+def model_generate_fn(omni: OmniModel, prompt: Prompt, audios: Sequence[np.ndarray] | None,
+                      windows: AutWindows | None = None, runtime: DecodeRuntime | None = None,
+                      rows: Sequence[Row] | None = None) -> GenerateFn:
     """A GenerateFn over a loaded model: a retry decodes only its segments (and their AuT windows).
 
+    Each clip is tokenised for `prompt` once and every attempt reuses it (fallback retries, OOM halves);
+    `rows` are those tokenised inputs when the caller prepared them ahead (in input order; `audios` may
+    then be None, so a batch prepared ahead holds its features but not its waveforms too).
     With a `runtime`, its decoder runs the batch, and running out of GPU memory halves the batch and
     retries both halves (results stay in order, none is lost) and lowers the stage's batch limit.
     """
+    tokenised: dict[int, Row] = dict(enumerate(rows)) if rows is not None else {}
+
+    def rows_of(indices) -> list[Row]:
+        missing = [i for i in indices if i not in tokenised]
+        if missing:
+            tokenised.update(zip(missing, prepare_rows(omni, [audios[i] for i in missing], prompt)))
+        return [tokenised[i] for i in indices]
 
     def generate_part(decoding, indices):
         subset = windows.for_clips(indices) if windows is not None else None
-        return generate_batch(omni, [audios[i] for i in indices], prompt, decoding, subset,
-                              decoder=runtime.decoder if runtime is not None else None,
-                              slots=runtime.limit.size if runtime is not None else None)
+        return generate_rows(omni, rows_of(indices), decoding, subset,
+                             decoder=runtime.decoder if runtime is not None else None,
+                             slots=runtime.limit.size if runtime is not None else None)
 
     def generate(decoding, indices):
         if runtime is None:

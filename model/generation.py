@@ -154,7 +154,7 @@ def generate_batch(omni: OmniModel, audios: list[np.ndarray], prompt: Prompt, de
     """
     if not audios:
         return []
-    return _generate(omni, prepare_rows(omni, audios, prompt), decoding, windows, decoder, slots)
+    return generate_rows(omni, prepare_rows(omni, audios, prompt), decoding, windows, decoder, slots)
 
 
 def generate_text(omni: OmniModel, prompts: list[Prompt], decoding: DecodingOptions,
@@ -162,11 +162,12 @@ def generate_text(omni: OmniModel, prompts: list[Prompt], decoding: DecodingOpti
     """Text-only generation (e.g. a recording summary from its timestamped captions), batched."""
     if not prompts:
         return []
-    return _generate(omni, prepare_rows(omni, None, prompts), decoding, None, decoder, slots)
+    return generate_rows(omni, prepare_rows(omni, None, prompts), decoding, None, decoder, slots)
 
 
-def _generate(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, windows: AutWindows | None,
-              decoder: "Decoder | None" = None, slots: int | None = None) -> list[GenerationResult]:
+def generate_rows(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, windows: AutWindows | None = None,
+                  decoder: "Decoder | None" = None, slots: int | None = None) -> list[GenerationResult]:
+    """`generate_batch` over rows already tokenised by `prepare_rows` (e.g. ahead of time, in another thread)."""
     import torch
     from transformers import StoppingCriteriaList
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .ahead import one_ahead
 from .options import RunOptions
 from .segmenter import Segmenter
 from .stages import GroupResult, GroupWork, ModelStage, SpeakerStage, run_group, segment_group
@@ -44,17 +45,5 @@ class LocalEngine:
         return loaded
 
     def _segmented(self, works: list[GroupWork]) -> Iterator[GroupWork]:
-        """Segment the next group in a worker thread while the caller runs the model on this one.
-
-        torch and torchcodec release the GIL, so on a GPU machine the data
-        plane overlaps generation.
-        """
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="segmenter") as pool:
-            future = pool.submit(segment_group, self.segmenter, works[0]) if works else None
-            for i in range(len(works)):
-                segmented = future.result()
-                if i + 1 < len(works):
-                    future = pool.submit(segment_group, self.segmenter, works[i + 1])
-                yield segmented
+        """Segment the next group in a worker thread while the caller runs the model on this one."""
+        return one_ahead(works, lambda work: segment_group(self.segmenter, work), "segmenter")

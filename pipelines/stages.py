@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from omni_caption.captioner import PROMPT_VERSION, SegmentContext, TaskConfig, model_generate_fn, run_guarded_task
 from omni_caption.model import LoadOptions, OmniModel, load_model
 from omni_caption.model.decode_runtime import DecodeRuntime
+from omni_caption.model.generation import prepare_rows
 from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_hash
 
+from .ahead import one_ahead
 from .decode import DecodeError
 from .diarize import DEFAULT_PIPELINE, Diarizer
 from .discover import SourceFile
@@ -185,7 +187,11 @@ def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dic
 
 def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozenset[str]],
                      options: RunOptions, runtime: DecodeRuntime) -> list[SegmentRow]:
-    """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there."""
+    """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there.
+
+    The next batch's audio is read and tokenised (log-mel features) in a worker thread while the model
+    decodes this one, so the GPU does not wait on the CPU between batches.
+    """
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
@@ -193,28 +199,44 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
     # Similar lengths share a batch, so little compute goes to padding.
     order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
-    outputs: dict[int, list] = {i: [] for i in range(len(segments))}
-    start = 0
-    while start < len(order):
-        batch = order[start:start + runtime.segments_per_call]  # an OOM lowers the limit for what follows
-        start += len(batch)
+
+    def batches():
+        start = 0
+        while start < len(order):
+            batch = order[start:start + runtime.segments_per_call]  # an OOM lowers the limit for what follows
+            start += len(batch)
+            yield batch
+
+    def tokenised(batch: list[int]) -> _TokenisedBatch:
         try:
             audios = [segments[i][0].read(segments[i][2]) for i in batch]
         except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
-            failed = {segments[i][0].source.source_path: segments[i][0] for i in batch}
-            rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), exc)]
-            continue
+            return _TokenisedBatch(batch, error=exc)
+        audio_of = dict(zip(batch, audios))
+        by_task = {}
         for config in configs:
             # A task already done for a recording (only another task's options changed) is not redone.
-            chosen = [k for k, i in enumerate(batch) if config.name in todo[segments[i][0].source.source_path]]
-            if not chosen:
+            chosen = [i for i in batch if config.name in todo[segments[i][0].source.source_path]]
+            if chosen:
+                by_task[config.name] = (chosen, prepare_rows(omni, [audio_of[i] for i in chosen],
+                                                             config.prompt()))
+        return _TokenisedBatch(batch, by_task=by_task)
+
+    outputs: dict[int, list] = {i: [] for i in range(len(segments))}
+    for ready in one_ahead(batches(), tokenised, "tokeniser"):
+        if ready.error is not None:
+            failed = {segments[i][0].source.source_path: segments[i][0] for i in ready.batch}
+            rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), ready.error)]
+            continue
+        for config in configs:
+            if config.name not in ready.by_task:
                 continue
-            picked = [batch[k] for k in chosen]
+            picked, task_rows = ready.by_task[config.name]
             windows = aut_windows_for(options, [segments[i][2] for i in picked])
             contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
                                        speech_ratio=segments[i][2].speech_ratio, language=config.language)
                         for i in picked]
-            generate = model_generate_fn(omni, config.prompt(), [audios[k] for k in chosen], windows, runtime)
+            generate = model_generate_fn(omni, config.prompt(), None, windows, runtime, rows=task_rows)
             for i, output in zip(picked, run_guarded_task(generate, config, contexts)):
                 outputs[i].append((config, output))
     failed_paths = {r.source_path for r in rows}
@@ -222,6 +244,15 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
         if rec.source.source_path not in failed_paths and outputs[i]:
             rows.append(_segment_row(omni, rec, index, outputs[i]))
     return rows
+
+
+@dataclass
+class _TokenisedBatch:
+    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows)."""
+
+    batch: list[int]
+    by_task: dict[str, tuple[list[int], list]] = field(default_factory=dict)
+    error: DecodeError | None = None
 
 
 def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:

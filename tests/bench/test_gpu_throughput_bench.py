@@ -47,7 +47,7 @@ def test_speed_arithmetic():
 def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir, capsys):
     bench = load_bench()
     out = tmp_path / "bench.json"
-    report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "3",
+    report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "6",
                          "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4",
                          "--queue-slots", "2", "--caption-tokens", "12"])
     runs = [(r.decoder, r.batch, r.status) for r in report.runs]
@@ -60,4 +60,5 @@ def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir
     assert engine_3.padded_batch == 4 and engine_3.cache_len == 256 and engine_3.decode_ms_per_step > 0
     assert all(r.x_realtime > 0 and r.tok_per_s > 0 for r in report.runs)
     assert json.loads(out.read_text())["runs"][3]["padded_batch"] == 4
+    assert report.tokenise_ms_per_clip > 0
     assert "decoder | batch | ms/step" in capsys.readouterr().out

@@ -169,22 +169,48 @@ def test_run_guarded_task_uses_the_detected_language_for_rates():
     assert out.flags == ["rate:transcript"] and out.scores["chars_per_s"] == 14.0
 
 
+class FakeTokeniser:
+    """Stands in for prepare_rows: a row names its clip, and each call's clips are kept."""
+
+    def __init__(self):
+        self.calls: list[list[int]] = []
+
+    def __call__(self, omni, audios, prompt):
+        self.calls.append([int(a[0]) for a in audios])
+        return [{"clip": int(a[0])} for a in audios]
+
+
 def test_model_generate_fn_retries_only_the_subset(monkeypatch):
     seen = []
 
-    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None, slots=None):
-        seen.append(([a[0] for a in audios], windows))
-        return [result() for _ in audios]
+    def fake_generate_rows(omni, rows, decoding, windows, decoder=None, slots=None):
+        seen.append(([r["clip"] for r in rows], windows))
+        return [result() for _ in rows]
 
-    monkeypatch.setattr("omni_caption.captioner.guarded.generate_batch", fake_generate_batch)
+    monkeypatch.setattr("omni_caption.captioner.guarded.generate_rows", fake_generate_rows)
+    tokeniser = FakeTokeniser()
+    monkeypatch.setattr("omni_caption.captioner.guarded.prepare_rows", tokeniser)
     audios = [np.full(4, i, dtype=np.float32) for i in range(3)]
     windows = AutWindows(per_clip=((1,), (2,), (3,)))
     generate = model_generate_fn(omni=None, prompt=None, audios=audios, windows=windows)
     generate(DecodingOptions(), [2, 0])
-    assert seen == [([2.0, 0.0], AutWindows(per_clip=((3,), (1,))))]
+    assert seen == [([2, 0], AutWindows(per_clip=((3,), (1,))))]
+    generate(DecodingOptions(temperature=0.5), [0, 1])  # a retry tokenises only the clip not seen yet
+    assert seen[-1] == ([0, 1], AutWindows(per_clip=((1,), (2,)))) and tokeniser.calls == [[2, 0], [1]]
     fixed = AutWindows(seconds=4)
     model_generate_fn(None, None, audios, fixed)(DecodingOptions(), [1])
-    assert seen[-1] == ([1.0], fixed)
+    assert seen[-1] == ([1], fixed)
+
+
+def test_model_generate_fn_uses_rows_prepared_ahead_without_the_audio(monkeypatch):
+    seen = []
+    monkeypatch.setattr("omni_caption.captioner.guarded.generate_rows",
+                        lambda omni, rows, *args, **kwargs: seen.append(rows) or [result() for _ in rows])
+    tokeniser = FakeTokeniser()
+    monkeypatch.setattr("omni_caption.captioner.guarded.prepare_rows", tokeniser)
+    ahead = [{"clip": 10}, {"clip": 11}, {"clip": 12}]
+    model_generate_fn(None, None, None, rows=ahead)(DecodingOptions(), [2, 1])
+    assert seen == [[{"clip": 12}, {"clip": 11}]] and tokeniser.calls == []
 
 
 def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
@@ -196,14 +222,16 @@ def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
 
     calls = []
 
-    def fake_generate_batch(omni, audios, prompt, decoding, windows, decoder=None, slots=None):
-        calls.append([int(a[0]) for a in audios])
-        if len(audios) > 2:
+    def fake_generate_rows(omni, rows, decoding, windows, decoder=None, slots=None):
+        calls.append([r["clip"] for r in rows])
+        if len(rows) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
-        assert windows.per_clip == tuple((int(a[0]) + 1,) for a in audios)
-        return [result(f"clip {int(a[0])}") for a in audios]
+        assert windows.per_clip == tuple((r["clip"] + 1,) for r in rows)
+        return [result(f"clip {r['clip']}") for r in rows]
 
-    monkeypatch.setattr("omni_caption.captioner.guarded.generate_batch", fake_generate_batch)
+    monkeypatch.setattr("omni_caption.captioner.guarded.generate_rows", fake_generate_rows)
+    tokeniser = FakeTokeniser()
+    monkeypatch.setattr("omni_caption.captioner.guarded.prepare_rows", tokeniser)
     audios = [np.full(4, i, dtype=np.float32) for i in range(7)]
     windows = AutWindows(per_clip=tuple((i + 1,) for i in range(7)))
     freed = []
@@ -214,3 +242,4 @@ def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
     assert texts == [f"clip {i}" for i in (6, 5, 4, 3, 2, 1, 0)]
     assert sorted(i for c in calls if len(c) <= 2 for i in c) == list(range(7))  # each segment decoded once
     assert runtime.limit.size == 2 and len(freed) == 3  # 7 -> 4 + 3 -> 2 + 2 + 2 + 1
+    assert tokeniser.calls == [[6, 5, 4, 3, 2, 1, 0]]  # the halves reuse the rows: features are computed once

@@ -1,5 +1,7 @@
 """The pipeline with the engines (static, refill): same rows as plain generate, OOM halving end to end."""
 
+import threading
+
 import duckdb
 import pytest
 import torch
@@ -87,6 +89,33 @@ def test_out_of_memory_in_refill_lowers_the_slots_and_loses_no_segment(tmp_path,
     summary, refill = run(tmp_path, cache_dir, "oom", decoder="refill", batch_size=4)
     assert summary.errors == 0 and rounded(refill) == rounded(plain)
     assert slots_tried[0] > 1 and slots_tried[-1] == 1
+
+
+def test_the_next_batch_is_tokenised_while_the_model_decodes_this_one(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.captioner import guarded
+    from omni_caption.pipelines import stages
+
+    _, alone = run(tmp_path, cache_dir, "alone", decoder="plain", batch_size=1)
+    real_prepare, real_generate = stages.prepare_rows, guarded.generate_rows
+    threads, next_batch_ready, waited = [], threading.Event(), []
+
+    def prepare(omni, audios, prompt):
+        threads.append(threading.current_thread().name)
+        rows = real_prepare(omni, audios, prompt)
+        if len(threads) == 3:  # two tasks per batch: the third call is the second batch's first task
+            next_batch_ready.set()
+        return rows
+
+    def generate(omni, rows, *args, **kwargs):
+        if not waited:  # the first batch's decode holds on until the second batch is tokenised beside it
+            waited.append(next_batch_ready.wait(timeout=60))
+        return real_generate(omni, rows, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "prepare_rows", prepare)
+    monkeypatch.setattr(guarded, "generate_rows", generate)
+    summary, ahead = run(tmp_path, cache_dir, "ahead", decoder="plain", batch_size=1)
+    assert waited == [True] and rounded(ahead) == rounded(alone)
+    assert len(threads) == 2 * summary.segments and all(name.startswith("tokeniser") for name in threads)
 
 
 def test_stage_runtime_choices(tiny):

@@ -1,0 +1,35 @@
+"""One item ahead: the next item's work runs in a worker thread while the caller uses this one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Done = TypeVar("Done")
+
+
+def one_ahead(items: Iterable[Item], work: Callable[[Item], Done], name: str) -> Iterator[Done]:
+    """`work(item)` for each item, in order, each computed while the caller handles the one before.
+
+    The next item is taken from `items` only once the current one is done, so a lazy `items` can
+    still react to what the caller learnt (e.g. a batch limit lowered after an OOM). torch, torchcodec
+    and the tokenizers release the GIL in their heavy parts, so the worker really runs beside the
+    caller's GPU work. An error raised by `work` reaches the caller at that item.
+    """
+    pending = iter(items)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
+        future = _submit_next(pool, work, pending)
+        while future is not None:
+            done = future.result()
+            future = _submit_next(pool, work, pending)
+            yield done
+
+
+def _submit_next(pool: ThreadPoolExecutor, work, pending: Iterator) -> Future | None:
+    item = next(pending, _END)
+    return None if item is _END else pool.submit(work, item)
+
+
+_END = object()
