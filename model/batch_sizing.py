@@ -10,7 +10,7 @@ batch and retries both halves, so no segment is lost and order is kept.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -95,6 +95,16 @@ class BatchLimit:
     def after_oom(self, failed_size: int) -> None:
         """At most the larger half of the batch that failed: that is what the retry runs next."""
         self.size = max(1, min(self.size, (failed_size + 1) // 2))
+
+
+def chunks_within(items: Sequence[Item], size: Callable[[], int]) -> Iterator[list[Item]]:
+    """Consecutive chunks of `items`, each as long as `size()` says when it is taken: a limit an OOM
+    lowered while the caller ran one chunk applies to the next."""
+    start = 0
+    while start < len(items):
+        chunk = list(items[start:start + max(1, size())])
+        start += len(chunk)
+        yield chunk
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from omni_caption.captioner import PROMPT_VERSION, SegmentContext, TaskConfig, model_generate_fn, run_guarded_task
 from omni_caption.model import LoadOptions, OmniModel, load_model
+from omni_caption.model.batch_sizing import chunks_within
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.generation import prepare_rows
 from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_hash
@@ -109,8 +110,7 @@ class ModelStage:
 
     def rows(self, loaded: LoadedModel, work: GroupWork) -> list[SegmentRow]:
         if self.is_summary:
-            return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts,
-                                      loaded.runtime.limit.size)
+            return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts, loaded.runtime)
         return model_group_rows(loaded.omni, self.configs, work.prepared, work.todo, self.options, loaded.runtime)
 
     def release(self, loaded: LoadedModel) -> None:
@@ -178,11 +178,11 @@ def plan_stages(configs: list[TaskConfig], options: RunOptions,
 
 
 def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dict,
-                       batch_size: int) -> list[SegmentRow]:
+                       runtime: DecodeRuntime) -> list[SegmentRow]:
     stage_hash = format_config_hash({config.name: config.config_hash()})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
-    return rows + summary_rows(omni, config, recordings, texts, batch_size, config.prompt_version)
+    return rows + summary_rows(omni, config, recordings, texts, runtime, config.prompt_version)
 
 
 def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozenset[str]],
@@ -200,13 +200,6 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     # Similar lengths share a batch, so little compute goes to padding.
     order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
 
-    def batches():
-        start = 0
-        while start < len(order):
-            batch = order[start:start + runtime.segments_per_call]  # an OOM lowers the limit for what follows
-            start += len(batch)
-            yield batch
-
     def tokenised(batch: list[int]) -> _TokenisedBatch:
         try:
             audios = [segments[i][0].read(segments[i][2]) for i in batch]
@@ -223,7 +216,9 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
         return _TokenisedBatch(batch, by_task=by_task)
 
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
-    for ready in one_ahead(batches(), tokenised, "tokeniser"):
+    # An OOM lowers the limit for the batches that follow.
+    batches = chunks_within(order, lambda: runtime.segments_per_call)
+    for ready in one_ahead(batches, tokenised, "tokeniser"):
         if ready.error is not None:
             failed = {segments[i][0].source.source_path: segments[i][0] for i in ready.batch}
             rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), ready.error)]

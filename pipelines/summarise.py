@@ -13,6 +13,8 @@ from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_su
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
 from omni_caption.captioner.summary import final_summary, format_span, partial_answer
 from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
+from omni_caption.model.batch_sizing import chunks_within, run_halving_on_oom
+from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.family_qwen3 import QWEN3_OMNI
 from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
 
@@ -22,13 +24,17 @@ MAX_AUDIO_SUMMARY_S = QWEN3_OMNI.max_audio_s_per_call
 
 
 def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording],
-                 texts: dict[str, list[SegmentRow]], batch_size: int, prompt_version: str) -> list[SegmentRow]:
-    """Rows carrying the summary for every segment of each recording (`texts`: merged rows by sha256)."""
+                 texts: dict[str, list[SegmentRow]], runtime: DecodeRuntime, prompt_version: str) -> list[SegmentRow]:
+    """Rows carrying the summary for every segment of each recording (`texts`: merged rows by sha256).
+
+    Text summaries go in batches of the runtime's limit; a CUDA OOM halves the batch, retries both
+    halves and lowers the limit, as for segments.
+    """
     decoding = config.decoding()
     if config.summary_from == "audio":
         found = [_from_audio(omni, rec, decoding) for rec in recordings]
     else:
-        found = _from_text(omni, recordings, texts, decoding, batch_size)
+        found = _from_text(omni, recordings, texts, decoding, runtime)
     hashes = format_config_hash({"summary": config.config_hash()})
     rows = []
     for rec, (summary, reasoning, flags) in zip(recordings, found):
@@ -39,24 +45,26 @@ def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording
     return rows
 
 
-def _batched(omni: OmniModel, decoding: DecodingOptions, batch_size: int):
+def _batched(omni: OmniModel, decoding: DecodingOptions, runtime: DecodeRuntime):
+    def generate(texts: list[str]):
+        return generate_text(omni, [Prompt(text=t) for t in texts], decoding, runtime.decoder, runtime.limit.size)
+
     def summarise(prompts: list[str]):
         results = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = [Prompt(text=p) for p in prompts[start:start + batch_size]]
-            results += generate_text(omni, chunk, decoding)
+        for chunk in chunks_within(prompts, lambda: runtime.limit.size):
+            results += run_halving_on_oom(generate, chunk, runtime.limit, runtime.free_after_oom, runtime.in_flight)
         return results
 
     return summarise
 
 
-def _from_text(omni, recordings, texts, decoding, batch_size):
+def _from_text(omni, recordings, texts, decoding, runtime):
     plans = []
     for rec in recordings:
         rows = sorted(texts.get(rec.sha256, []), key=lambda r: r.start_s or 0.0)
         plans.append(plan_summary([SegmentText(r.start_s, r.end_s, r.caption, r.transcript, r.speaker)
                                    for r in rows if r.status == "ok"]))
-    done = iter(run_summary_plans([p for p in plans if p is not None], _batched(omni, decoding, batch_size)))
+    done = iter(run_summary_plans([p for p in plans if p is not None], _batched(omni, decoding, runtime)))
     found = []
     for plan in plans:
         if plan is None:  # no caption or transcript had words: nothing to summarise, no call made

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from transformers import Qwen3OmniMoeTextConfig
 
 from omni_caption.model.batch_sizing import (GiB, BatchLimit, MemoryModel, auto_batch_size, bucket_down, bucket_up,
-                                             power_of_two_buckets, round_up, run_halving_on_oom)
+                                             chunks_within, power_of_two_buckets, round_up, run_halving_on_oom)
 
 # The released 30B-A3B thinker's text model (ARCHITECTURE.md section 2).
 FULL_TEXT = Qwen3OmniMoeTextConfig(vocab_size=152064, hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
@@ -130,3 +130,19 @@ def test_halving_a_queue_run_through_slots(items, slots, capacity):
         assert tried == [min(len(items), slots)] and limit.size == slots  # one call, however long the queue
     else:
         assert capacity // 2 < limit.size <= capacity  # halved down to a size that fits, not further
+
+
+@given(st.lists(st.integers(), max_size=60), st.lists(st.integers(1, 9), min_size=1, max_size=20))
+def test_chunks_within_follow_the_size_at_each_chunk(items, sizes):
+    asked = iter(sizes * 60)
+    used = []
+
+    def size():
+        used.append(next(asked))
+        return used[-1]
+
+    chunks = list(chunks_within(items, size))
+    assert [x for chunk in chunks for x in chunk] == items
+    assert all(len(chunk) == min(n, len(items) - sum(map(len, chunks[:k])))
+               for k, (chunk, n) in enumerate(zip(chunks, used)))
+    assert len(used) == len(chunks)  # the size is read once per chunk, when the chunk is taken

@@ -118,6 +118,34 @@ def test_the_next_batch_is_tokenised_while_the_model_decodes_this_one(tmp_path, 
     assert len(threads) == 2 * summary.segments and all(name.startswith("tokeniser") for name in threads)
 
 
+def test_out_of_memory_in_summaries_halves_them_and_loses_none(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.pipelines import summarise
+
+    def summaries(name, **options):
+        out = tmp_path / f"{name}.parquet"
+        summary = run_corpus([EXAMPLES / "meetings", EXAMPLES / "field"], out,
+                             RunOptions(tasks=("caption", "summary"), model="tiny-random", greedy=True,
+                                        max_new_tokens=6, cache_dir=cache_dir, device="cpu", **options),
+                             show_progress=False)
+        return summary, duckdb.sql(f"SELECT DISTINCT source_path, summary FROM '{out}' ORDER BY 1").fetchall()
+
+    _, alone = summaries("alone", batch_size=1)
+    real = summarise.generate_text
+    sizes = []
+
+    def fits_one(omni, prompts, *args, **kwargs):
+        sizes.append(len(prompts))
+        if len(prompts) > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(omni, prompts, *args, **kwargs)
+
+    monkeypatch.setattr(summarise, "generate_text", fits_one)
+    run_summary, halved = summaries("halved", batch_size=4)
+    assert run_summary.errors == 0 and halved == alone and len(alone) == 3
+    assert all(text for _, text in alone)
+    assert sizes[0] == 3 and sizes.count(1) == 3  # the three recordings' summaries failed together, then ran alone
+
+
 def test_stage_runtime_choices(tiny):
     caption = TaskConfig(name="caption", model="tiny-random", max_new_tokens=2048)
     summary = TaskConfig(name="summary", model="tiny-random", max_new_tokens=4096)
