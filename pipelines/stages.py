@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from omni_caption.captioner import PROMPT_VERSION, SegmentContext, TaskConfig, model_generate_fn, run_guarded_task
 from omni_caption.model import LoadOptions, OmniModel, load_model
-from omni_caption.model.batch_sizing import chunks_within
+from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.generation import prepare_rows
 from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_hash
@@ -216,29 +216,58 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
         return _TokenisedBatch(batch, by_task=by_task)
 
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
+    too_big: dict[str, tuple[Recording, str]] = {}  # source path -> a segment ran out of GPU memory even alone
     # An OOM lowers the limit for the batches that follow.
     batches = chunks_within(order, lambda: runtime.segments_per_call)
     for ready in one_ahead(batches, tokenised, "tokeniser"):
         if ready.error is not None:
             failed = {segments[i][0].source.source_path: segments[i][0] for i in ready.batch}
-            rows += [replace(r, config_hash=stage_hash) for r in _fail_recordings(failed.values(), ready.error)]
+            rows += _fail_recordings(failed.values(), f"decoding failed mid-file: {ready.error}", stage_hash)
             continue
         for config in configs:
             if config.name not in ready.by_task:
                 continue
             picked, task_rows = ready.by_task[config.name]
-            windows = aut_windows_for(options, [segments[i][2] for i in picked])
-            contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s,
-                                       speech_ratio=segments[i][2].speech_ratio, language=config.language)
-                        for i in picked]
-            generate = model_generate_fn(omni, config.prompt(), None, windows, runtime, rows=task_rows)
-            for i, output in zip(picked, run_guarded_task(generate, config, contexts)):
-                outputs[i].append((config, output))
+            for i, output in zip(picked, _guarded_outputs(omni, config, picked, task_rows, segments, options,
+                                                          runtime)):
+                rec, _, segment = segments[i]
+                if isinstance(output, BaseException):
+                    too_big.setdefault(rec.source.source_path, (rec, (
+                        f"CUDA out of memory on a {segment.span.duration_s:.1f} s segment even alone; "
+                        "rerun with a smaller --max-chunk-s and --retry-errors")))
+                else:
+                    outputs[i].append((config, output))
+    for rec, why in too_big.values():
+        rows += _fail_recordings([rec], why, stage_hash)
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
         if rec.source.source_path not in failed_paths and outputs[i]:
             rows.append(_segment_row(omni, rec, index, outputs[i]))
     return rows
+
+
+def _guarded_outputs(omni: OmniModel, config: TaskConfig, picked: list[int], task_rows: list, segments,
+                     options: RunOptions, runtime: DecodeRuntime) -> list:
+    """The task's outputs for the picked segments, in order.
+
+    Batches that run out of GPU memory are halved (model_generate_fn). A segment that does not fit even
+    alone gets its error in place of an output: the batch's other segments are then run one by one, so
+    one oversized segment costs its recording, never the run or its neighbours.
+    """
+    windows = aut_windows_for(options, [segments[i][2] for i in picked])
+    contexts = [SegmentContext(duration_s=segments[i][2].span.duration_s, speech_ratio=segments[i][2].speech_ratio,
+                               language=config.language) for i in picked]
+    generate = model_generate_fn(omni, config.prompt(), None, windows, runtime, rows=task_rows)
+    try:
+        return run_guarded_task(generate, config, contexts)
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        runtime.free_after_oom()
+        if len(picked) == 1:
+            return [exc]
+    return [output for i, row in zip(picked, task_rows)
+            for output in _guarded_outputs(omni, config, [i], [row], segments, options, runtime)]
 
 
 @dataclass
@@ -250,8 +279,9 @@ class _TokenisedBatch:
     error: DecodeError | None = None
 
 
-def _fail_recordings(recordings, exc: Exception) -> list[SegmentRow]:
-    return [SegmentRow.error_row(r.source.source_path, f"decoding failed mid-file: {exc}", sha256=r.sha256)
+def _fail_recordings(recordings, why: str, stage_hash: str) -> list[SegmentRow]:
+    # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
+    return [SegmentRow.error_row(r.source.source_path, why, sha256=r.sha256, config_hash=stage_hash)
             for r in recordings]
 
 

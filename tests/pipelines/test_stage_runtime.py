@@ -146,6 +146,31 @@ def test_out_of_memory_in_summaries_halves_them_and_loses_none(tmp_path, cache_d
     assert sizes[0] == 3 and sizes.count(1) == 3  # the three recordings' summaries failed together, then ran alone
 
 
+def test_a_segment_too_big_even_alone_fails_its_recording_and_no_other(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.captioner import guarded
+
+    _, alone = run(tmp_path, cache_dir, "alone", decoder="plain", batch_size=1)
+    path, longest = duckdb.sql(f"SELECT source_path, end_s - start_s FROM '{tmp_path / 'alone.parquet'}' "
+                               "ORDER BY 2 DESC LIMIT 1").fetchone()
+    real = guarded.generate_rows
+    sizes = []
+
+    def too_big(omni, rows, *args, **kwargs):  # the longest segment never fits, not even alone
+        sizes.append(len(rows))
+        if any(int(r["feature_attention_mask"].sum()) > (longest - 0.5) * 100 for r in rows):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(omni, rows, *args, **kwargs)
+
+    monkeypatch.setattr(guarded, "generate_rows", too_big)
+    summary, kept = run(tmp_path, cache_dir, "too_big", decoder="plain", batch_size=4)
+    [error] = duckdb.sql(f"SELECT source_path, error FROM '{tmp_path / 'too_big.parquet'}' "
+                         "WHERE status = 'error'").fetchall()
+    assert summary.errors == 1 and error[0] == path
+    assert f"CUDA out of memory on a {longest:.1f} s segment even alone" in error[1] and "\n" not in error[1]
+    assert rounded(kept) == rounded([r for r in alone if r[0] != path]) and kept  # the other recordings are whole
+    assert max(sizes) > 1 and 1 in sizes
+
+
 def test_stage_runtime_choices(tiny):
     caption = TaskConfig(name="caption", model="tiny-random", max_new_tokens=2048)
     summary = TaskConfig(name="summary", model="tiny-random", max_new_tokens=4096)
