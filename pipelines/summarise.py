@@ -13,7 +13,7 @@ from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_su
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
 from omni_caption.captioner.summary import final_summary, format_span, partial_answer
 from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
-from omni_caption.model.batch_sizing import chunks_within, run_halving_on_oom
+from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory, run_halving_on_oom
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.family_qwen3 import QWEN3_OMNI
 from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
@@ -32,12 +32,16 @@ def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording
     """
     decoding = config.decoding()
     if config.summary_from == "audio":
-        found = [_from_audio(omni, rec, decoding) for rec in recordings]
+        found = [_from_audio_within_memory(omni, rec, decoding, runtime) for rec in recordings]
     else:
         found = _from_text(omni, recordings, texts, decoding, runtime)
     hashes = format_config_hash({"summary": config.config_hash()})
     rows = []
-    for rec, (summary, reasoning, flags) in zip(recordings, found):
+    for rec, result in zip(recordings, found):
+        if isinstance(result, str):  # it could not be summarised on this GPU: the error row says why
+            rows.append(SegmentRow.error_row(rec.source.source_path, result, sha256=rec.sha256, config_hash=hashes))
+            continue
+        summary, reasoning, flags = result
         rows += [rec.segment_row(index, summary=summary, summary_reasoning=reasoning, flags=tuple(flags),
                                  models=ModelIds(summary=omni.model_label), prompt_version=prompt_version,
                                  config_hash=hashes)
@@ -75,8 +79,29 @@ def _from_text(omni, recordings, texts, decoding, runtime):
     return found
 
 
-def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions):
-    spans = _audio_spans(rec, omni.family.max_audio_s_per_call)
+def _from_audio_within_memory(omni: OmniModel, rec: Recording, decoding: DecodingOptions, runtime: DecodeRuntime):
+    """The audio summary in calls of up to the family's limit; a CUDA OOM halves the span each call hears
+    (more parts, reduced in text), down to one chunk per call. Returns the one-line error if even that fails."""
+    max_s = omni.family.max_audio_s_per_call
+    spans = _audio_spans(rec, max_s)
+    while True:
+        try:
+            return _from_audio(omni, rec, decoding, spans)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+        runtime.free_after_oom()
+        shorter = spans
+        while shorter == spans and max_s > 1:
+            max_s /= 2
+            shorter = _audio_spans(rec, max_s)
+        if shorter == spans:
+            return (f"CUDA out of memory summarising {max(e - s for s, e in spans):.1f} s of audio in one call, "
+                    "even one chunk per call; use --summary-from text")
+        spans = shorter
+
+
+def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions, spans: list[tuple[float, float]]):
     results = [generate_batch(omni, [rec.audio.read(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
                for start, end in spans]
     truncated = any(r.hit_token_cap for r in results)

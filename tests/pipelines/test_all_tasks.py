@@ -85,6 +85,45 @@ def test_summary_from_audio(tmp_path, cache_dir, tiny_dir):
     assert len(rows) == 2 and len({r[0] for r in rows}) == 1 and rows[0][2] is None
 
 
+def audio_summaries(tmp_path, cache_dir, monkeypatch, longest_that_fits_s: float):
+    """An audio summary of the 32 s meeting on a GPU where a call hearing more than the given seconds
+    runs out of memory; returns (run summary, rows, seconds each call heard)."""
+    import torch
+
+    from omni_caption.pipelines import summarise
+
+    heard = []
+    real = summarise.generate_batch
+
+    def tight_memory(omni, audios, *args, **kwargs):
+        heard.append(round(len(audios[0]) / 16000, 1))
+        if heard[-1] > longest_that_fits_s:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return real(omni, audios, *args, **kwargs)
+
+    monkeypatch.setattr(summarise, "generate_batch", tight_memory)
+    out = tmp_path / "s.parquet"
+    summary = run_corpus([EXAMPLES / "meetings"], out, RunOptions(tasks=("summary",), summary_from="audio",
+                                                                  model="tiny-random", greedy=True, max_new_tokens=6,
+                                                                  cache_dir=cache_dir, device="cpu"),
+                         show_progress=False)
+    return summary, duckdb.sql(f"SELECT status, summary, error FROM '{out}'").fetchall(), heard
+
+
+def test_an_audio_summary_that_runs_out_of_memory_hears_shorter_parts(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    summary, rows, heard = audio_summaries(tmp_path, cache_dir, monkeypatch, longest_that_fits_s=28)
+    assert summary.errors == 0 and len(rows) == 2 and {r[0] for r in rows} == {"ok"} and rows[0][1]
+    assert heard[0] == 31.9 and len(heard) == 3 and sum(heard[1:]) == pytest.approx(31.9, abs=0.2)
+
+
+def test_an_audio_summary_too_big_for_any_part_is_an_error_row(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    summary, rows, heard = audio_summaries(tmp_path, cache_dir, monkeypatch, longest_that_fits_s=1)
+    [(status, text, error)] = rows
+    assert summary.errors == 1 and status == "error" and text is None
+    assert error.startswith("CUDA out of memory summarising") and "--summary-from text" in error
+    assert heard[0] == 31.9 and len(heard) == 2  # the whole recording, then its first chunk alone
+
+
 def test_words_in_silence_are_emptied_and_kept_raw(tmp_path, cache_dir, tiny_dir):
     import numpy as np
     import soundfile as sf
