@@ -1,4 +1,4 @@
-"""Atomic Parquet writing: parts while a run is in progress, one file at the end.
+"""Atomic Parquet writing and reading back, whatever schema version wrote the file.
 
 Every file appears under its final name only complete (write temp, fsync,
 rename), so a crash at any moment leaves either the old state or the new one.
@@ -20,6 +20,7 @@ from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_t
 
 METADATA_PREFIX = "omni_caption."
 ROW_GROUP_ROWS = 131_072
+ROW_GROUP_BYTES = 256 << 20
 HF_METADATA_KEY = b"huggingface"
 HF_AUDIO_FEATURES = {"info": {"features": {"audio": {"_type": "Audio"}}}}
 
@@ -52,31 +53,91 @@ def schema_version_of(path: str | os.PathLike) -> str:
     return version_from_metadata(pq.read_schema(path).metadata)
 
 
+def _with_metadata(schema: pa.Schema, info: DatasetInfo | None, audio: bool) -> pa.Schema:
+    metadata = dict(schema.metadata or {})
+    if info is not None:
+        metadata.update(info.to_metadata())
+    if audio:
+        # Embedded audio: tell Hugging Face `datasets` the column is an Audio feature.
+        metadata[HF_METADATA_KEY] = json.dumps(HF_AUDIO_FEATURES).encode()
+    return schema.with_metadata(metadata)
+
+
 def write_table_atomic(table: pa.Table, path: str | os.PathLike, info: DatasetInfo | None = None) -> Path:
     """Write `table` to `path` so that `path` is either absent/old or complete."""
     path = Path(path)
     table = table.cast(SEGMENT_SCHEMA)
-    metadata = dict(table.schema.metadata or {})
-    if info is not None:
-        metadata.update(info.to_metadata())
-    if table.num_rows and table.column("audio").null_count < table.num_rows:
-        # Embedded audio: tell Hugging Face `datasets` the column is an Audio feature.
-        metadata[HF_METADATA_KEY] = json.dumps(HF_AUDIO_FEATURES).encode()
-    table = table.replace_schema_metadata(metadata)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # Dictionary encoding keeps the repeated recording-level columns cheap.
-            # Row groups of 128k rows: DuckDB scans them in parallel and skips them by statistics.
-            pq.write_table(table, handle, compression="zstd", use_dictionary=True, row_group_size=ROW_GROUP_ROWS)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    audio = bool(table.num_rows) and table.column("audio").null_count < table.num_rows
+    with AtomicParquetWriter(path, _with_metadata(SEGMENT_SCHEMA, info, audio)) as writer:
+        writer.write(table)
     return path
+
+
+class AtomicParquetWriter:
+    """A Parquet file written in pieces under a temporary name, renamed into place only complete.
+
+    Rows are gathered into row groups of up to 128k rows or 256 MiB: DuckDB
+    scans row groups in parallel and skips them by statistics, and the cap
+    keeps a row group of embedded audio from filling memory.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, rename: bool = True):
+        self.path = path
+        self.schema = schema
+        self.rename = rename
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self.tmp_path = Path(tmp_name)
+        self._handle = os.fdopen(fd, "wb")
+        # Dictionary encoding keeps the repeated recording-level columns cheap.
+        self._writer = pq.ParquetWriter(self._handle, schema, compression="zstd", use_dictionary=True)
+
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table.cast(self.schema))
+        self.rows += table.num_rows
+        if sum(t.num_rows for t in self._pending) >= ROW_GROUP_ROWS or \
+                sum(t.nbytes for t in self._pending) >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP_ROWS)
+            self._pending = []
+
+    def commit(self) -> Path:
+        """Close and fsync; with `rename`, move into place (else the caller renames `tmp_path` later)."""
+        self._flush()
+        self._writer.close()
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        if self.rename:
+            os.replace(self.tmp_path, self.path)
+            _fsync_dir(self.path.parent)
+        return self.path
+
+    def abandon(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:
+            pass  # a writer that failed mid-write may fail to close too: the file goes anyway
+        finally:
+            self._handle.close()
+            self.tmp_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "AtomicParquetWriter":
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:
+            self.abandon()
+            return
+        try:
+            self.commit()
+        except BaseException:
+            self.abandon()
+            raise
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -90,78 +151,6 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-class PartStore:
-    """The output and its work in progress.
-
-    `<out>.parts/` holds one atomic Parquet part per finished group of
-    recordings and stage; each part carries its own manifest (stage, tasks and
-    their config hashes, recordings) in its key-value metadata, so data and
-    manifest can never disagree. At the end, everything is merged into the
-    final output: one file, or with a folder `--out`, shards of N rows.
-    """
-
-    def __init__(self, out_path: str | os.PathLike, rows_per_shard: int = 1_000_000):
-        self.out_path = Path(out_path)
-        self.sharded = str(out_path).endswith(os.sep) or self.out_path.is_dir()
-        self.parts_dir = self.out_path.with_name(self.out_path.name + ".parts")
-        self.rows_per_shard = rows_per_shard
-
-    def part_paths(self) -> list[Path]:
-        if not self.parts_dir.exists():
-            return []
-        return sorted(self.parts_dir.glob("part-*.parquet"))
-
-    def final_paths(self) -> list[Path]:
-        if self.sharded:
-            return sorted(self.out_path.glob("shard-*.parquet")) if self.out_path.is_dir() else []
-        return [self.out_path] if self.out_path.is_file() else []
-
-    def write_part(self, table: pa.Table, manifest: dict | None = None) -> Path:
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        existing = self.part_paths()
-        index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
-        info = DatasetInfo(tool_version=(manifest or {}).get("tool_version", "unknown"), run_config=manifest or {})
-        return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet", info)
-
-    def existing_rows(self) -> list[SegmentRow]:
-        """Rows already written, oldest first: the previous final output, then the parts."""
-        rows: list[SegmentRow] = []
-        for path in self.final_paths() + self.part_paths():
-            rows += read_rows(path)
-        return rows
-
-    def finalize(self, rows: list[SegmentRow], info: DatasetInfo) -> list[Path]:
-        """Write the final output atomically, then drop the parts it supersedes."""
-        table = rows_to_table(rows)
-        if self.sharded:
-            self.out_path.mkdir(parents=True, exist_ok=True)
-            old = set(self.final_paths())
-            written = []
-            for i, start in enumerate(range(0, max(table.num_rows, 1), self.rows_per_shard)):
-                shard = table.slice(start, self.rows_per_shard)
-                written.append(write_table_atomic(shard, self.out_path / f"shard-{i:05d}.parquet", info))
-            for stale in old - set(written):
-                stale.unlink()
-        else:
-            written = [write_table_atomic(table, self.out_path, info)]
-        self.clear_parts()
-        return written
-
-    def clear_parts(self) -> None:
-        for part in self.part_paths():
-            part.unlink()
-        try:
-            self.parts_dir.rmdir()
-        except OSError:
-            pass
-
-    def clear(self) -> None:
-        """`--overwrite`: forget the previous output and any work in progress."""
-        for path in self.final_paths():
-            path.unlink()
-        self.clear_parts()
 
 
 def read_rows(path: str | os.PathLike) -> list[SegmentRow]:

@@ -8,9 +8,14 @@ latest attempt at any task failed is one error row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from functools import lru_cache
 
-from .segment_table import STATUS_ERROR, ModelIds, SegmentRow
+from .segment_table import ROW_FIELDS, STATUS_ERROR, ModelIds, Scores, SegmentRow
+from .stored_rows import RowState, StoredRows
+
+MERGE_CHUNK_ROWS = 50_000
 
 TASK_COLUMNS = {
     "caption": ("caption",),
@@ -31,29 +36,39 @@ TASK_SCORES = {
     "voice": (),
 }
 
+_NO_TASK_COLUMNS = {column: None for columns in TASK_COLUMNS.values() for column in columns}
+
 
 def parse_config_hash(value: str | None) -> dict[str, str]:
     """'caption=ab12,transcript=cd34' -> {'caption': 'ab12', 'transcript': 'cd34'}."""
-    pairs = (item.split("=", 1) for item in (value or "").split(",") if "=" in item)
-    return {task: digest for task, digest in pairs}
+    return dict(_parsed_config_hash(value))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_config_hash(value: str | None) -> tuple[tuple[str, str], ...]:
+    # A dataset holds few distinct hashes, parsed for every row of a merge: parse each once.
+    return tuple(tuple(item.split("=", 1)) for item in (value or "").split(",") if "=" in item)
 
 
 def format_config_hash(hashes: dict[str, str]) -> str:
     return ",".join(f"{task}={digest}" for task, digest in sorted(hashes.items()))
 
 
-def recording_key(row: SegmentRow) -> str:
+def recording_key(row: SegmentRow | RowState) -> str:
     return row.source_sha256 or f"path:{row.source_path}"
 
 
-def _row_tasks(row: SegmentRow, wanted: dict[str, str]) -> list[str]:
+def _row_tasks(row: SegmentRow | RowState, wanted: dict[str, str]) -> list[str]:
     """Tasks this row holds results for that still count (current hash, or a task not rerun now)."""
-    return [task for task, digest in parse_config_hash(row.config_hash).items()
-            if wanted.get(task, digest) == digest]
+    return [task for task, digest in _parsed_config_hash(row.config_hash) if wanted.get(task, digest) == digest]
 
 
-def done_tasks(rows: list[SegmentRow], wanted: dict[str, str], include_errors: bool = True) -> dict[str, set[str]]:
-    """Per recording key: the tasks already finished with the current configuration."""
+def done_tasks(rows: Iterable[SegmentRow | RowState], wanted: dict[str, str],
+               include_errors: bool = True) -> dict[str, set[str]]:
+    """Per recording key: the tasks already finished with the current configuration.
+
+    `rows` in write order; `StoredRows.states()` gives them without reading whole rows.
+    """
     latest: dict[tuple[str, str], str] = {}
     for row in rows:
         for task in _row_tasks(row, wanted):
@@ -87,8 +102,33 @@ def merge_rows(rows: list[SegmentRow], wanted: dict[str, str],
         if current_paths is None:
             merged += out
         else:
-            merged += [replace(r, source_path=path) for path in current_paths[key] for r in out]
+            merged += [r if r.source_path == path else replace(r, source_path=path)
+                       for path in current_paths[key] for r in out]
     return sorted(merged, key=lambda r: (r.source_path, r.segment_index if r.segment_index is not None else -1))
+
+
+def merge_in_chunks(stored: StoredRows, wanted: dict[str, str], current_paths: dict[str, list[str]] | None = None,
+                    chunk_rows: int = MERGE_CHUNK_ROWS) -> Iterator[list[SegmentRow]]:
+    """`merge_rows` over everything stored, read and merged a chunk of about `chunk_rows` stored rows at a time.
+
+    With `current_paths`, chunks follow the output order (source path), so
+    their concatenation is exactly what `merge_rows` gives for all rows at
+    once. Without, the same rows come, each recording once, in chunks ordered
+    by the first path the recording was stored under.
+    """
+    if current_paths is None:  # each recording once, ordered by the first path it was stored under
+        entries = sorted((min(stored.stored_paths(key)), key) for key in stored.keys())
+    else:
+        entries = sorted((path, key) for key, paths in current_paths.items() if stored.row_count(key)
+                         for path in paths)
+    chunk: dict[str, list[str]] = {}
+    size = 0
+    for i, (path, key) in enumerate(entries):
+        size += stored.row_count(key) if key not in chunk else 0
+        chunk.setdefault(key, []).append(path)
+        if size >= chunk_rows or i == len(entries) - 1:
+            yield merge_rows(stored.rows_of(chunk), wanted, None if current_paths is None else chunk)
+            chunk, size = {}, 0
 
 
 def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[SegmentRow]:
@@ -111,10 +151,8 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
     out = []
     for index in sorted(base):
         segment = base[index]
-        data = segment.to_dict()
-        for columns in TASK_COLUMNS.values():
-            for column in columns:
-                data[column] = None
+        data = {name: getattr(segment, name) for name in ROW_FIELDS}
+        data.update(_NO_TASK_COLUMNS)
         flags, scores, models, hashes = [], {}, {}, {}
         for task, by_index in task_rows.items():
             source = by_index.get(index)
@@ -127,7 +165,8 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
             if task in ModelIds.__dataclass_fields__:
                 models[task] = getattr(source.models, task)
             hashes[task] = parse_config_hash(source.config_hash)[task]
-        data.update(flags=sorted(set(flags)), scores=scores, models=models, config_hash=format_config_hash(hashes))
-        out.append(SegmentRow.from_dict(data))
+        data.update(flags=tuple(sorted(set(flags))), scores=Scores(**scores), models=ModelIds(**models),
+                    config_hash=format_config_hash(hashes))
+        out.append(SegmentRow(**data))
     return out
 

@@ -2,7 +2,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from omni_caption.schemas import (SCHEMA_VERSION, SEGMENT_SCHEMA, DatasetInfo, ModelIds, PartStore, Scores,
+from omni_caption.schemas import (SCHEMA_VERSION, SEGMENT_SCHEMA, DatasetInfo, ModelIds, PartStore, Scores, StoredRows,
                                   SegmentRow, read_dataset, rows_to_table, schema_version_of,
                                   table_to_rows, write_table_atomic)
 
@@ -54,7 +54,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", boom)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", boom)
     with pytest.raises(OSError):
         write_table_atomic(rows_to_table([ok_row(0, caption="new")]), path)
     assert table_to_rows(pq.read_table(path))[0].caption == "old"
@@ -103,6 +103,8 @@ def test_v1_files_are_upgraded_when_read(tmp_path):
     (row,) = read_rows(tmp_path / "v1.parquet")
     assert row.caption == "old" and row.transcript_raw is None
     assert row.scores.caption_avg_logprob == -0.5 and row.scores.caption_temperature is None
+    stored = StoredRows([tmp_path / "v1.parquet"])  # the chunked merge's reader upgrades the same way
+    assert stored.rows_of(stored.keys()) == [row]
     table, _ = read_dataset(tmp_path / "v1.parquet")
     assert table.schema == SEGMENT_SCHEMA
 
@@ -123,6 +125,8 @@ def test_v2_files_are_upgraded_when_read(tmp_path):
     (row,) = read_rows(tmp_path / "v2.parquet")
     assert row.summary_audio_path == "a.wav" and row.summary_audio_duration_s is None
     assert row.models == ModelIds(caption="m@1")
+    stored = StoredRows([tmp_path / "v2.parquet"])
+    assert stored.rows_of(stored.keys()) == [row]
     table, _ = read_dataset(tmp_path / "v2.parquet")
     assert table.schema == SEGMENT_SCHEMA
 

@@ -1,0 +1,179 @@
+"""The output and its work in progress: parts while a run goes on, the final file or shards at the end.
+
+`<out>.parts/` holds one atomic Parquet part per finished group of recordings
+and stage; each part carries its own manifest (stage, tasks and their config
+hashes, recordings) in its key-value metadata, so data and manifest can never
+disagree. At the end everything is merged into the final output, a chunk of
+recordings at a time: one file, or with a folder `--out`, shards of N rows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .migrations import upgrade_rows, version_from_metadata
+from .parquet_store import (SEGMENT_SCHEMA, AtomicParquetWriter, DatasetInfo, _fsync_dir, _with_metadata,
+                            read_rows, write_table_atomic)
+from .segment_table import SegmentRow, rows_to_table
+from .stored_rows import StoredRows
+
+READ_BATCH_ROWS = 65_536
+
+
+class PartStore:
+    """Where a run's rows live: the previous output first, then this run's parts, in write order."""
+
+    def __init__(self, out_path: str | os.PathLike, rows_per_shard: int = 1_000_000):
+        self.out_path = Path(out_path)
+        self.sharded = str(out_path).endswith(os.sep) or self.out_path.is_dir()
+        self.parts_dir = self.out_path.with_name(self.out_path.name + ".parts")
+        self.rows_per_shard = rows_per_shard
+
+    def part_paths(self) -> list[Path]:
+        return sorted(self.parts_dir.glob("part-*.parquet")) if self.parts_dir.exists() else []
+
+    def base_paths(self) -> list[Path]:
+        """Old shards set aside by a sharded finalize that was interrupted: they are older than the shards."""
+        return sorted(self.parts_dir.glob("base-*.parquet")) if self.parts_dir.exists() else []
+
+    def final_paths(self) -> list[Path]:
+        if self.sharded:
+            return sorted(self.out_path.glob("shard-*.parquet")) if self.out_path.is_dir() else []
+        return [self.out_path] if self.out_path.is_file() else []
+
+    def stored_paths(self) -> list[Path]:
+        """Every file holding rows, oldest first."""
+        return self.base_paths() + self.final_paths() + self.part_paths()
+
+    def has_unfinished_work(self) -> bool:
+        return bool(self.part_paths() or self.base_paths())
+
+    def write_part(self, table: pa.Table, manifest: dict | None = None) -> Path:
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        existing = self.part_paths()
+        index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        info = DatasetInfo(tool_version=(manifest or {}).get("tool_version", "unknown"), run_config=manifest or {})
+        return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet", info)
+
+    def stored(self) -> StoredRows:
+        """An index of every stored row, for resuming and merging without reading whole rows."""
+        return StoredRows(self.stored_paths())
+
+    def existing_rows(self) -> list[SegmentRow]:
+        """All rows already written, oldest first, as objects: for small datasets and tests."""
+        return [row for path in self.stored_paths() for row in read_rows(path)]
+
+    def final_row_chunks(self, batch_rows: int = READ_BATCH_ROWS) -> Iterator[list[SegmentRow]]:
+        """The final output's rows, a batch at a time."""
+        for path in self.final_paths():
+            parquet = pq.ParquetFile(path)
+            version = version_from_metadata(parquet.schema_arrow.metadata)
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                yield [SegmentRow.from_dict(row) for row in upgrade_rows(batch.to_pylist(), version)]
+
+    def has_audio(self) -> bool:
+        """Whether any stored row embeds audio (from the Parquet statistics where the writer left them)."""
+        for path in self.stored_paths():
+            meta = pq.ParquetFile(path).metadata
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for c in range(group.num_columns):
+                    column = group.column(c)
+                    if column.path_in_schema != "audio.bytes":
+                        continue
+                    stats = column.statistics
+                    if stats is None or not stats.has_null_count or stats.null_count < group.num_rows:
+                        return True
+        return False
+
+    def finalize(self, rows: Sequence[SegmentRow], info: DatasetInfo) -> list[Path]:
+        return self.finalize_chunks([rows], info, audio=any(r.audio and r.audio.get("bytes") for r in rows))
+
+    def finalize_chunks(self, chunks: Iterable[Sequence[SegmentRow]], info: DatasetInfo,
+                        audio: bool = False) -> list[Path]:
+        """Write the final output from chunks of rows in order, then drop the parts it supersedes.
+
+        The chunks may be read from the stored files themselves: nothing
+        stored is replaced until every chunk is written. `audio`: the rows
+        embed audio (Hugging Face `datasets` is told so in the file's schema).
+        """
+        schema = _with_metadata(SEGMENT_SCHEMA, info, audio)
+        if not self.sharded:
+            for stale in self.out_path.parent.glob(f".{self.out_path.name}.*.tmp"):
+                stale.unlink()  # from a finalize that died before its rename: we hold the output lock
+            with AtomicParquetWriter(self.out_path, schema) as writer:
+                for chunk in chunks:
+                    writer.write(rows_to_table(list(chunk)))
+            self.clear_parts()
+            return [self.out_path]
+        self.out_path.mkdir(parents=True, exist_ok=True)
+        for stale in self.out_path.glob(".shard-*.tmp"):
+            stale.unlink()  # from a finalize that died before its commit: we hold the output lock
+        shards = self._write_shards(chunks, schema)
+        self._commit_shards(shards)
+        return [s.path for s in shards]
+
+    def _write_shards(self, chunks: Iterable[Sequence[SegmentRow]], schema: pa.Schema) -> list[AtomicParquetWriter]:
+        shards: list[AtomicParquetWriter] = []
+        try:
+            for chunk in chunks:
+                table = rows_to_table(list(chunk))
+                while table.num_rows:
+                    if not shards or shards[-1].rows >= self.rows_per_shard:
+                        shards.append(self._new_shard(len(shards), schema))
+                    room = self.rows_per_shard - shards[-1].rows
+                    shards[-1].write(table.slice(0, room))
+                    table = table.slice(room)
+            if not shards:  # no rows: one empty shard still says what the columns are
+                shards.append(self._new_shard(0, schema))
+            for shard in shards:
+                shard.commit()
+        except BaseException:
+            for shard in shards:
+                shard.abandon()
+            raise
+        return shards
+
+    def _new_shard(self, index: int, schema: pa.Schema) -> AtomicParquetWriter:
+        return AtomicParquetWriter(self.out_path / f"shard-{index:05d}.parquet", schema, rename=False)
+
+    def _commit_shards(self, shards: list[AtomicParquetWriter]) -> None:
+        """Swap the new shards in so that a crash at any moment loses nothing.
+
+        The old shards first move into the parts folder as `base-*` (read
+        before the shards and the parts), then the new ones take their names,
+        then the parts go. Every stored row stays somewhere a rerun reads,
+        in an order that merges to the same result.
+        """
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        base = self.base_paths()
+        index = int(base[-1].stem.split("-")[1]) + 1 if base else 0
+        for old in self.final_paths():
+            os.replace(old, self.parts_dir / f"base-{index:05d}.parquet")
+            index += 1
+        _fsync_dir(self.parts_dir)
+        _fsync_dir(self.out_path)
+        for shard in shards:
+            os.replace(shard.tmp_path, shard.path)
+        _fsync_dir(self.out_path)
+        self.clear_parts()
+
+    def clear_parts(self) -> None:
+        # The set-aside old shards go first: once they are gone, what is left merges to the new output.
+        for path in self.base_paths() + self.part_paths():
+            path.unlink()
+        try:
+            self.parts_dir.rmdir()
+        except OSError:
+            pass
+
+    def clear(self) -> None:
+        """`--overwrite`: forget the previous output and any work in progress."""
+        for path in self.final_paths():
+            path.unlink()
+        self.clear_parts()

@@ -1,0 +1,117 @@
+"""Finalizing a chunk at a time: shards, the audio feature, and no lost rows if it dies at any step."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from omni_caption.schemas import DatasetInfo, PartStore, SegmentRow, merge_in_chunks, merge_rows, rows_to_table
+from omni_caption.schemas import part_store as part_store_module
+from omni_caption.schemas.parquet_store import HF_METADATA_KEY
+
+INFO = DatasetInfo("0.1.0", {})
+WANTED = {"caption": "c1"}
+
+
+def rec(i: int, caption: str = "c", segments: int = 2, audio: bool = False) -> list[SegmentRow]:
+    return [SegmentRow(recording_id=f"r{i}", source_path=f"{i:03d}.wav", source_sha256=f"s{i:03d}",
+                       recording_duration_s=2.0, segment_index=k, start_s=float(k), end_s=k + 1.0,
+                       caption=f"{caption}{i}.{k}", config_hash="caption=c1",
+                       audio={"bytes": b"fLaC", "path": f"{i}_{k}.flac"} if audio else None)
+            for k in range(segments)]
+
+
+def merged(store: PartStore) -> list[SegmentRow]:
+    return merge_rows(store.existing_rows(), WANTED)
+
+
+def test_chunks_fill_shards_of_exactly_rows_per_shard(tmp_path):
+    store = PartStore(str(tmp_path / "ds") + "/", rows_per_shard=3)
+    chunks = [rec(0), rec(1, segments=5), [], rec(2, segments=1)]  # 8 rows, chunk edges off the shard edges
+    written = store.finalize_chunks(chunks, INFO)
+    assert [pq.read_metadata(p).num_rows for p in written] == [3, 3, 2]
+    assert store.existing_rows() == [r for c in chunks for r in c]
+
+
+def test_empty_output_is_one_empty_shard(tmp_path):
+    store = PartStore(str(tmp_path / "ds") + "/")
+    (shard,) = store.finalize_chunks([], INFO)
+    assert shard.name == "shard-00000.parquet" and pq.read_metadata(shard).num_rows == 0
+
+
+@pytest.mark.parametrize("out", ["out.parquet", "ds/"])
+def test_the_store_can_be_rewritten_from_its_own_rows(tmp_path, out):
+    store = PartStore(str(tmp_path / out), rows_per_shard=3)
+    store.finalize_chunks([rec(i, "old") for i in range(4)], INFO)
+    store.write_part(rows_to_table(rec(1, "new")))
+    store.write_part(rows_to_table(rec(9, "new")))
+    expected = merged(store)
+    # The chunks are read lazily from the very files being replaced.
+    store.finalize_chunks(merge_in_chunks(store.stored(), WANTED, chunk_rows=2), INFO)
+    assert store.existing_rows() == expected
+    assert [r.caption for r in expected if r.source_path == "001.wav"] == ["new1.0", "new1.1"]
+    assert not store.parts_dir.exists() and not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("out", ["out.parquet", "ds/"])
+def test_a_failing_chunk_leaves_output_and_parts_as_they_were(tmp_path, out):
+    store = PartStore(str(tmp_path / out), rows_per_shard=2)
+    store.finalize_chunks([rec(0, "old"), rec(1, "old")], INFO)
+    store.write_part(rows_to_table(rec(2, "new")))
+    before = store.existing_rows()
+
+    def chunks():
+        yield rec(0, "x")
+        yield rec(1, "x")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        store.finalize_chunks(chunks(), INFO)
+    assert store.existing_rows() == before
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("crash_at", range(8))
+def test_a_sharded_finalize_killed_at_any_rename_loses_nothing(tmp_path, monkeypatch, crash_at):
+    store = PartStore(str(tmp_path / "ds") + "/", rows_per_shard=2)
+    store.finalize_chunks([rec(i, "old") for i in range(3)], INFO)  # 3 old shards
+    store.write_part(rows_to_table(rec(1, "new")))
+    store.write_part(rows_to_table(rec(7, "new")))
+    expected = merged(store)
+    real_replace, calls = os.replace, []
+
+    def dying_replace(src, dst):
+        if len(calls) == crash_at:
+            raise KeyboardInterrupt("killed")
+        calls.append(dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(part_store_module.os, "replace", dying_replace)
+    try:
+        store.finalize_chunks(merge_in_chunks(store.stored(), WANTED), INFO)
+        finished = True
+    except KeyboardInterrupt:
+        finished = False
+    monkeypatch.setattr(part_store_module.os, "replace", real_replace)
+    assert finished == (crash_at >= 7)  # 3 old shards set aside + 4 new ones renamed
+    assert merged(store) == expected  # whatever survived merges to the same dataset
+    store.finalize_chunks(merge_in_chunks(store.stored(), WANTED), INFO)  # the rerun's finalize
+    assert store.existing_rows() == expected and not store.parts_dir.exists()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_audio_feature_is_declared_only_with_audio(tmp_path):
+    plain = PartStore(tmp_path / "plain.parquet")
+    plain.finalize(rec(0), INFO)
+    assert not plain.has_audio()
+    assert HF_METADATA_KEY not in pq.read_schema(plain.out_path).metadata
+    embedded = PartStore(tmp_path / "audio.parquet")
+    embedded.finalize(rec(0) + rec(1, audio=True), INFO)
+    assert embedded.has_audio()
+    assert HF_METADATA_KEY in pq.read_schema(embedded.out_path).metadata
+    # Streamed: the caller says so up front, since the first chunk may have none.
+    streamed = PartStore(tmp_path / "streamed.parquet")
+    streamed.finalize_chunks([rec(0), rec(1, audio=True)], INFO, audio=True)
+    assert HF_METADATA_KEY in pq.read_schema(streamed.out_path).metadata
