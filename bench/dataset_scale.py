@@ -135,7 +135,8 @@ def build_table(rows: int, recordings: int, seed: int = 0) -> pa.Table:
     # Columns not generated here (and any a later schema version adds) are null.
     ok = pa.table({f.name: columns.get(f.name, pa.nulls(n_ok, f.type)) for f in SEGMENT_SCHEMA}).cast(SEGMENT_SCHEMA)
     failed = [{"recording_id": rec_ids[i], "source_path": paths[i], "source_sha256": sha[i], "status": "error",
-               "error": "FFmpeg cannot read it as audio or video (Invalid data found when processing input)"}
+               "error": "FFmpeg cannot read it as audio or video (Invalid data found when processing input)",
+               "config_hash": "caption=ab12,summary=9f00,transcript=cd34"}
               for i in range(ok_recordings, recordings)]
     return pa.concat_tables([ok, pa.Table.from_pylist(failed, schema=SEGMENT_SCHEMA)])
 

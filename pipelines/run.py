@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
                                     with_agreement_flag)
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
-from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentRow, done_tasks, merge_rows,
+from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentRow, done_tasks, merge_in_chunks,
                                   rows_to_table)
 
 from .discover import SourceFile, discover
@@ -117,7 +118,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             if options.overwrite:
                 store.clear()
             keys = {source.source_path: _key_of(source) for source in sources}
-            done = done_tasks(store.existing_rows(), wanted, include_errors=not options.retry_errors)
+            done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
             summary = RunSummary(recordings=len(sources))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
@@ -134,16 +135,16 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                     progress.advance(recordings=len(result.sources), audio_s=result.audio_s)
             engine.close()
             progress.close()
-            rows = _final_rows(store, sources, keys, wanted, options)
             run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
                                       if k != "hf_token"},
                           "inputs": [str(Path(p).resolve()) for p in inputs],
                           "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
                           "prompt_version": PROMPT_VERSION}
-            store.finalize(rows, DatasetInfo(tool_version=__version__, run_config=run_config))
+            store.finalize_chunks(_counted(summary, _final_chunks(store, sources, keys, wanted, options)),
+                                  DatasetInfo(tool_version=__version__, run_config=run_config),
+                                  audio=options.embed_audio or store.has_audio())
     finally:
         engine.close()
-    _fill_summary(summary, rows)
     summary.wall_s = time.monotonic() - started
     return summary
 
@@ -167,7 +168,10 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
     pending = [s for s in sources if todo[s.source_path]]
     texts = {}
     if isinstance(stage, ModelStage) and stage.is_summary:  # the summary reads the rows the other stages wrote
-        texts = _rows_by_sha(merge_rows(store.existing_rows(), wanted))
+        # Only the recordings this stage will summarise, and of their rows only what a summary reads.
+        pending_paths = {keys[s.source_path]: [s.source_path] for s in pending}
+        texts = _rows_by_sha([_summary_source(r) for rows in merge_in_chunks(store.stored(), wanted, pending_paths)
+                              for r in rows])
     works = []
     for i in range(0, len(pending), options.group_recordings):
         group = tuple(pending[i:i + options.group_recordings])
@@ -178,18 +182,23 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
     return works
 
 
-def _final_rows(store: PartStore, sources: list[SourceFile], keys: dict[str, str], wanted: dict[str, str],
-                options: RunOptions) -> list[SegmentRow]:
+def _final_chunks(store: PartStore, sources: list[SourceFile], keys: dict[str, str], wanted: dict[str, str],
+                  options: RunOptions) -> Iterator[list[SegmentRow]]:
+    """The output rows, merged a chunk of recordings at a time so memory stays flat at any corpus size."""
     current_paths: dict[str, list[str]] = {}
     for source in sources:
         current_paths.setdefault(keys[source.source_path], []).append(source.source_path)
-    rows = merge_rows(store.existing_rows(), wanted, current_paths)
-    # Caption and transcript come from different stages: their agreement is judged once they meet.
-    rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
-            for r in rows]
-    if options.embed_audio:
-        rows = embed_segment_audio(rows, {s.source_path: s.path for s in sources})
-    return rows
+    files = {s.source_path: s.path for s in sources}
+    for rows in merge_in_chunks(store.stored(), wanted, current_paths):
+        # Caption and transcript come from different stages: their agreement is judged once they meet.
+        rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
+                for r in rows]
+        yield embed_segment_audio(rows, files) if options.embed_audio else rows
+
+
+def _summary_source(row: SegmentRow) -> SegmentRow:
+    return replace(row, audio=None, summary=None, summary_reasoning=None, reasoning=None, answer=None,
+                   transcript_raw=None, flags=(), config_hash=None)
 
 
 def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
@@ -213,17 +222,20 @@ def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: d
             "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
 
 
-def _fill_summary(summary: RunSummary, rows: list[SegmentRow]) -> None:
+def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]]) -> Iterator[list[SegmentRow]]:
+    """The chunks, unchanged, counted into `summary` on their way to the writer."""
     seen: dict[str, str] = {}
-    for row in rows:
-        if row.status == STATUS_ERROR:
-            seen[row.source_path] = STATUS_ERROR
-            summary.error_lines.append(f"{row.source_path}: {row.error}")
-            continue
-        if row.source_path not in seen:
-            seen[row.source_path] = "ok"
-            summary.audio_s += row.recording_duration_s or 0.0
-        summary.segments += 1
-        summary.flagged_segments += bool(row.flags)
+    for rows in chunks:
+        for row in rows:
+            if row.status == STATUS_ERROR:
+                seen[row.source_path] = STATUS_ERROR
+                summary.error_lines.append(f"{row.source_path}: {row.error}")
+                continue
+            if row.source_path not in seen:
+                seen[row.source_path] = "ok"
+                summary.audio_s += row.recording_duration_s or 0.0
+            summary.segments += 1
+            summary.flagged_segments += bool(row.flags)
+        yield rows
     summary.errors = sum(1 for s in seen.values() if s == STATUS_ERROR)
     summary.ok = len(seen) - summary.errors

@@ -176,10 +176,10 @@ def speak_dataset(dataset: Path, options: SpeakOptions,
     started = time.monotonic()
     dataset = Path(dataset)
     store = PartStore(dataset)
+    if store.has_unfinished_work():
+        raise SpeakError(f"{dataset} has an unfinished run ({store.parts_dir.name}): resume it first")
     if not store.final_paths():
         raise SpeakError(f"no dataset at {dataset}")
-    if store.part_paths():
-        raise SpeakError(f"{dataset} has an unfinished run ({store.parts_dir.name}): resume it first")
     source = resolve_model(options.model, options.load.cache_dir)
     _check_speaker_early(source, options.speaker)
     items, errors = select_items(dataset, options, source.location)
@@ -268,19 +268,24 @@ def _record_in_dataset(store: PartStore, items: list[SpeakItem], journal: dict[s
     if not done:
         return
     info = DatasetInfo.from_metadata(pq.read_schema(store.final_paths()[0]).metadata)
-    rows = store.existing_rows()  # the final file or shards: speak refuses to run beside unfinished parts
-    out = []
-    for row in rows:
-        hit = done.get((row.recording_id, row.segment_index)) or done.get((row.recording_id, None))
-        if hit is None or row.status != "ok":
-            out.append(row)
-            continue
-        item, entry = hit
-        hashes = {**parse_config_hash(row.config_hash), "voice": item.voice_hash}
-        out.append(replace(row, summary_audio_path=str((options.out_dir / item.wav_name).resolve()),
-                           summary_audio_duration_s=entry["duration_s"], summary_audio_source=options.text_column,
-                           models=replace(row.models, voice=entry["model"]), config_hash=format_config_hash(hashes)))
-    store.finalize(out, info)
+
+    def recorded(rows: list) -> list:
+        out = []
+        for row in rows:
+            hit = done.get((row.recording_id, row.segment_index)) or done.get((row.recording_id, None))
+            if hit is None or row.status != "ok":
+                out.append(row)
+                continue
+            item, entry = hit
+            hashes = {**parse_config_hash(row.config_hash), "voice": item.voice_hash}
+            out.append(replace(row, summary_audio_path=str((options.out_dir / item.wav_name).resolve()),
+                               summary_audio_duration_s=entry["duration_s"], summary_audio_source=options.text_column,
+                               models=replace(row.models, voice=entry["model"]),
+                               config_hash=format_config_hash(hashes)))
+        return out
+
+    # The final file or shards (speak refuses to run beside unfinished parts), rewritten a batch at a time.
+    store.finalize_chunks((recorded(rows) for rows in store.final_row_chunks()), info, audio=store.has_audio())
 
 
 __all__ = ["SpeakError", "SpeakItem", "SpeakOptions", "SpeakReport", "VoicingError", "select_items",
