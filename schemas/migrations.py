@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from .segment_table import SCHEMA_VERSION
+from .segment_table import SCHEMA_VERSION, SegmentRow
 
 
 def _v1_to_v2(row: dict) -> dict:
@@ -49,6 +49,11 @@ def version_from_metadata(metadata: dict[bytes, bytes] | None) -> str:
 
 def table_version(table: pa.Table) -> str:
     return version_from_metadata(table.schema.metadata)
+
+
+def segment_rows(records: pa.Table | pa.RecordBatch, version: str) -> list[SegmentRow]:
+    """Rows a file of schema `version` holds, upgraded and made `SegmentRow`s."""
+    return [SegmentRow.from_dict(row) for row in upgrade_rows(records.to_pylist(), version)]
 
 
 def upgrade_rows(rows: list[dict], version: str) -> list[dict]:

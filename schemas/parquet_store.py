@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .migrations import table_version, upgrade_rows, version_from_metadata
+from .migrations import segment_rows, table_version, version_from_metadata
 from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table
 
 METADATA_PREFIX = "omni_caption."
@@ -53,7 +53,7 @@ def schema_version_of(path: str | os.PathLike) -> str:
     return version_from_metadata(pq.read_schema(path).metadata)
 
 
-def _with_metadata(schema: pa.Schema, info: DatasetInfo | None, audio: bool) -> pa.Schema:
+def schema_with_metadata(schema: pa.Schema, info: DatasetInfo | None, audio: bool) -> pa.Schema:
     metadata = dict(schema.metadata or {})
     if info is not None:
         metadata.update(info.to_metadata())
@@ -68,7 +68,7 @@ def write_table_atomic(table: pa.Table, path: str | os.PathLike, info: DatasetIn
     path = Path(path)
     table = table.cast(SEGMENT_SCHEMA)
     audio = bool(table.num_rows) and table.column("audio").null_count < table.num_rows
-    with AtomicParquetWriter(path, _with_metadata(SEGMENT_SCHEMA, info, audio)) as writer:
+    with AtomicParquetWriter(path, schema_with_metadata(SEGMENT_SCHEMA, info, audio)) as writer:
         writer.write(table)
     return path
 
@@ -114,7 +114,7 @@ class AtomicParquetWriter:
         self._handle.close()
         if self.rename:
             os.replace(self.tmp_path, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         return self.path
 
     def abandon(self) -> None:
@@ -140,7 +140,7 @@ class AtomicParquetWriter:
             raise
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -156,7 +156,7 @@ def _fsync_dir(directory: Path) -> None:
 def read_rows(path: str | os.PathLike) -> list[SegmentRow]:
     """Rows of one Parquet file, upgraded to the current schema whatever version wrote them."""
     table = pq.read_table(path)
-    return [SegmentRow.from_dict(row) for row in upgrade_rows(table.to_pylist(), table_version(table))]
+    return segment_rows(table, table_version(table))
 
 
 def read_dataset(path: str | os.PathLike) -> tuple[pa.Table, DatasetInfo]:

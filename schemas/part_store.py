@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .migrations import upgrade_rows, version_from_metadata
-from .parquet_store import (SEGMENT_SCHEMA, AtomicParquetWriter, DatasetInfo, _fsync_dir, _with_metadata,
+from .migrations import segment_rows, version_from_metadata
+from .parquet_store import (SEGMENT_SCHEMA, AtomicParquetWriter, DatasetInfo, fsync_dir, schema_with_metadata,
                             read_rows, write_table_atomic)
 from .segment_table import SegmentRow, rows_to_table
 from .stored_rows import StoredRows
@@ -74,7 +74,7 @@ class PartStore:
             parquet = pq.ParquetFile(path)
             version = version_from_metadata(parquet.schema_arrow.metadata)
             for batch in parquet.iter_batches(batch_size=batch_rows):
-                yield [SegmentRow.from_dict(row) for row in upgrade_rows(batch.to_pylist(), version)]
+                yield segment_rows(batch, version)
 
     def has_audio(self) -> bool:
         """Whether any stored row embeds audio (from the Parquet statistics where the writer left them)."""
@@ -102,7 +102,7 @@ class PartStore:
         stored is replaced until every chunk is written. `audio`: the rows
         embed audio (Hugging Face `datasets` is told so in the file's schema).
         """
-        schema = _with_metadata(SEGMENT_SCHEMA, info, audio)
+        schema = schema_with_metadata(SEGMENT_SCHEMA, info, audio)
         if not self.sharded:
             for stale in self.out_path.parent.glob(f".{self.out_path.name}.*.tmp"):
                 stale.unlink()  # from a finalize that died before its rename: we hold the output lock
@@ -156,11 +156,11 @@ class PartStore:
         for old in self.final_paths():
             os.replace(old, self.parts_dir / f"base-{index:05d}.parquet")
             index += 1
-        _fsync_dir(self.parts_dir)
-        _fsync_dir(self.out_path)
+        fsync_dir(self.parts_dir)
+        fsync_dir(self.out_path)
         for shard in shards:
             os.replace(shard.tmp_path, shard.path)
-        _fsync_dir(self.out_path)
+        fsync_dir(self.out_path)
         self.clear_parts()
 
     def clear_parts(self) -> None:

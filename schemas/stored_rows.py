@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .migrations import upgrade_rows, version_from_metadata
+from .migrations import segment_rows, version_from_metadata
 from .segment_table import SegmentRow
 
 STATE_COLUMNS = ["source_sha256", "source_path", "config_hash", "status"]
@@ -107,8 +107,7 @@ class StoredRows:
             hits = [where[k] for k in keys if k in where]
             if not hits:
                 continue
-            table = self._take(f, np.sort(np.concatenate(hits)))
-            out += [SegmentRow.from_dict(row) for row in upgrade_rows(table.to_pylist(), self._versions[f])]
+            out += segment_rows(self._take(f, np.sort(np.concatenate(hits))), self._versions[f])
         return out
 
     def _take(self, f: int, rows: np.ndarray) -> pa.Table:
