@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 

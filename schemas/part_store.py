@@ -35,11 +35,14 @@ class PartStore:
         self.rows_per_shard = rows_per_shard
 
     def part_paths(self) -> list[Path]:
-        return sorted(self.parts_dir.glob("part-*.parquet")) if self.parts_dir.exists() else []
+        return self._in_parts_dir("part")
 
     def base_paths(self) -> list[Path]:
         """Old shards set aside by a sharded finalize that was interrupted: they are older than the shards."""
-        return sorted(self.parts_dir.glob("base-*.parquet")) if self.parts_dir.exists() else []
+        return self._in_parts_dir("base")
+
+    def _in_parts_dir(self, prefix: str) -> list[Path]:
+        return sorted(self.parts_dir.glob(f"{prefix}-*.parquet")) if self.parts_dir.exists() else []
 
     def final_paths(self) -> list[Path]:
         if self.sharded:
@@ -55,8 +58,7 @@ class PartStore:
 
     def write_part(self, table: pa.Table, manifest: dict | None = None) -> Path:
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        existing = self.part_paths()
-        index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        index = _next_index(self.part_paths())
         info = DatasetInfo(tool_version=(manifest or {}).get("tool_version", "unknown"), run_config=manifest or {})
         return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet", info)
 
@@ -151,8 +153,7 @@ class PartStore:
         in an order that merges to the same result.
         """
         self.parts_dir.mkdir(parents=True, exist_ok=True)
-        base = self.base_paths()
-        index = int(base[-1].stem.split("-")[1]) + 1 if base else 0
+        index = _next_index(self.base_paths())
         for old in self.final_paths():
             os.replace(old, self.parts_dir / f"base-{index:05d}.parquet")
             index += 1
@@ -177,3 +178,8 @@ class PartStore:
         for path in self.final_paths():
             path.unlink()
         self.clear_parts()
+
+
+def _next_index(numbered: list[Path]) -> int:
+    """The number after the last of sorted `name-NNNN.parquet` files."""
+    return int(numbered[-1].stem.split("-")[1]) + 1 if numbered else 0

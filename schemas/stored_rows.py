@@ -70,7 +70,7 @@ class StoredRows:
         where: dict[str, np.ndarray] = {}
         if len(keys):
             grouped = pa.table({"key": keys, "row": pa.array(np.arange(len(keys)))}).group_by(
-                "key", use_threads=False).aggregate([("row", "list"), ("key", "count")])
+                "key", use_threads=False).aggregate([("row", "list")])
             for key, rows in zip(grouped.column("key").to_pylist(), grouped.column("row_list").to_numpy()):
                 where[key] = np.sort(rows)
             pairs = pa.table({"key": keys, "path": states.column("source_path")}).group_by(
