@@ -11,6 +11,9 @@ import numpy as np
 SAMPLE_RATE = 16_000
 
 
+NO_AUDIO_STREAM = "no audio stream (the file has only video or other streams)"
+
+
 class DecodeError(RuntimeError):
     """The file could not be decoded; the message is one line for the error row."""
 
@@ -34,6 +37,8 @@ def _short_reason(exc: Exception, path: Path) -> str:
     if ".cpp:" in text:
         text = text.split(".cpp:", 1)[1].split(", ", 1)[-1]
     text = text.replace(f"{path}", "").replace(": ", " ").strip()
+    if "best audio stream is unknown" in text:  # torchcodec's words for a container with no audio track
+        return NO_AUDIO_STREAM
     if text.startswith("Could not open input file"):
         detail = text.removeprefix("Could not open input file").strip()
         return f"FFmpeg cannot read it as audio or video ({detail or 'unknown format'})"

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from omni_caption.pipelines import SAMPLE_RATE, DecodeError, decode_audio
+from omni_caption.pipelines import SAMPLE_RATE, AudioFile, DecodeError, decode_audio
 from tests.conftest import ffmpeg, make_tone
 
 CONTAINERS = {
@@ -53,11 +53,13 @@ def test_undecodable_files_raise_one_line(tmp_path, content, reason):
     assert reason in str(info.value) and "\n" not in str(info.value) and ".cpp" not in str(info.value)
 
 
-def test_video_without_audio_stream_is_an_error(tmp_path):
+@pytest.mark.parametrize("opener", [decode_audio, AudioFile])
+def test_video_without_audio_stream_says_so(tmp_path, opener):
     path = tmp_path / "silent.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x64:rate=5:duration=1", "-c:v", "libx264", str(path))
-    with pytest.raises(DecodeError):
-        decode_audio(path)
+    with pytest.raises(DecodeError) as info:
+        opener(path)
+    assert str(info.value) == "no audio stream (the file has only video or other streams)"
 
 
 @pytest.mark.parametrize("ext", ["opus", "mp3", "flac"])
