@@ -6,7 +6,7 @@ from .guards import (DEFAULT_OPTIONS, GuardInput, GuardOptions, GuardReport, Seg
                      with_agreement_flag)
 from .prompts import PROMPT_VERSION, normalise_language
 from .summary import (SegmentText, build_summary_source, plan_summary, run_summary_plan, run_summary_plans,
-                      split_source)
+                      split_source, summary_shrinking_on_oom)
 from .tasks import (
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_PRESET,
@@ -27,5 +27,6 @@ __all__ = [
     "GuardOptions", "GuardReport", "SegmentContext", "SegmentText", "TaskConfig", "TaskOutput",
     "build_summary_source", "check", "check_batch", "generate_with_fallback", "model_generate_fn",
     "normalise_language", "plan_summary", "read_output", "run_guarded_task", "run_summary_plan",
-    "run_summary_plans", "split_language_line", "split_source", "split_think", "with_agreement_flag",
+    "run_summary_plans", "split_language_line", "split_source", "split_think", "summary_shrinking_on_oom",
+    "with_agreement_flag",
 ]

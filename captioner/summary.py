@@ -284,6 +284,34 @@ def run_summary_plan(plan: SummaryPlan, summarise: Summarise, max_tokens: int = 
     return run_summary_plans([plan], summarise, max_tokens, count_tokens)[0]
 
 
+def summary_shrinking_on_oom(segments: Sequence[SegmentText], summarise: Summarise,
+                             is_out_of_memory: Callable[[BaseException], bool], on_oom: Callable[[], None],
+                             max_tokens: int = DEFAULT_MAX_SOURCE_TOKENS,
+                             count_tokens: TokenCounter = estimate_tokens) -> SummaryResult | str:
+    """One recording's summary when one of its prompts ran out of memory even alone (`summarise` re-raised):
+    the source is split again into pieces at most half as long as the largest that failed, so there are
+    more calls and reduce rounds but each is smaller, until every call fits.
+
+    Returns the one-line error when pieces of MIN_MAX_TOKENS still do not fit. `segments` must have words
+    (plan_summary is not None).
+    """
+    while True:
+        plan = plan_summary(segments, max_tokens, count_tokens)
+        if plan is None:
+            raise ValueError("no segment has words: there is nothing to summarise")
+        try:
+            return run_summary_plans([plan], summarise, max_tokens, count_tokens)[0]
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+        on_oom()
+        if max_tokens <= MIN_MAX_TOKENS:
+            return (f"CUDA out of memory summarising even {max_tokens}-token pieces of captions one call at a "
+                    "time; free GPU memory or use a smaller --summary-model")
+        largest = max(count_tokens(piece.text) for piece in plan.pieces)
+        max_tokens = max(MIN_MAX_TOKENS, min(max_tokens, largest) // 2)
+
+
 def _final(state: _Progress) -> SummaryResult:
     return final_summary(state.results[0], state.truncated, tuple(state.calls))
 

@@ -9,10 +9,10 @@ edges, summarised part by part, and the parts reduced in text.
 
 from __future__ import annotations
 
-from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans
+from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans, summary_shrinking_on_oom
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
 from omni_caption.captioner.summary import final_summary, format_span, partial_answer
-from omni_caption.model import DecodingOptions, OmniModel, Prompt, generate_batch, generate_text
+from omni_caption.model import DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch, generate_text
 from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory, run_halving_on_oom
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.family_qwen3 import QWEN3_OMNI
@@ -50,32 +50,48 @@ def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording
 
 
 def _batched(omni: OmniModel, decoding: DecodingOptions, runtime: DecodeRuntime):
+    """summarise(prompts) in batches of the runtime's limit, halving on OOM. Every result is kept by its
+    prompt, so a retry after an OOM that no halving could help reruns only the prompts that did not run."""
+    done: dict[str, GenerationResult] = {}
+
     def generate(texts: list[str]):
-        return generate_text(omni, [Prompt(text=t) for t in texts], decoding, runtime.decoder, runtime.limit.size)
+        results = generate_text(omni, [Prompt(text=t) for t in texts], decoding, runtime.decoder, runtime.limit.size)
+        done.update(zip(texts, results))
+        return results
 
     def summarise(prompts: list[str]):
-        results = []
-        for chunk in chunks_within(prompts, lambda: runtime.limit.size):
-            results += run_halving_on_oom(generate, chunk, runtime.limit, runtime.free_after_oom, runtime.in_flight)
-        return results
+        for chunk in chunks_within([p for p in dict.fromkeys(prompts) if p not in done], lambda: runtime.limit.size):
+            run_halving_on_oom(generate, chunk, runtime.limit, runtime.free_after_oom, runtime.in_flight)
+        return [done[p] for p in prompts]
 
     return summarise
 
 
 def _from_text(omni, recordings, texts, decoding, runtime):
-    plans = []
+    """All recordings' map-reduce rounds in lockstep; if one prompt does not fit even alone, each recording
+    is summarised on its own again, its pieces shrinking until they fit (or its error row says why)."""
+    sources = []
     for rec in recordings:
         rows = sorted(texts.get(rec.sha256, []), key=lambda r: r.start_s or 0.0)
-        plans.append(plan_summary([SegmentText(r.start_s, r.end_s, r.caption, r.transcript, r.speaker)
-                                   for r in rows if r.status == "ok"]))
-    done = iter(run_summary_plans([p for p in plans if p is not None], _batched(omni, decoding, runtime)))
+        sources.append([SegmentText(r.start_s, r.end_s, r.caption, r.transcript, r.speaker)
+                        for r in rows if r.status == "ok"])
+    plans = [plan_summary(source) for source in sources]
+    summarise = _batched(omni, decoding, runtime)
+    try:
+        done = iter(run_summary_plans([p for p in plans if p is not None], summarise))
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        runtime.free_after_oom()
+        done = None
     found = []
-    for plan in plans:
+    for plan, source in zip(plans, sources):
         if plan is None:  # no caption or transcript had words: nothing to summarise, no call made
             found.append((None, None, ["empty:summary"]))
-        else:
-            result = next(done)
-            found.append((result.summary, result.reasoning, list(result.flags)))
+            continue
+        result = next(done) if done is not None else summary_shrinking_on_oom(
+            source, summarise, is_out_of_memory, runtime.free_after_oom)
+        found.append(result if isinstance(result, str) else (result.summary, result.reasoning, list(result.flags)))
     return found
 
 

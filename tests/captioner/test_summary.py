@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from omni_caption.captioner.summary import (SUMMARY_PART_TEXT, SUMMARY_REDUCE_TEXT, SUMMARY_TEXT, SegmentText,
                                             SourceLine, build_summary_source, estimate_tokens, format_timestamp,
                                             plan_summary, run_summary_plan, run_summary_plans, source_lines,
-                                            split_source)
+                                            split_source, summary_shrinking_on_oom)
 from omni_caption.model import GenerationResult
 
 
@@ -179,3 +179,58 @@ def test_many_recordings_share_each_round_in_one_call():
     assert short_result.calls_per_round == (1,) and short_result.summary == "partial summary text " * 10 + "1.0"
     assert long_result.calls_per_round == alone.calls_per_round
     assert run_summary_plans([], summarise) == []
+
+
+class FakeOutOfMemory(RuntimeError):
+    pass
+
+
+def gpu_that_fits(max_prompt_tokens, prefix="partial"):
+    """fake_model behind a memory limit: a call holding any prompt over `max_prompt_tokens` raises, as
+    `summarise` does when even one prompt alone does not fit. Returns (summarise, prompts that ran, calls)."""
+    model, ran = fake_model(prefix)
+    calls = []
+
+    def summarise(prompts):
+        calls.append(len(prompts))
+        if max(estimate_tokens(p) for p in prompts) > max_prompt_tokens:
+            raise FakeOutOfMemory("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return model(prompts)
+
+    return summarise, ran, calls
+
+
+def shrinking(source, summarise, max_tokens=16_000):
+    freed = []
+    result = summary_shrinking_on_oom(source, summarise, lambda exc: isinstance(exc, FakeOutOfMemory),
+                                      lambda: freed.append(1), max_tokens=max_tokens)
+    return result, len(freed)
+
+
+def test_a_source_too_big_for_memory_is_split_until_every_call_fits():
+    source = segments(40)
+    whole = estimate_tokens(SUMMARY_TEXT.format(source=build_summary_source(source)))
+    summarise, ran, calls = gpu_that_fits(whole // 5)
+    result, freed = shrinking(source, summarise)
+    assert result.summary and result.flags == ()
+    assert freed >= 2 and freed == len(calls) - len(ran)  # every failed attempt freed memory before the next
+    assert all(estimate_tokens(p) <= whole // 5 for round_ in ran for p in round_)
+    mapped = "\n".join(line for p in ran[0] for line in p.splitlines() if line.startswith("[") and "scene" in line)
+    assert [f"scene {i} " in mapped for i in range(40)] == [True] * 40  # no segment dropped from the map round
+    assert result.calls_per_round[0] == len(ran[0]) > 5 and result.calls_per_round[-1] == 1
+
+
+def test_a_source_whose_smallest_pieces_do_not_fit_is_a_one_line_error():
+    summarise, ran, calls = gpu_that_fits(10)  # not even the prompt template fits
+    result, freed = shrinking(segments(6), summarise)
+    assert isinstance(result, str) and "\n" not in result
+    assert result.startswith("CUDA out of memory summarising even 32-token pieces")
+    assert ran == [] and freed == len(calls) and 2 <= len(calls) <= 12  # halving: a few tries, not one per token
+
+
+def test_other_errors_than_out_of_memory_are_not_retried():
+    def broken(prompts):
+        raise ValueError("bad prompt")
+
+    with pytest.raises(ValueError, match="bad prompt"):
+        shrinking(segments(3), broken)

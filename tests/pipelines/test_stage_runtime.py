@@ -118,32 +118,70 @@ def test_the_next_batch_is_tokenised_while_the_model_decodes_this_one(tmp_path, 
     assert len(threads) == 2 * summary.segments and all(name.startswith("tokeniser") for name in threads)
 
 
-def test_out_of_memory_in_summaries_halves_them_and_loses_none(tmp_path, cache_dir, tiny_dir, monkeypatch):
+def summaries(tmp_path, cache_dir, name, max_new_tokens=6, **options):
+    """Captions and text summaries of the three example recordings: (run summary, (path, summary, error) each)."""
+    out = tmp_path / f"{name}.parquet"
+    summary = run_corpus([EXAMPLES / "meetings", EXAMPLES / "field"], out,
+                         RunOptions(tasks=("caption", "summary"), model="tiny-random", greedy=True,
+                                    max_new_tokens=max_new_tokens, cache_dir=cache_dir, device="cpu", **options),
+                         show_progress=False)
+    return summary, duckdb.sql(f"SELECT DISTINCT source_path, summary, error FROM '{out}' ORDER BY 1").fetchall()
+
+
+def tight_summary_memory(monkeypatch, fits):
+    """generate_text on a GPU where a call whose prompt texts `fits(texts)` refuses runs out of memory;
+    returns the prompt texts of every call and of the calls that ran."""
     from omni_caption.pipelines import summarise
 
-    def summaries(name, **options):
-        out = tmp_path / f"{name}.parquet"
-        summary = run_corpus([EXAMPLES / "meetings", EXAMPLES / "field"], out,
-                             RunOptions(tasks=("caption", "summary"), model="tiny-random", greedy=True,
-                                        max_new_tokens=6, cache_dir=cache_dir, device="cpu", **options),
-                             show_progress=False)
-        return summary, duckdb.sql(f"SELECT DISTINCT source_path, summary FROM '{out}' ORDER BY 1").fetchall()
-
-    _, alone = summaries("alone", batch_size=1)
     real = summarise.generate_text
-    sizes = []
+    calls, ran = [], []
 
-    def fits_one(omni, prompts, *args, **kwargs):
-        sizes.append(len(prompts))
-        if len(prompts) > 1:
+    def generate_text(omni, prompts, *args, **kwargs):
+        calls.append([p.text for p in prompts])
+        if not fits(calls[-1]):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        ran.append(calls[-1])
         return real(omni, prompts, *args, **kwargs)
 
-    monkeypatch.setattr(summarise, "generate_text", fits_one)
-    run_summary, halved = summaries("halved", batch_size=4)
+    monkeypatch.setattr(summarise, "generate_text", generate_text)
+    return calls, ran
+
+
+def test_out_of_memory_in_summaries_halves_them_and_loses_none(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    _, alone = summaries(tmp_path, cache_dir, "alone", batch_size=1)
+    calls, _ = tight_summary_memory(monkeypatch, fits=lambda texts: len(texts) == 1)
+    run_summary, halved = summaries(tmp_path, cache_dir, "halved", batch_size=4)
     assert run_summary.errors == 0 and halved == alone and len(alone) == 3
-    assert all(text for _, text in alone)
+    assert all(text for _, text, _ in alone)
+    sizes = [len(texts) for texts in calls]
     assert sizes[0] == 3 and sizes.count(1) == 3  # the three recordings' summaries failed together, then ran alone
+
+
+def test_a_summary_prompt_too_big_even_alone_is_split_until_it_fits(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.captioner.prompts import SUMMARY_PART_TEXT, SUMMARY_REDUCE_TEXT, SUMMARY_TEXT
+
+    whole_recording = SUMMARY_TEXT.split("{")[0]
+
+    def many_lines_in_one_call(text):
+        return text.startswith(whole_recording) and text.count("\n[") >= 2
+
+    calls, ran = tight_summary_memory(monkeypatch, fits=lambda texts: not any(map(many_lines_in_one_call, texts)))
+    run_summary, rows = summaries(tmp_path, cache_dir, "split", max_new_tokens=32, batch_size=4)
+    assert run_summary.errors == 0 and len(rows) == 3 and all(text and error is None for _, text, error in rows)
+    assert any(many_lines_in_one_call(t) for texts in calls for t in texts)  # the meeting's one call did not fit
+    ran_texts = [t for texts in ran for t in texts]
+    assert any(t.startswith(SUMMARY_PART_TEXT.split("{")[0]) for t in ran_texts)  # so its pieces were mapped
+    assert any(t.startswith(SUMMARY_REDUCE_TEXT.split("{")[0]) for t in ran_texts)  # and reduced
+    assert len(ran_texts) == len(set(ran_texts))  # what ran before the retry did not run again
+
+
+def test_a_summary_that_never_fits_is_an_error_row_and_the_run_goes_on(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    calls, ran = tight_summary_memory(monkeypatch, fits=lambda texts: False)
+    run_summary, rows = summaries(tmp_path, cache_dir, "never", batch_size=4)
+    assert run_summary.errors == 3 and ran == [] and len(calls) < 40
+    assert {text for _, text, _ in rows} == {None}
+    assert all(error.startswith("CUDA out of memory summarising even 32-token pieces") and "--summary-model" in error
+               for _, _, error in rows)
 
 
 def test_a_segment_too_big_even_alone_fails_its_recording_and_no_other(tmp_path, cache_dir, tiny_dir, monkeypatch):
