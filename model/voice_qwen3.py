@@ -8,10 +8,14 @@ library's own `generate` builds the talker inputs from that pass exactly as it
 does from a sampled one: user part, speaker and codec special tokens, trailing
 text with the per-row end-of-text marker, talker + MTP, then code2wav.
 
-The one library internal this relies on is that `generate` obtains the
-thinker's result through `self.thinker.generate(...)` and reads `.sequences`
-and `.hidden_states` from it. `_thinker_teacher_forced` is the only place that
-knows this, and it raises if the library stops calling it (tested).
+Two library internals are relied on, both in `_talker_only_generate`, the
+one place that knows them: `generate` obtains the thinker's result through
+`self.thinker.generate(...)` (reading `.sequences` and `.hidden_states`), and
+turns codes into audio through `self.code2wav.chunked_decode(...)`. The first
+is shadowed by the teacher-forced pass, and it raises if the library stops
+calling it; the second by an empty waveform, because the codes are tapped and
+decoded here without the gaps the library leaves at its chunk joins, and
+decoding them twice would only cost time (a test counts code2wav passes).
 """
 
 from __future__ import annotations
@@ -54,19 +58,28 @@ def default_max_codes(text: str) -> int:
 
 
 @contextmanager
-def _thinker_teacher_forced(model, forced) -> Iterator[list]:
-    """For the duration, `model.thinker.generate` returns the teacher-forced pass instead of sampling."""
+def _talker_only_generate(model, forced) -> Iterator[None]:
+    """For the duration, `model.generate` takes the teacher-forced pass as the thinker's result and
+    leaves the waveform to us: `thinker.generate` returns `forced`, `code2wav.chunked_decode` an empty batch."""
+    import torch
+
     calls: list = []
 
     def forced_generate(*_args, **_kwargs):
         calls.append(1)
         return forced
 
-    model.thinker.generate = forced_generate  # an instance attribute shadows the method
+    def no_waveform(codes, *_args, **_kwargs):
+        return torch.zeros((codes.shape[0], 1, 0), dtype=torch.float32, device=codes.device)
+
+    # Instance attributes shadow the methods; deleting them restores the library's.
+    model.thinker.generate = forced_generate
+    model.code2wav.chunked_decode = no_waveform
     try:
-        yield calls
+        yield
     finally:
         del model.thinker.generate
+        del model.code2wav.chunked_decode
     if len(calls) != 1:
         raise RuntimeError("transformers no longer asks the thinker through thinker.generate; "
                            "model/voice_qwen3.py must follow its Qwen3OmniMoeForConditionalGeneration.generate")
@@ -213,22 +226,23 @@ def voice_texts(omni: OmniModel, texts: list[str], speaker: str, prompt: Prompt,
             forced = _forced_thinker_pass(omni, prompt_ids, text_ids)
             if options.do_sample:
                 torch.manual_seed(options.seed)
-            with _thinker_teacher_forced(model, forced), warnings.catch_warnings(), quiet_transformers():
+            with _talker_only_generate(model, forced), warnings.catch_warnings(), quiet_transformers():
                 # The talker is driven by embeddings by design; its repetition-penalty notice says nothing to users.
                 warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
-                _, wavs = model.generate(input_ids=prompt_ids, attention_mask=inputs["attention_mask"],
+                model.generate(input_ids=prompt_ids, attention_mask=inputs["attention_mask"],
                                          speaker=speaker.lower(), return_audio=True, thinker_eos_token_id=im_end,
                                          talker_max_new_tokens=cap, talker_min_new_tokens=options.min_codes,
                                          talker_do_sample=options.do_sample)
         tap.finish()
     finally:
         handle.remove()
-    # The library's waveforms have gaps at its chunk joins; the tapped codes are decoded without them.
-    del wavs
     results = []
     for row, (text, ids) in enumerate(zip(texts, text_ids)):
         codes = tap.codes(row)
-        waveform = decode_codes(model.code2wav, codes) if on_audio is None else np.concatenate(tap.streamed or [np.zeros(0, np.float32)])
+        if on_audio is None:
+            waveform = decode_codes(model.code2wav, codes)
+        else:
+            waveform = np.concatenate(tap.streamed or [np.zeros(0, np.float32)])
         results.append(VoicedText(text=text, speaker=speaker.lower(), waveform=waveform, sample_rate=VOICE_SAMPLE_RATE,
                                   talker_text_ids=tuple(ids[:-1]), num_codes=int(codes.shape[1])))
     return results

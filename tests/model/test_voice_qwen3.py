@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -154,6 +156,26 @@ def test_chunked_decode_has_no_gaps_at_joins(talking):
     np.testing.assert_array_equal(ours[len(whole):], 0)
     library = code2wav.chunked_decode(codes[None], chunk_size=16, left_context_size=25).reshape(-1).detach().numpy()
     assert len(library) < len(whole)  # why we decode ourselves
+
+
+def test_code2wav_runs_once_per_chunk_of_ours_not_again_inside_the_library(talking):
+    from transformers import Qwen3OmniMoeForConditionalGeneration
+
+    passes = []
+    handle = talking.model.code2wav.register_forward_hook(lambda _m, args, _out: passes.append(args[0].shape[-1]))
+    try:
+        (whole,) = voice_texts(talking, ["Hello there, this is a test."], "ethan", PROMPT, GREEDY)
+        whole_passes = list(passes)
+        passes.clear()
+        voice_texts(talking, ["Hello there, this is a test."], "ethan", PROMPT,
+                    VoiceOptions(max_codes=24, do_sample=False, stream_chunk_codes=10), on_audio=lambda _: None)
+    finally:
+        handle.remove()
+    assert whole_passes == [whole.num_codes]  # one decode of all the codes (under 300), ours
+    assert len(passes) == -(-whole.num_codes // 10) and max(passes) <= 10 + 25  # streamed: a chunk with context each
+    assert "chunked_decode" not in vars(talking.model.code2wav)  # the library's method is back
+    # What is shadowed is still how the library makes audio: if this fails, code2wav may run twice again.
+    assert "self.code2wav.chunked_decode(" in inspect.getsource(Qwen3OmniMoeForConditionalGeneration.generate)
 
 
 @pytest.mark.parametrize("preset", ["captioner", "thinking"])
