@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .dataset_info import dataset_files
 from .duckdb_views import connect_readonly
-from .migrations import table_version, upgrade_rows
-from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY
-from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA
+from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches
+from .segment_table import SEGMENT_SCHEMA
 from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt
 
 # What `datasets` reads from the schema metadata to type columns; only `audio`
@@ -94,22 +92,11 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
     for target, sources in targets:
         with atomic_output(target) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             for source in sources:
-                for table in _current_schema_batches(source, row_group):
+                for table in current_schema_batches(source, row_group):
                     table = table.select(schema.names).cast(schema)
                     writer.write_table(table, row_group_size=row_group)
                     rows += table.num_rows
     return ExportResult([t for t, _ in targets], rows, [])
-
-
-def _current_schema_batches(source: Path, batch_size: int) -> Iterator[pa.Table]:
-    """The file's rows in batches, in the current schema: older versions go through the migrations."""
-    parquet = pq.ParquetFile(source)
-    version = table_version(parquet.schema_arrow.empty_table())
-    for batch in parquet.iter_batches(batch_size=batch_size):
-        if version == SCHEMA_VERSION:
-            yield pa.Table.from_batches([batch])
-        else:
-            yield pa.Table.from_pylist(upgrade_rows(batch.to_pylist(), version), schema=SEGMENT_SCHEMA)
 
 
 def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> ExportResult:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .migrations import segment_rows, table_version, version_from_metadata
-from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow, rows_to_table
+from .migrations import segment_rows, table_version, upgrade_rows, version_from_metadata
+from .segment_table import SCHEMA_VERSION, SEGMENT_SCHEMA, SegmentRow
 
 METADATA_PREFIX = "omni_caption."
 ROW_GROUP_ROWS = 131_072
@@ -159,10 +160,23 @@ def read_rows(path: str | os.PathLike) -> list[SegmentRow]:
     return segment_rows(table, table_version(table))
 
 
+def current_schema_batches(path: str | os.PathLike, batch_rows: int = 65_536) -> Iterator[pa.Table]:
+    """A file's rows in batches, in the current schema: a current file as stored, older versions
+    through the migrations."""
+    parquet = pq.ParquetFile(path)
+    version = table_version(parquet.schema_arrow.empty_table())
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        if version == SCHEMA_VERSION:
+            yield pa.Table.from_batches([batch])
+        else:
+            yield pa.Table.from_pylist(upgrade_rows(batch.to_pylist(), version), schema=SEGMENT_SCHEMA)
+
+
 def read_dataset(path: str | os.PathLike) -> tuple[pa.Table, DatasetInfo]:
-    """A file, or a folder of shards (their metadata is the same: the first one's is returned)."""
+    """A file, or a folder of shards, as one table in the current schema (their metadata is the same:
+    the first one's is returned)."""
     path = Path(path)
     files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     metadata = pq.read_schema(files[0]).metadata if files else None
-    rows = [row for f in files for row in read_rows(f)]
-    return rows_to_table(rows), DatasetInfo.from_metadata(metadata)
+    tables = [t.select(SEGMENT_SCHEMA.names).cast(SEGMENT_SCHEMA) for f in files for t in current_schema_batches(f)]
+    return pa.concat_tables(tables) if tables else SEGMENT_SCHEMA.empty_table(), DatasetInfo.from_metadata(metadata)
