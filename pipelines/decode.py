@@ -68,6 +68,10 @@ def decode_audio(path: str | Path) -> DecodedAudio:
 class AudioFile:
     """A recording decoded on demand: in blocks for one pass, or any span by file time.
 
+    Spans come from a sequential decode, not torchcodec's range API, which decodes from the stream's
+    start for any span not after the last and gives samples shifted by a few ms that depend on what was
+    read before (pipelines/span_reader.py).
+
     Nothing holds the whole waveform, so memory does not grow with length;
     times are the stream's own timestamps (an mp3 may start at 0.05 s).
     """
@@ -85,17 +89,19 @@ class AudioFile:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
+        self._spans = None  # the sequential reader behind `read`, made on first use
 
     def __reduce__(self):
         # A decoder cannot be pickled: another process (a Ray actor) reopens the file by its path.
         return (AudioFile, (self.path,))
 
     def read(self, start_s: float, end_s: float) -> np.ndarray:
-        try:
-            samples = self._decoder.get_samples_played_in_range(start_s, end_s).data
-        except Exception as exc:
-            raise DecodeError(_short_reason(exc, self.path)) from exc
-        return np.ascontiguousarray(samples.mean(dim=0).float().numpy())
+        """The samples of [start_s, end_s) in file time: fast for spans in time order (see span_reader)."""
+        if self._spans is None:
+            from .span_reader import ForwardSpans
+
+            self._spans = ForwardSpans(self.path)
+        return self._spans.read(start_s, end_s)
 
     def blocks(self, block_samples: int = 512 * 1875) -> Iterator[tuple[float, np.ndarray]]:
         """(start time, samples) blocks of `block_samples` (the last may be shorter), in order.

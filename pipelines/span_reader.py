@@ -1,0 +1,125 @@
+"""Spans of a recording by file time, without decoding from the start for each one.
+
+torchcodec's range API (`get_samples_played_in_range`) decodes from the
+start of the stream whenever a span does not begin after everything it has
+decoded so far, and the frame that ends one span always runs past it, so even
+the next span starts over: reading the 80 spans of a 40-minute Opus file
+took 87 s (27x realtime), the last ones 2 s each. Two readers fix that:
+
+- `ForwardSpans`: one sequential pass that only goes back to the start when a
+  span begins before the previous one (linear for spans in time order);
+- `DecodedAudioCache`: the 16 kHz samples of a pass written to a temporary
+  file, so spans in any order are a file read (the caption stages read their
+  segments sorted by duration, not by time).
+
+Both give exactly the samples of one whole-file decode, except that a
+sequential pass ends without the resampler's last few samples (about 1 ms)
+that a whole decode flushes. torchcodec's range reads are also shifted by a
+few ms after an earlier read (tests/pipelines/test_span_reader.py).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .decode import SAMPLE_RATE, DecodeError, _decoded_frames, _short_reason
+
+
+class ForwardSpans:
+    """Spans of one file from a sequential decode; a span before the last one read starts a new pass."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._restart()
+
+    def _restart(self) -> None:
+        from torchcodec.decoders import AudioDecoder
+
+        try:
+            decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+        except Exception as exc:
+            raise DecodeError(_short_reason(exc, self.path)) from exc
+        self._frames = _decoded_frames(decoder, self.path)
+        self._origin_s: float | None = None  # pts of the pass's first sample
+        self._dropped = 0  # samples of this pass before the buffer
+        self._pieces: list[np.ndarray] = []
+        self._buffered = 0
+        self._ended = False
+        self.passes = getattr(self, "passes", 0) + 1
+
+    def _index(self, time_s: float) -> int:
+        return int(round((time_s - self._origin_s) * SAMPLE_RATE))
+
+    def read(self, start_s: float, end_s: float) -> np.ndarray:
+        if self._origin_s is not None and self._index(start_s) < self._dropped:
+            self._restart()  # behind what this pass kept: only a new pass can give it
+        while not self._ended and (self._origin_s is None
+                                   or self._dropped + self._buffered < self._index(end_s)):
+            frame = next(self._frames, None)
+            if frame is None:
+                self._ended = True
+                break
+            pts, samples = frame
+            if self._origin_s is None:
+                self._origin_s = pts
+            self._pieces.append(np.asarray(samples, dtype=np.float32))
+            self._buffered += len(samples)
+        if self._origin_s is None:
+            return np.zeros(0, dtype=np.float32)
+        buffer = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
+        first = min(max(0, self._index(start_s) - self._dropped), len(buffer))
+        last = min(max(first, self._index(end_s) - self._dropped), len(buffer))
+        span = buffer[first:last].copy()
+        # Keep from this span's start on: the next span may begin inside it (overlapping windows).
+        self._pieces, self._buffered = [buffer[first:]], len(buffer) - first
+        self._dropped += first
+        return span
+
+
+class DecodedAudioCache:
+    """One recording's decoded 16 kHz samples in a temporary file: written once in order, read in any order.
+
+    float32 as decoded, so a span is the same samples a decode gives (64 KB per second of audio, 230 MB an
+    hour). The file goes when `close` is called or the cache is collected.
+    """
+
+    def __init__(self, folder: Path, start_s: float = 0.0):
+        fd, name = tempfile.mkstemp(prefix="audio-", suffix=".f32", dir=folder)
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "w+b")
+        self.start_s: float | None = None
+        self.samples = 0
+        self._fallback_start_s = start_s
+
+    def append(self, start_s: float, block: np.ndarray) -> None:
+        if self.start_s is None:
+            self.start_s = start_s
+        self._file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        self.samples += len(block)
+
+    def finish(self) -> None:
+        self._file.flush()
+        if self.start_s is None:
+            self.start_s = self._fallback_start_s
+
+    def read(self, start_s: float, end_s: float) -> np.ndarray:
+        origin = self.start_s if self.start_s is not None else self._fallback_start_s
+        first = min(max(0, int(round((start_s - origin) * SAMPLE_RATE))), self.samples)
+        last = min(max(first, int(round((end_s - origin) * SAMPLE_RATE))), self.samples)
+        data = os.pread(self._file.fileno(), (last - first) * 4, first * 4)
+        return np.frombuffer(data, dtype=np.float32).copy()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
