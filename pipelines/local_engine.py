@@ -27,7 +27,10 @@ class LocalEngine:
     def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
         loaded = self._load(stage)
         for work in self._segmented(works):
-            yield run_group(stage, loaded, work)
+            try:
+                yield run_group(stage, loaded, work)
+            finally:
+                work.release_audio()
 
     def close(self) -> None:
         if self._loaded is not None:

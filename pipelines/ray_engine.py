@@ -53,7 +53,9 @@ class SegmentWorker:
     """A CPU actor: decode + VAD + segmentation of a group, unless an earlier stage already did it."""
 
     def __init__(self, options: RunOptions):
-        self.segmenter = Segmenter(replace(options, device="cpu"))  # VAD on CPU workers, by design
+        # VAD on CPU workers, by design. No decoded-audio file here: the model actor that reads the spans
+        # may run on another machine, so it makes its own at the first read.
+        self.segmenter = Segmenter(replace(options, device="cpu"), cache_audio=False)
 
     def __call__(self, batch: dict) -> dict:
         works = []
@@ -74,8 +76,10 @@ class StageWorker:
 
     def __call__(self, batch: dict) -> dict:
         works = [_unpack(w) for w in batch["work"]]
-        return {"result": [_pack(run_group(self.stage, self.loaded, w)) for w in works],
-                "prepared": [_pack(w.prepared) for w in works]}
+        results = [_pack(run_group(self.stage, self.loaded, w)) for w in works]
+        for work in works:  # the decoded-audio files its recordings made at their first read here
+            work.release_audio()
+        return {"result": results, "prepared": [_pack(w.prepared) for w in works]}
 
 
 class RayEngine:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omni_caption.model import AutWindows, windows_from_pauses
 from omni_caption.schemas import SegmentRow, recording_id_from_sha256
@@ -10,6 +10,7 @@ from omni_caption.schemas import SegmentRow, recording_id_from_sha256
 from .decode import AudioFile, DecodeError
 from .discover import SourceFile
 from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
+from .span_reader import DecodedAudioCache, fill_audio_cache, new_audio_cache
 from .vad import FRAME_S, SileroVad, VadResult
 
 
@@ -20,9 +21,31 @@ class Recording:
     audio: AudioFile
     duration_s: float
     segments: list[Segment]
+    # The decoded samples, written during segmentation (or by one pass at the first read where no
+    # segmenter of this process made them), so spans in any order cost a file read.
+    cache: DecodedAudioCache | None = field(default=None, repr=False, compare=False)
+    cache_on_read: bool = field(default=True, repr=False, compare=False)
 
     def read(self, segment: Segment):
-        return self.audio.read(segment.start_s, segment.end_s)
+        return self.read_span(segment.start_s, segment.end_s)
+
+    def read_span(self, start_s: float, end_s: float):
+        if self.cache is None and self.cache_on_read:
+            self.cache = fill_audio_cache(self.audio)
+            self.cache_on_read = self.cache is not None  # no room for it: read from the source from now on
+        if self.cache is not None:
+            return self.cache.read(start_s, end_s)
+        return self.audio.read(start_s, end_s)
+
+    def release_audio(self) -> None:
+        """Remove the decoded-audio file once this stage's work on the recording is done."""
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def __getstate__(self):
+        # The cache is a file of this process's machine: another process (a Ray actor) makes its own.
+        return {**self.__dict__, "cache": None}
 
     def segment_row(self, index: int, **columns) -> SegmentRow:
         """Row `index` of this recording with its time and VAD columns; `columns` add a stage's results."""
@@ -36,9 +59,12 @@ class Recording:
 class Segmenter:
     """Decode + VAD + segmentation of each recording, done once per run and reused by every stage."""
 
-    def __init__(self, options):
-        """`options`: the run's RunOptions (granularity, chunk limit, devices)."""
+    def __init__(self, options, cache_audio: bool = True):
+        """`options`: the run's RunOptions (granularity, chunk limit, devices). `cache_audio`: write each
+        recording's decoded samples to a temporary file (TMPDIR) in the segmentation pass, kept until
+        `Recording.release_audio`; without, a recording makes its cache at its first read."""
         self.options = options
+        self.cache_audio = cache_audio
         self.seg_options = SegmentationOptions(max_chunk_s=options.max_chunk_s)
         self._vad: SileroVad | None = None
         self._done: dict[str, tuple[float, list[Segment]]] = {}
@@ -53,14 +79,22 @@ class Segmenter:
             sha256 = sha256 or source.sha256()
         except OSError as exc:
             return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
+        cache = None
         try:
             audio = AudioFile(source.path)
+            cache = new_audio_cache() if self.cache_audio else None
+            blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
             if sha256 not in self._done:
-                self._done[sha256] = self.segment(self.vad().analyse(audio.blocks()))
+                self._done[sha256] = self.segment(self.vad().analyse(blocks))
+            elif cache is not None:  # segmented by an earlier stage: one pass only to fill the cache
+                for _ in blocks:
+                    pass
         except (DecodeError, OSError) as exc:
+            if cache is not None:
+                cache.close()
             return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
         duration, segments = self._done[sha256]
-        return Recording(source, sha256, audio, duration, segments)
+        return Recording(source, sha256, audio, duration, segments, cache=cache.finished() if cache else None)
 
     def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
         # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,16 +85,17 @@ class DecodedAudioCache:
     """One recording's decoded 16 kHz samples in a temporary file: written once in order, read in any order.
 
     float32 as decoded, so a span is the same samples a decode gives (64 KB per second of audio, 230 MB an
-    hour). The file goes when `close` is called or the cache is collected.
+    hour, in TMPDIR). The file goes when `close` is called or the cache is collected. A write that fails
+    (disk full) drops the cache; the caller then reads spans from the source instead.
     """
 
-    def __init__(self, folder: Path, start_s: float = 0.0):
-        fd, name = tempfile.mkstemp(prefix="audio-", suffix=".f32", dir=folder)
+    def __init__(self, folder: Path | None = None):
+        fd, name = tempfile.mkstemp(prefix="omni-caption-audio-", suffix=".f32", dir=folder)
         self.path = Path(name)
         self._file = os.fdopen(fd, "w+b")
         self.start_s: float | None = None
         self.samples = 0
-        self._fallback_start_s = start_s
+        self.broken = False
 
     def append(self, start_s: float, block: np.ndarray) -> None:
         if self.start_s is None:
@@ -101,13 +103,30 @@ class DecodedAudioCache:
         self._file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
         self.samples += len(block)
 
-    def finish(self) -> None:
-        self._file.flush()
-        if self.start_s is None:
-            self.start_s = self._fallback_start_s
+    def tee(self, blocks: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
+        """`blocks` passed on unchanged, each also appended here while writing works."""
+        for start_s, block in blocks:
+            if not self.broken:
+                try:
+                    self.append(start_s, block)
+                except OSError:
+                    self.broken = True
+                    self.close()
+            yield start_s, block
+
+    def finished(self) -> DecodedAudioCache | None:
+        """This cache, flushed and ready to read; None if a write failed."""
+        if self.broken:
+            return None
+        try:
+            self._file.flush()
+        except OSError:
+            self.close()
+            return None
+        return self
 
     def read(self, start_s: float, end_s: float) -> np.ndarray:
-        origin = self.start_s if self.start_s is not None else self._fallback_start_s
+        origin = self.start_s or 0.0
         first = min(max(0, int(round((start_s - origin) * SAMPLE_RATE))), self.samples)
         last = min(max(first, int(round((end_s - origin) * SAMPLE_RATE))), self.samples)
         data = os.pread(self._file.fileno(), (last - first) * 4, first * 4)
@@ -123,3 +142,25 @@ class DecodedAudioCache:
             self.close()
         except Exception:
             pass
+
+
+def new_audio_cache(folder: Path | None = None) -> DecodedAudioCache | None:
+    """A cache in `folder` (default: TMPDIR), or None where no temporary file can be made."""
+    try:
+        return DecodedAudioCache(folder)
+    except OSError:
+        return None
+
+
+def fill_audio_cache(audio, folder: Path | None = None) -> DecodedAudioCache | None:
+    """A cache of `audio` (an AudioFile) made by one sequential pass, or None where there is no room."""
+    cache = new_audio_cache(folder)
+    if cache is None:
+        return None
+    try:
+        for _ in cache.tee(audio.blocks()):
+            pass
+    except BaseException:
+        cache.close()
+        raise
+    return cache.finished()

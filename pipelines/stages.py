@@ -42,6 +42,12 @@ class GroupWork:
     texts: dict[str, list[SegmentRow]] = field(default_factory=dict)  # sha256 -> merged rows (text summaries)
     prepared: tuple[Prepared, ...] | None = None  # decode + VAD + segments, once done
 
+    def release_audio(self) -> None:
+        """Remove the recordings' decoded-audio files: the stage is done with this group."""
+        for prepared in self.prepared or ():
+            if isinstance(prepared, Recording):
+                prepared.release_audio()
+
 
 @dataclass(frozen=True)
 class GroupResult:

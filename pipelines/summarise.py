@@ -118,7 +118,7 @@ def _from_audio_within_memory(omni: OmniModel, rec: Recording, decoding: Decodin
 
 
 def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions, spans: list[tuple[float, float]]):
-    results = [generate_batch(omni, [rec.audio.read(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
+    results = [generate_batch(omni, [rec.read_span(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
                for start, end in spans]
     truncated = any(r.hit_token_cap for r in results)
     final = results[0]

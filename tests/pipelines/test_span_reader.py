@@ -90,7 +90,7 @@ def test_the_cache_gives_any_span_in_any_order_and_removes_its_file(recording, t
     cache = DecodedAudioCache(tmp_path)
     for start_s, block in AudioFile(path).blocks(block_samples=512 * 100):
         cache.append(start_s, block)
-    cache.finish()
+    assert cache.finished() is cache
     assert cache.samples == len(whole) and cache.path.stat().st_size == 4 * len(whole)
     for start, end in [(60.0, 75.0), (0.0, 3.0), (30.5, 59.9), (74.0, 99.0), (80.0, 81.0)]:
         np.testing.assert_array_equal(cache.read(start, end), whole_span(whole, origin, start, end))
