@@ -1,25 +1,15 @@
 """The GPU throughput benchmark: full shapes on the meta device (no memory), end to end on tiny-random."""
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
 from omni_caption.model.batch_sizing import MemoryModel
-from tests.conftest import REPO
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("gpu_throughput", REPO / "bench" / "gpu_throughput.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from tests.bench import load_bench
 
 
 def test_full_shapes_are_the_released_thinker():
-    bench = load_bench()
+    bench = load_bench("gpu_throughput")
     config = bench.full_thinker_config()
     thinker = bench.build_thinker(config, "meta")
     billions = sum(p.numel() for p in thinker.parameters()) / 1e9
@@ -30,14 +20,14 @@ def test_full_shapes_are_the_released_thinker():
 
 
 def test_queue_caption_lengths_vary_around_the_mean():
-    lengths = load_bench().caption_lengths(256, 400)
-    assert lengths == load_bench().caption_lengths(256, 400)  # a fixed seed: runs compare
+    lengths = load_bench("gpu_throughput").caption_lengths(256, 400)
+    assert lengths == load_bench("gpu_throughput").caption_lengths(256, 400)  # a fixed seed: runs compare
     assert 100 <= min(lengths) < 300 and 500 < max(lengths) <= 700
     assert 380 < sum(lengths) / len(lengths) < 420
 
 
 def test_speed_arithmetic():
-    bench = load_bench()
+    bench = load_bench("gpu_throughput")
     # 64 clips of 30 s: prefill 2 s, then 400 steps of 18 ms (the memory roofline of the issue).
     assert bench.caption_speed(64, 30.0, 2.0, 0.018) == pytest.approx(64 * 30 / 9.2)
     assert bench.corpus_speed(300.0, 240.0) == pytest.approx(36000 / (120 + 240))  # warm-up counts once
@@ -45,7 +35,7 @@ def test_speed_arithmetic():
 
 
 def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir, capsys):
-    bench = load_bench()
+    bench = load_bench("gpu_throughput")
     out = tmp_path / "bench.json"
     report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "6",
                          "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4",

@@ -1,27 +1,19 @@
 """The shared-prefix measurement: what it counts, on tiny-random's real template and processor."""
 
-import importlib.util
 import json
 
-from tests.conftest import REPO
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("prompt_prefix", REPO / "bench" / "prompt_prefix.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench import load_bench
 
 
 def test_shared_prefix_length():
-    bench = load_bench()
+    bench = load_bench("prompt_prefix")
     assert bench.shared_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
     assert bench.shared_prefix_length([[5, 6], [5, 6]]) == 2
     assert bench.shared_prefix_length([[1], [2]]) == 0
 
 
 def test_the_shared_prefix_stops_where_the_audio_starts(tiny_dir, cache_dir, tmp_path, capsys):
-    bench = load_bench()
+    bench = load_bench("prompt_prefix")
     rows = bench.main(["--cache-dir", str(cache_dir), "--json", str(tmp_path / "prefix.json")])
     assert json.loads((tmp_path / "prefix.json").read_text()) == rows
     assert [r["task"] for r in rows] == ["caption", "transcript", "reasoning"]

@@ -1,20 +1,11 @@
 """The GPU voice benchmark's model builder, checked on the meta device (no memory, no GPU)."""
 
-import importlib.util
-
 from omni_caption.model import LoadOptions, load_model
-from tests.conftest import REPO
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("voice_stream", REPO / "bench" / "voice_stream.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.bench import load_bench
 
 
 def test_full_shapes_match_the_released_parameter_counts(tiny_dir, cache_dir):
-    bench = load_bench()
+    bench = load_bench("voice_stream")
     tiny = load_model("tiny-random", LoadOptions(voice=True, cache_dir=cache_dir))
     model = bench.full_shapes_model(tiny, device="meta")
     billions = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e9
@@ -29,7 +20,7 @@ def test_full_shapes_match_the_released_parameter_counts(tiny_dir, cache_dir):
 
 
 def test_a_released_config_supplies_the_shapes(tiny_dir, cache_dir):
-    bench = load_bench()
+    bench = load_bench("voice_stream")
     tiny = load_model("tiny-random", LoadOptions(voice=True, cache_dir=cache_dir))
     released = bench.full_shapes_model(tiny, device="meta").config.to_dict()
     released["talker_config"]["text_config"]["num_hidden_layers"] = 10  # a config that differs from the defaults
