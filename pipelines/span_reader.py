@@ -85,14 +85,13 @@ class DecodedAudioCache:
     """One recording's decoded 16 kHz samples in a temporary file: written once in order, read in any order.
 
     float32 as decoded, so a span is the same samples a decode gives (64 KB per second of audio, 230 MB an
-    hour, in TMPDIR). The file goes when `close` is called or the cache is collected. A write that fails
-    (disk full) drops the cache; the caller then reads spans from the source instead.
+    hour, in TMPDIR). The file has no name (unlinked as it is made), so its space comes back when `close`
+    is called, the cache is collected, or the process dies, even by SIGKILL. A write that fails (disk
+    full) drops the cache; the caller then reads spans from the source instead.
     """
 
     def __init__(self, folder: Path | None = None):
-        fd, name = tempfile.mkstemp(prefix="omni-caption-audio-", suffix=".f32", dir=folder)
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "w+b")
+        self._file = tempfile.TemporaryFile(prefix="omni-caption-audio-", suffix=".f32", dir=folder)
         self.start_s: float | None = None
         self.samples = 0
         self.broken = False
@@ -132,10 +131,15 @@ class DecodedAudioCache:
         data = os.pread(self._file.fileno(), (last - first) * 4, first * 4)
         return np.frombuffer(data, dtype=np.float32).copy()
 
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def bytes_on_disk(self) -> int:
+        return os.fstat(self._file.fileno()).st_size
+
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self.path.unlink(missing_ok=True)
+        self._file.close()
 
     def __del__(self):
         try:

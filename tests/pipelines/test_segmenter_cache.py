@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import tempfile
 
 import duckdb
 import numpy as np
@@ -17,15 +16,17 @@ from tests.conftest import EXAMPLES, make_tone
 
 
 @pytest.fixture
-def tmpdir_for_caches(tmp_path, monkeypatch):
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+def open_caches(monkeypatch):
+    """Every DecodedAudioCache made from now on; call it for those still open."""
+    made = []
+    real = DecodedAudioCache.__init__
 
+    def tracked(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        made.append(self)
 
-def caches_in(folder):
-    return [p for p in folder.iterdir() if p.name.startswith("omni-caption-audio-")]
+    monkeypatch.setattr(DecodedAudioCache, "__init__", tracked)
+    return lambda: [cache for cache in made if not cache.closed]
 
 
 @pytest.fixture
@@ -34,18 +35,17 @@ def tone(tmp_path):
     return SourceFile(path=path, source_path="tone.opus")
 
 
-def test_spans_come_from_the_cache_and_equal_the_source(tone, tmpdir_for_caches):
+def test_spans_come_from_the_cache_and_equal_the_source(tone, open_caches):
     rec = Segmenter(RunOptions(device="cpu")).prepare(tone)
-    assert isinstance(rec, Recording) and rec.cache is not None
-    assert rec.cache.path.parent == tmpdir_for_caches and rec.cache.path.exists()
+    assert isinstance(rec, Recording) and rec.cache is not None and open_caches() == [rec.cache]
     source = AudioFile(tone.path)
     for segment in sorted(rec.segments, key=lambda s: -s.start_s):  # any order
         np.testing.assert_array_equal(rec.read(segment), source.read(segment.start_s, segment.end_s))
     rec.release_audio()
-    assert rec.cache is None and caches_in(tmpdir_for_caches) == []
+    assert rec.cache is None and open_caches() == []
 
 
-def test_a_later_stage_fills_its_cache_without_running_vad_again(tone, tmpdir_for_caches, monkeypatch):
+def test_a_later_stage_fills_its_cache_without_running_vad_again(tone, open_caches, monkeypatch):
     segmenter = Segmenter(RunOptions(device="cpu"))
     first = segmenter.prepare(tone)
     first.release_audio()
@@ -56,20 +56,20 @@ def test_a_later_stage_fills_its_cache_without_running_vad_again(tone, tmpdir_fo
     assert again.cache is not None and again.cache.samples == pytest.approx(40.0 * 16000, abs=64)
 
 
-def test_without_a_segmenter_cache_the_first_read_makes_one(tone, tmpdir_for_caches, monkeypatch):
+def test_without_a_segmenter_cache_the_first_read_makes_one(tone, open_caches, monkeypatch):
     rec = Segmenter(RunOptions(device="cpu"), cache_audio=False).prepare(tone)
-    assert rec.cache is None and caches_in(tmpdir_for_caches) == []
+    assert rec.cache is None and open_caches() == []
     source_reads = []
     monkeypatch.setattr(AudioFile, "read", lambda self, *span: source_reads.append(span))
     spans = [rec.read(segment) for segment in reversed(rec.segments)]
-    assert rec.cache is not None and len(caches_in(tmpdir_for_caches)) == 1 and source_reads == []
+    assert rec.cache is not None and open_caches() == [rec.cache] and source_reads == []
     for segment, span in zip(reversed(rec.segments), spans):
         assert len(span) == round((segment.end_s - segment.start_s) * 16000)
     rec.release_audio()
-    assert caches_in(tmpdir_for_caches) == []
+    assert open_caches() == []
 
 
-def test_with_a_full_disk_spans_come_from_the_source(tone, tmpdir_for_caches, monkeypatch):
+def test_with_a_full_disk_spans_come_from_the_source(tone, open_caches, monkeypatch):
     uncached = Segmenter(RunOptions(device="cpu"), cache_audio=False).prepare(tone)
     uncached.cache_on_read = False
 
@@ -78,20 +78,20 @@ def test_with_a_full_disk_spans_come_from_the_source(tone, tmpdir_for_caches, mo
 
     monkeypatch.setattr(DecodedAudioCache, "append", disk_full)
     rec = Segmenter(RunOptions(device="cpu")).prepare(tone)
-    assert isinstance(rec, Recording) and rec.cache is None and caches_in(tmpdir_for_caches) == []
+    assert isinstance(rec, Recording) and rec.cache is None and open_caches() == []
     assert rec.segments == uncached.segments
     np.testing.assert_array_equal(rec.read(rec.segments[-1]), uncached.read(uncached.segments[-1]))
-    assert rec.cache is None and not rec.cache_on_read and caches_in(tmpdir_for_caches) == []  # tried once
+    assert rec.cache is None and not rec.cache_on_read and open_caches() == []  # tried once
 
 
-def test_a_recording_sent_to_another_process_leaves_its_cache_behind(tone, tmpdir_for_caches):
+def test_a_recording_sent_to_another_process_leaves_its_cache_behind(tone, open_caches):
     rec = Segmenter(RunOptions(device="cpu")).prepare(tone)
     copy = pickle.loads(pickle.dumps(rec))
     assert copy.cache is None and rec.cache is not None
     np.testing.assert_array_equal(copy.read(rec.segments[0]), rec.read(rec.segments[0]))
 
 
-def test_a_run_reads_every_segment_from_the_cache_and_leaves_no_file(tmp_path, tmpdir_for_caches, cache_dir,
+def test_a_run_reads_every_segment_from_the_cache_and_closes_them_all(tmp_path, open_caches, cache_dir,
                                                                     tiny_dir, monkeypatch):
     source_reads = []
     real = AudioFile.read
@@ -103,7 +103,7 @@ def test_a_run_reads_every_segment_from_the_cache_and_leaves_no_file(tmp_path, t
     assert summary.errors == 0 and summary.segments >= 2
     assert duckdb.sql(f"SELECT count(*) FROM '{out}' WHERE caption IS NOT NULL").fetchone()[0] == summary.segments
     assert source_reads == []  # no span decoded from the source: all came from the caches
-    assert caches_in(tmpdir_for_caches) == []
+    assert open_caches() == []
 
 
 class StageThatKeepsItsRecordings:
@@ -129,7 +129,7 @@ class StageThatKeepsItsRecordings:
         pass
 
 
-def test_the_engine_releases_a_groups_caches_when_the_group_is_done(tmp_path, tmpdir_for_caches):
+def test_the_engine_releases_a_groups_caches_when_the_group_is_done(tmp_path, open_caches):
     from omni_caption.pipelines.local_engine import LocalEngine
     from omni_caption.pipelines.stages import GroupWork
 
@@ -143,4 +143,4 @@ def test_the_engine_releases_a_groups_caches_when_the_group_is_done(tmp_path, tm
     next(results)  # the first group is done once the second is asked for
     assert stage.seen[0].cache is None and stage.seen[1].cache is not None
     list(results)
-    assert [rec.cache for rec in stage.seen] == [None] * 3 and caches_in(tmpdir_for_caches) == []
+    assert [rec.cache for rec in stage.seen] == [None] * 3 and open_caches() == []
