@@ -82,13 +82,12 @@ class Segmenter:
         cache = None
         try:
             audio = AudioFile(source.path)
-            cache = new_audio_cache() if self.cache_audio else None
-            blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
             if sha256 not in self._done:
+                cache = new_audio_cache() if self.cache_audio else None
+                blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
                 self._done[sha256] = self.segment(self.vad().analyse(blocks))
-            elif cache is not None:  # segmented by an earlier stage: one pass only to fill the cache
-                for _ in blocks:
-                    pass
+            elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
+                cache = fill_audio_cache(audio)
         except (DecodeError, OSError) as exc:
             if cache is not None:
                 cache.close()
