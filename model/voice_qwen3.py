@@ -230,9 +230,9 @@ def voice_texts(omni: OmniModel, texts: list[str], speaker: str, prompt: Prompt,
                 # The talker is driven by embeddings by design; its repetition-penalty notice says nothing to users.
                 warnings.filterwarnings("ignore", message=".*repetition_penalty.*inputs_embeds")
                 model.generate(input_ids=prompt_ids, attention_mask=inputs["attention_mask"],
-                                         speaker=speaker.lower(), return_audio=True, thinker_eos_token_id=im_end,
-                                         talker_max_new_tokens=cap, talker_min_new_tokens=options.min_codes,
-                                         talker_do_sample=options.do_sample)
+                               speaker=speaker.lower(), return_audio=True, thinker_eos_token_id=im_end,
+                               talker_max_new_tokens=cap, talker_min_new_tokens=options.min_codes,
+                               talker_do_sample=options.do_sample)
         tap.finish()
     finally:
         handle.remove()

@@ -45,7 +45,7 @@ class Recording:
 
     def __getstate__(self):
         # The cache is a file of this process's machine: another process (a Ray actor) makes its own.
-        return {**self.__dict__, "cache": None}
+        return {**self.__dict__, "cache": None, "cache_on_read": True}
 
     def segment_row(self, index: int, **columns) -> SegmentRow:
         """Row `index` of this recording with its time and VAD columns; `columns` add a stage's results."""
@@ -93,7 +93,9 @@ class Segmenter:
                 cache.close()
             return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
         duration, segments = self._done[sha256]
-        return Recording(source, sha256, audio, duration, segments, cache=cache.finished() if cache else None)
+        # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
+        return Recording(source, sha256, audio, duration, segments, cache=cache.finished() if cache else None,
+                         cache_on_read=not self.cache_audio)
 
     def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
         # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.

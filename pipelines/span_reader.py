@@ -35,6 +35,7 @@ class ForwardSpans:
 
     def __init__(self, path: Path):
         self.path = path
+        self.passes = 0
         self._restart()
 
     def _restart(self) -> None:
@@ -50,7 +51,7 @@ class ForwardSpans:
         self._pieces: list[np.ndarray] = []
         self._buffered = 0
         self._ended = False
-        self.passes = getattr(self, "passes", 0) + 1
+        self.passes += 1
 
     def _index(self, time_s: float) -> int:
         return int(round((time_s - self._origin_s) * SAMPLE_RATE))
@@ -148,17 +149,17 @@ class DecodedAudioCache:
             pass
 
 
-def new_audio_cache(folder: Path | None = None) -> DecodedAudioCache | None:
-    """A cache in `folder` (default: TMPDIR), or None where no temporary file can be made."""
+def new_audio_cache() -> DecodedAudioCache | None:
+    """A cache in TMPDIR, or None where no temporary file can be made."""
     try:
-        return DecodedAudioCache(folder)
+        return DecodedAudioCache()
     except OSError:
         return None
 
 
-def fill_audio_cache(audio, folder: Path | None = None) -> DecodedAudioCache | None:
+def fill_audio_cache(audio) -> DecodedAudioCache | None:
     """A cache of `audio` (an AudioFile) made by one sequential pass, or None where there is no room."""
-    cache = new_audio_cache(folder)
+    cache = new_audio_cache()
     if cache is None:
         return None
     try:
