@@ -125,6 +125,9 @@ def _parse_batch_size(value):
 @click.option("--retry-errors", is_flag=True, help="Retry recordings whose last attempt ended as an error row.")
 @click.option("--commit-every", default=16, show_default=True, type=click.IntRange(min=1),
               help="Recordings per committed part: at most this much work is redone after a crash.")
+@click.option("--segment-threads", default=None, type=click.IntRange(min=1),
+              help="Recordings decoded and VAD-segmented at once, beside the model [default: a quarter of the "
+                   "CPUs, 1 to 4].")
 @click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -152,7 +155,7 @@ def _parse_batch_size(value):
 def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
-                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, greedy, seed, device, dtype, cache_dir, engine,
+                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
                 ray_address, num_gpus_per_worker, workers, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
@@ -188,7 +191,7 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
                                            max_speakers=max_speakers),
             hf_token=os.environ.get("HF_TOKEN"), embed_audio=embed_audio,
             aut_window=aut_window, batch_size=batch_size, decoder=decoder, overwrite=overwrite, retry_errors=retry_errors,
-            group_recordings=commit_every,
+            group_recordings=commit_every, segment_threads=segment_threads,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir, engine=engine,
             ray=RayOptions(address=ray_address, workers=workers, num_gpus_per_worker=num_gpus_per_worker),

@@ -15,7 +15,7 @@ class LocalEngine:
 
     def __init__(self, options: RunOptions):
         # One segmenter for the whole run: it keeps each recording's segments, so later stages skip VAD.
-        self.segmenter = Segmenter(options)
+        self.segmenter = Segmenter(options, threads=options.segmenter_threads())
         self._loaded: tuple[tuple[str, str], object, ModelStage | SpeakerStage] | None = None
 
     def open(self, plan: list[ModelStage | SpeakerStage]) -> None:

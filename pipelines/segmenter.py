@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from omni_caption.model import AutWindows, windows_from_pauses
@@ -57,22 +62,41 @@ class Recording:
 
 
 class Segmenter:
-    """Decode + VAD + segmentation of each recording, done once per run and reused by every stage."""
+    """Decode + VAD + segmentation of each recording, done once per run and reused by every stage.
 
-    def __init__(self, options, cache_audio: bool = True):
+    `prepare_all` works on several recordings at once, in threads: the decoder releases the GIL, and
+    one core decodes Opus at only about the speed a GPU stage captions it. Each thread borrows a VAD
+    model of its own, because silero keeps state between calls.
+    """
+
+    def __init__(self, options, cache_audio: bool = True, threads: int = 1):
         """`options`: the run's RunOptions (granularity, chunk limit, devices). `cache_audio`: write each
         recording's decoded samples to a temporary file (TMPDIR) in the segmentation pass, kept until
-        `Recording.release_audio`; without, a recording makes its cache at its first read."""
+        `Recording.release_audio`; without, a recording makes its cache at its first read. `threads`:
+        recordings `prepare_all` works on at once."""
         self.options = options
         self.cache_audio = cache_audio
+        self.threads = max(1, threads)
         self.seg_options = SegmentationOptions(max_chunk_s=options.max_chunk_s)
-        self._vad: SileroVad | None = None
+        self._idle_vads: queue.SimpleQueue[SileroVad] = queue.SimpleQueue()
+        self._vad_loading = threading.Lock()
+        self.vads_loaded = 0
         self._done: dict[str, tuple[float, list[Segment]]] = {}
 
-    def vad(self) -> SileroVad:
-        if self._vad is None:
-            self._vad = SileroVad(device=self.options.vad_device())
-        return self._vad
+    def warm_up(self) -> None:
+        """Load the VAD models now (one per thread), so a benchmark or a first group times no loading."""
+        with self._vad_loading:
+            missing = self.threads - self.vads_loaded
+        for vad in [self._new_vad() for _ in range(missing)]:
+            self._idle_vads.put(vad)
+
+    def prepare_all(self, items: Sequence[tuple[SourceFile, str | None]]) -> list[Recording | SegmentRow]:
+        """`prepare(source, sha256)` of each item, up to `threads` at a time, in the items' order."""
+        workers = min(self.threads, len(items))
+        if workers <= 1:
+            return [self.prepare(source, sha256) for source, sha256 in items]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segment") as pool:
+            return list(pool.map(lambda item: self.prepare(*item), items))
 
     def prepare(self, source: SourceFile, sha256: str | None = None) -> Recording | SegmentRow:
         try:
@@ -85,7 +109,8 @@ class Segmenter:
             if sha256 not in self._done:
                 cache = new_audio_cache() if self.cache_audio else None
                 blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
-                self._done[sha256] = self.segment(self.vad().analyse(blocks))
+                with self._borrowed_vad() as vad:
+                    self._done[sha256] = self.segment(vad.analyse(blocks))
             elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
                 cache = fill_audio_cache(audio)
         except (DecodeError, OSError) as exc:
@@ -96,6 +121,23 @@ class Segmenter:
         # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
         return Recording(source, sha256, audio, duration, segments, cache=cache.finished() if cache else None,
                          cache_on_read=not self.cache_audio)
+
+    @contextmanager
+    def _borrowed_vad(self) -> Iterator[SileroVad]:
+        try:
+            vad = self._idle_vads.get_nowait()
+        except queue.Empty:
+            vad = self._new_vad()
+        try:
+            yield vad
+        finally:
+            self._idle_vads.put(vad)
+
+    def _new_vad(self) -> SileroVad:
+        # One load at a time: SileroVad puts back torch's thread count, which a concurrent load would misread.
+        with self._vad_loading:
+            self.vads_loaded += 1
+            return SileroVad(device=self.options.vad_device())
 
     def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
         # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.

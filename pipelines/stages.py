@@ -62,9 +62,8 @@ def segment_group(segmenter: Segmenter, work: GroupWork) -> GroupWork:
     if work.prepared is not None:
         return work
     keys = work.keys
-    return replace(work, prepared=tuple(
-        segmenter.prepare(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path])
-        for s in work.sources))
+    return replace(work, prepared=tuple(segmenter.prepare_all(
+        [(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path]) for s in work.sources])))
 
 
 def run_group(stage: "ModelStage | SpeakerStage", loaded, work: GroupWork) -> GroupResult:

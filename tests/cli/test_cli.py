@@ -145,11 +145,13 @@ def test_batch_size_auto_and_engine_decoders(tmp_path, cache_dir, tiny_dir, deco
     out = tmp_path / "x.parquet"
     result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random",
                                       "--tasks", "transcript", "--batch-size", "auto", "--decoder", decoder,
+                                      "--segment-threads", "2",
                                       "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     options = json.loads(duckdb.sql(f"SELECT value FROM parquet_kv_metadata('{out}') "
                                     "WHERE key = 'omni_caption.run_config'").fetchone()[0])["options"]
-    assert options["batch_size"] == "auto" and options["decoder"] == decoder
+    assert options["batch_size"] == "auto" and options["decoder"] == decoder and options["segment_threads"] == 2
+    assert duckdb.sql(f"SELECT count(DISTINCT source_path) FROM '{out}' WHERE status = 'ok'").fetchone()[0] == 2
 
 
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "many"], ["--decoder", "turbo"]])

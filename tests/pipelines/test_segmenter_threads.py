@@ -1,0 +1,95 @@
+"""Several recordings segmented at once: the same results as one at a time, and no VAD model shared."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from omni_caption.pipelines import RunOptions, options as options_module
+from omni_caption.pipelines.discover import SourceFile
+from omni_caption.pipelines.segmenter import Recording, Segmenter
+from omni_caption.pipelines.vad import SileroVad
+from omni_caption.schemas import SegmentRow
+from tests.conftest import EXAMPLES
+
+FILES = ["meetings/weekly_planning.opus", "not_really_audio.mp3", "field/river_morning.flac",
+         "podcast_episode.mp3", "field/voice_memo.m4a"]
+
+
+def _items():
+    return [(SourceFile(EXAMPLES / name, name), None) for name in FILES]
+
+
+def _summary(prepared):
+    if isinstance(prepared, SegmentRow):
+        return ("error", prepared.source_path, prepared.error)
+    return ("ok", prepared.source.source_path, prepared.sha256, prepared.duration_s, prepared.segments)
+
+
+def test_in_threads_the_results_and_their_order_equal_one_at_a_time():
+    serial = Segmenter(RunOptions(device="cpu"), threads=1).prepare_all(_items())
+    threaded = Segmenter(RunOptions(device="cpu"), threads=3).prepare_all(_items())
+    assert [_summary(p) for p in threaded] == [_summary(p) for p in serial]
+    assert [type(p) for p in threaded] == [Recording, SegmentRow, Recording, Recording, Recording]
+    for one, other in zip(serial, threaded):
+        if isinstance(one, Recording):
+            segment = one.segments[-1]
+            np.testing.assert_array_equal(other.read(segment), one.read(segment))
+            one.release_audio()
+            other.release_audio()
+
+
+def test_threads_really_overlap_and_never_share_a_vad_model(monkeypatch):
+    real = SileroVad.analyse
+    busy: set[int] = set()
+    shared: list[int] = []
+    both_inside = threading.Barrier(2, timeout=60)  # breaks (and fails the run) unless two analyses overlap
+    calls = []
+    lock = threading.Lock()
+
+    def watched(self, blocks):
+        with lock:
+            if id(self) in busy:
+                shared.append(id(self))
+            busy.add(id(self))
+            calls.append(id(self))
+            first_two = len(calls) <= 2
+        try:
+            if first_two:
+                both_inside.wait()
+            return real(self, blocks)
+        finally:
+            with lock:
+                busy.discard(id(self))
+
+    monkeypatch.setattr(SileroVad, "analyse", watched)
+    segmenter = Segmenter(RunOptions(device="cpu"), threads=2)
+    segmenter.warm_up()
+    assert segmenter.vads_loaded == 2
+    prepared = segmenter.prepare_all(_items())
+    assert shared == [] and len(set(calls)) == 2 and segmenter.vads_loaded == 2  # warm models reused, none added
+    assert sum(isinstance(p, Recording) for p in prepared) == 4
+    for p in prepared:
+        if isinstance(p, Recording):
+            p.release_audio()
+
+
+def test_a_recording_segmented_once_is_not_analysed_again_in_threads(monkeypatch):
+    segmenter = Segmenter(RunOptions(device="cpu"), threads=2)
+    first = segmenter.prepare_all(_items())
+    calls = []
+    monkeypatch.setattr(SileroVad, "analyse", lambda *args: calls.append(1))
+    again = segmenter.prepare_all(_items())
+    assert calls == [] and [_summary(p) for p in again] == [_summary(p) for p in first]
+    for p in first + again:
+        if isinstance(p, Recording):
+            p.release_audio()
+
+
+@pytest.mark.parametrize("cpus,asked,threads", [(1, None, 1), (2, None, 1), (8, None, 2), (16, None, 4),
+                                                (96, None, 4), (2, 3, 3)])
+def test_segmenter_threads_default_to_a_quarter_of_the_cpus(monkeypatch, cpus, asked, threads):
+    monkeypatch.setattr(options_module, "_usable_cpus", lambda: cpus)
+    assert RunOptions(segment_threads=asked).segmenter_threads() == threads
