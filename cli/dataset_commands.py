@@ -123,7 +123,9 @@ def info_command(ctx, dataset, fmt, max_errors, debug):
         ("schema version", ", ".join(summary.schema_versions)),
         ("tool version", ", ".join(summary.tool_versions)),
         ("audio hours", f"{summary.audio_hours:.3f}"),
-        ("recordings", f"{summary.recordings} ({summary.recordings_ok} ok, {summary.recordings_error} error)"),
+        ("recordings", f"{summary.recordings} ({summary.recordings_ok} ok, "
+                       + (f"{summary.recordings_partial} partial, " if summary.recordings_partial else "")
+                       + f"{summary.recordings_error} error)"),
         ("segments", f"{summary.segments} ({summary.flagged_segments} flagged)"),
         ("prompt versions", ", ".join(summary.prompt_versions) or "-"),
     ]

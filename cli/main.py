@@ -209,6 +209,8 @@ def _print_summary(summary, out: Path) -> None:
     rows = [
         ("recordings", f"{summary.recordings}"),
         ("ok", f"{summary.ok}"),
+        *([("partial", f"{summary.partial} (a task failed; their rows keep the other tasks' results)")]
+          if summary.partial else []),
         ("errors", f"{summary.errors}"),
         ("segments", f"{summary.segments}"),
         ("flagged segments", f"{summary.flagged_segments}"),

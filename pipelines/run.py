@@ -47,6 +47,7 @@ class OutputPathError(OSError):
 class RunSummary:
     recordings: int = 0
     ok: int = 0
+    partial: int = 0  # recordings with rows where some task failed (flag failed:<task>, `error` says why)
     errors: int = 0
     segments: int = 0
     flagged_segments: int = 0
@@ -232,10 +233,13 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]]) -> Iterato
                 summary.error_lines.append(f"{row.source_path}: {row.error}")
                 continue
             if row.source_path not in seen:
-                seen[row.source_path] = "ok"
+                seen[row.source_path] = "partial" if row.error else "ok"
                 summary.audio_s += row.recording_duration_s or 0.0
+                if row.error:
+                    summary.error_lines.append(f"{row.source_path}: {row.error}")
             summary.segments += 1
             summary.flagged_segments += bool(row.flags)
         yield rows
     summary.errors = sum(1 for s in seen.values() if s == STATUS_ERROR)
-    summary.ok = len(seen) - summary.errors
+    summary.partial = sum(1 for s in seen.values() if s == "partial")
+    summary.ok = len(seen) - summary.errors - summary.partial

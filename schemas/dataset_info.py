@@ -18,10 +18,11 @@ class DatasetSummary:
     files: list[str]
     schema_versions: list[str]  # one per distinct value across files (no key: "1", as the migrations read it)
     tool_versions: list[str]
-    audio_hours: float  # of recordings that were captioned (status ok)
+    audio_hours: float  # of recordings with rows (status ok or partial)
     recordings: int
     recordings_ok: int
     recordings_error: int
+    recordings_partial: int  # rows kept, some task failed (the errors list says which)
     segments: int  # rows with status ok
     flagged_segments: int
     flag_counts: dict[str, int] = field(default_factory=dict)  # 'truncated:caption' -> segments
@@ -47,16 +48,17 @@ def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
     schema_versions = sorted({schema_version_of(f) for f in files})
     tool_versions = sorted({DatasetInfo.from_metadata(pq.read_schema(f).metadata).tool_version for f in files})
     con = connect_readonly(path)
-    recordings, ok, errors, hours = con.execute(
+    recordings, ok, errors, partial, hours = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'error'), "
-        "coalesce(sum(recording_duration_s) FILTER (WHERE status = 'ok'), 0) / 3600 FROM recordings").fetchone()
+        "count(*) FILTER (WHERE status = 'partial'), "
+        "coalesce(sum(recording_duration_s) FILTER (WHERE status != 'error'), 0) / 3600 FROM recordings").fetchone()
     segments, flagged = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE len(flags) > 0) FROM segments WHERE status = 'ok'").fetchone()
     flag_counts = dict(con.execute(
         "SELECT flag, count(*) FROM (SELECT unnest(flags) AS flag FROM segments WHERE status = 'ok') "
         "GROUP BY flag ORDER BY count(*) DESC, flag").fetchall())
     error_list = con.execute(
-        "SELECT source_path, coalesce(error, '') FROM recordings WHERE status = 'error' ORDER BY source_path").fetchall()
+        "SELECT source_path, coalesce(error, '') FROM recordings WHERE status != 'ok' ORDER BY source_path").fetchall()
     models = {}
     model_fields = {name for (name,) in con.execute(
         "SELECT unnest(struct_keys(models)) FROM (SELECT models FROM segments LIMIT 1)").fetchall()}
@@ -73,6 +75,7 @@ def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
     return DatasetSummary(
         files=[str(f) for f in files], schema_versions=schema_versions, tool_versions=tool_versions,
         audio_hours=float(hours), recordings=recordings, recordings_ok=ok, recordings_error=errors,
+        recordings_partial=partial,
         segments=segments, flagged_segments=flagged, flag_counts=flag_counts,
         errors=[(p, e) for p, e in error_list], models=models, prompt_versions=prompt_versions,
         languages=languages,

@@ -15,8 +15,9 @@ SELECT
     any_value(source_sha256) AS source_sha256,
     any_value(recording_duration_s) AS recording_duration_s,
     count(*) FILTER (WHERE status = 'ok') AS segments,
-    CASE WHEN bool_or(status = 'error') THEN 'error' ELSE 'ok' END AS status,
-    any_value(error) FILTER (WHERE status = 'error') AS error,
+    CASE WHEN bool_or(status = 'error') THEN 'error' WHEN bool_or(error IS NOT NULL) THEN 'partial'
+         ELSE 'ok' END AS status,
+    any_value(error) AS error,
     any_value(summary) AS summary,
     any_value(summary_reasoning) AS summary_reasoning,
     any_value(summary_audio_path) AS summary_audio_path,

@@ -2,8 +2,13 @@
 
 Each stage (one model's tasks) writes its own rows; a rerun or a resumed run
 writes more. Which rows count is decided per task: the latest rows whose
-config hash matches the task's current configuration. A recording whose
-latest attempt at any task failed is one error row.
+config hash matches the task's current configuration.
+
+A recording where no task with results of its own (caption, transcript,
+reasoning, speaker) succeeded is one error row. Where some did and others
+failed, the rows keep what succeeded, status 'ok', with a `failed:<task>` flag
+and the failure in `error` ("summary failed: ..."): one failed summary does
+not hide forty minutes of captions.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ TASK_SCORES = {
     "speaker": (),
     "voice": (),
 }
+
+# Tasks computed from the others' results: alone, they do not make a recording worth its rows.
+DERIVED_TASKS = frozenset({"summary", "voice"})
 
 _NO_TASK_COLUMNS = {column: None for columns in TASK_COLUMNS.values() for column in columns}
 
@@ -141,10 +149,12 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
                 task_rows.pop(task, None)
             else:
                 task_rows.setdefault(task, {})[row.segment_index] = row
-    failed = [r for r in latest_status.values() if r.status == STATUS_ERROR]
-    if failed:
-        return [failed[-1]]
-    base_tasks = [t for t in wanted if t in task_rows] or list(task_rows)
+    failed = {task: row for task, row in latest_status.items() if row.status == STATUS_ERROR}
+    if failed and all(task in DERIVED_TASKS for task in task_rows):
+        return [list(failed.values())[-1]]
+    failure = _failure_line(failed)
+    base_tasks = [t for t in wanted if t in task_rows and t not in DERIVED_TASKS] or \
+        [t for t in wanted if t in task_rows] or list(task_rows)
     if not base_tasks:
         return []
     base = task_rows[base_tasks[0]]
@@ -165,8 +175,17 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
             if task in ModelIds.__dataclass_fields__:
                 models[task] = getattr(source.models, task)
             hashes[task] = parse_config_hash(source.config_hash)[task]
+        flags += [f"failed:{task}" for task in failed]
         data.update(flags=tuple(sorted(set(flags))), scores=Scores(**scores), models=ModelIds(**models),
-                    config_hash=format_config_hash(hashes))
+                    config_hash=format_config_hash(hashes), error=failure)
         out.append(SegmentRow(**data))
     return out
+
+
+def _failure_line(failed: dict[str, SegmentRow]) -> str | None:
+    """'summary failed: <why>', tasks that failed in one error row named together, in one line."""
+    by_row: dict[int, tuple[list[str], SegmentRow]] = {}
+    for task, row in failed.items():
+        by_row.setdefault(id(row), ([], row))[0].append(task)
+    return "; ".join(f"{', '.join(sorted(tasks))} failed: {row.error}" for tasks, row in by_row.values()) or None
 

@@ -182,3 +182,24 @@ def test_qwen25_caption_and_transcript_from_the_command_line(tmp_path, cache_dir
     models = duckdb.sql(f"SELECT DISTINCT models.caption, models.transcript FROM '{out}'").fetchall()
     assert len(models) == 1 and all("omni-caption/tiny-random-2.5@" in m and "(qwen2.5-omni, " in m and "M params)" in m
                                     for m in models[0])
+
+
+def test_a_failed_summary_is_reported_as_partial_by_run_and_info(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    import torch
+
+    from omni_caption.pipelines import summarise
+
+    def no_room(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(summarise, "generate_text", no_room)
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random",
+                                      "--tasks", "caption,summary", "--max-new-tokens", "4",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:2] == ["partial", "1"] for line in lines) and "  errors            0" in lines
+    assert result.stderr.startswith("  error: weekly_planning.opus: summary failed: CUDA out of memory")
+    info = CliRunner().invoke(cli, ["info", str(out)])
+    assert "recordings       1 (0 ok, 1 partial, 0 error)" in info.stdout.splitlines()

@@ -175,13 +175,25 @@ def test_a_summary_prompt_too_big_even_alone_is_split_until_it_fits(tmp_path, ca
     assert len(ran_texts) == len(set(ran_texts))  # what ran before the retry did not run again
 
 
-def test_a_summary_that_never_fits_is_an_error_row_and_the_run_goes_on(tmp_path, cache_dir, tiny_dir, monkeypatch):
+def test_a_summary_that_never_fits_keeps_the_captions_and_a_retry_adds_it(tmp_path, cache_dir, tiny_dir,
+                                                                          monkeypatch):
     calls, ran = tight_summary_memory(monkeypatch, fits=lambda texts: False)
     run_summary, rows = summaries(tmp_path, cache_dir, "never", batch_size=4)
-    assert run_summary.errors == 3 and ran == [] and len(calls) < 40
-    assert {text for _, text, _ in rows} == {None}
-    assert all(error.startswith("CUDA out of memory summarising even 32-token pieces") and "--summary-model" in error
-               for _, _, error in rows)
+    assert (run_summary.partial, run_summary.errors, run_summary.ok) == (3, 0, 0) and ran == [] and len(calls) < 40
+    assert {text for _, text, _ in rows} == {None} and len(rows) == 3
+    assert all(error.startswith("summary failed: CUDA out of memory summarising even 32-token pieces")
+               and "--summary-model" in error for _, _, error in rows)
+    out = tmp_path / "never.parquet"
+    kept = duckdb.sql(f"SELECT count(*), count(caption), bool_and(list_contains(flags, 'failed:summary')), "
+                      f"min(status) FROM '{out}'").fetchone()
+    assert kept == (run_summary.segments, run_summary.segments, True, "ok")
+    assert len(run_summary.error_lines) == 3
+
+    monkeypatch.undo()  # the GPU has room again: --retry-errors redoes the summaries alone
+    retried, rows = summaries(tmp_path, cache_dir, "never", batch_size=4, retry_errors=True)
+    assert (retried.partial, retried.errors, retried.ok) == (0, 0, 3)
+    assert all(text and error is None for _, text, error in rows)
+    assert duckdb.sql(f"SELECT count(*) FROM '{out}' WHERE list_contains(flags, 'failed:summary')").fetchone() == (0,)
 
 
 def test_a_segment_too_big_even_alone_fails_its_recording_and_no_other(tmp_path, cache_dir, tiny_dir, monkeypatch):

@@ -42,3 +42,21 @@ def test_files_without_our_metadata_read_as_the_first_schema(tmp_path):
 def test_empty_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         dataset_files(tmp_path)
+
+
+def test_a_recording_with_a_failed_task_counts_as_partial_and_lists_why(tmp_path):
+    from dataclasses import replace
+
+    from omni_caption.schemas import run_query
+
+    why = "summary failed: CUDA out of memory summarising even 32-token pieces"
+    rows = [replace(r, error=why, flags=(*r.flags, "failed:summary")) if r.source_path == "talks/b.mp3" else r
+            for r in sample_rows()]
+    path = write_sample(tmp_path / "d.parquet", rows)
+    summary = describe_dataset(path)
+    assert (summary.recordings_ok, summary.recordings_partial, summary.recordings_error) == (1, 1, 1)
+    assert summary.audio_hours == pytest.approx((45.0 + 10.0) / 3600) and summary.segments == 4
+    assert summary.errors == [("bad.mp3", "FFmpeg cannot read it as audio or video"), ("talks/b.mp3", why)]
+    assert run_query(path, "SELECT source_path, status, error FROM recordings ORDER BY 1").fetchall() == [
+        ("a.wav", "ok", None), ("bad.mp3", "error", "FFmpeg cannot read it as audio or video"),
+        ("talks/b.mp3", "partial", why)]

@@ -57,6 +57,38 @@ def test_latest_attempt_decides_error_or_ok():
     assert done_tasks([error()], {"caption": "c1"}, include_errors=False) == {}
 
 
+def test_a_failed_task_keeps_the_rows_of_the_others_flagged_with_why():
+    wanted = {"caption": "c1", "transcript": "t1", "summary": "m1"}
+    rows = [row(0, caption="c0"), row(1, caption="c1"), error(hashes={"transcript": "t1"}),
+            row(0, hashes={"summary": "m1"}, summary="s"), row(1, hashes={"summary": "m1"}, summary="s")]
+    merged = merge_rows(rows, wanted)
+    assert [(r.status, r.caption, r.transcript, r.summary) for r in merged] == [("ok", "c0", None, "s"),
+                                                                                 ("ok", "c1", None, "s")]
+    assert all(r.flags == ("failed:transcript",) and r.error == "transcript failed: boom" for r in merged)
+    assert merged[0].config_hash == "caption=c1,summary=m1"  # the failed task's hash is not claimed as done
+    assert done_tasks(rows, wanted, include_errors=False) == {"s1": {"caption", "summary"}}
+
+
+def test_a_failed_summary_leaves_the_captions_and_two_failures_both_show():
+    rows = [row(0, hashes={"caption": "c1", "reasoning": "r1"}, caption="c0", reasoning="r0"),
+            error(hashes={"summary": "m1"})]
+    merged = merge_rows(rows, {"caption": "c1", "reasoning": "r1", "summary": "m1"})
+    assert [(r.caption, r.summary, r.flags, r.error) for r in merged] == [
+        ("c0", None, ("failed:summary",), "summary failed: boom")]
+    two = [row(0, hashes={"speaker": "k1"}, speaker="A"), error(hashes={"caption": "c1", "transcript": "t1"}),
+           SegmentRow.error_row("a.wav", "no room", sha256="s1", config_hash="summary=m1")]
+    merged = merge_rows(two, {"speaker": "k1", "caption": "c1", "transcript": "t1", "summary": "m1"})
+    assert merged[0].error == "caption, transcript failed: boom; summary failed: no room"
+    assert merged[0].flags == ("failed:caption", "failed:summary", "failed:transcript") and merged[0].speaker == "A"
+
+
+def test_a_recording_with_only_a_derived_task_left_is_one_error_row():
+    # The captions failed; a summary of nothing (or a voice of it) is no reason to keep rows.
+    rows = [error(), row(0, hashes={"summary": "m1"}, flags=("empty:summary",))]
+    merged = merge_rows(rows, {"caption": "c1", "summary": "m1"})
+    assert [(r.status, r.error, r.segment_index) for r in merged] == [("error", "boom", None)]
+
+
 def test_duplicate_parts_give_no_duplicate_rows():
     rows = [row(0, caption="x"), row(1, caption="y"), row(0, caption="x"), row(1, caption="y")]
     assert len(merge_rows(rows, {"caption": "c1"})) == 2
