@@ -226,6 +226,8 @@ def _print_summary(summary, out: Path) -> None:
         click.echo(f"  {key:<{width}}  {value}")
     for line in summary.error_lines:
         click.echo(f"  error: {line}", err=True)
+    for line in summary.warning_lines:
+        click.echo(f"  warning: {line}", err=True)
     if summary.nonsense_model:
         click.echo("  note: tiny random models have random weights; their captions and transcripts are nonsense.")
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .wav_header import declared_wav_seconds
+
 SAMPLE_RATE = 16_000
 
 
@@ -89,6 +91,11 @@ class AudioFile:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
+        # FFmpeg measures a WAV by its size, which a cut-short copy shrinks too; its header still knows.
+        declared_s = declared_wav_seconds(self.path) or self.duration_hint_s
+        self.declared_end_s = (self.start_s + declared_s) if declared_s else None
+        # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
+        self.ends_early: str | None = None
         self._spans = None  # the sequential reader behind `read`, made on first use
 
     def __reduce__(self):
@@ -114,7 +121,8 @@ class AudioFile:
         decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
         buffer = np.empty(block_samples, dtype=np.float32)
         filled, block_start, produced = 0, None, 0
-        for pts, frame in _decoded_frames(decoder, self.path):
+        frames = DecodedFrames(decoder, self.path)
+        for pts, frame in frames:
             if block_start is None:
                 block_start = pts
             while frame.size:
@@ -130,6 +138,21 @@ class AudioFile:
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
+        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, self.declared_end_s)
+
+
+# A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
+TRUNCATED_MIN_S = 1.0
+TRUNCATED_MIN_SHARE = 0.02
+
+
+def _ends_early(stopped_by: str | None, end_s: float, declared_end_s: float | None) -> str | None:
+    """Why the decoded audio, ending at `end_s`, looks cut short; None when it does not."""
+    if stopped_by is not None:
+        return f"decoding stopped at {end_s:.1f} s ({stopped_by}); the rest of the file is damaged or missing"
+    if declared_end_s and declared_end_s - end_s > max(TRUNCATED_MIN_S, TRUNCATED_MIN_SHARE * declared_end_s):
+        return f"the audio ends at {end_s:.1f} s but the file's header declares {declared_end_s:.1f} s"
+    return None
 
 
 def _checked(block: np.ndarray) -> np.ndarray:
@@ -138,21 +161,38 @@ def _checked(block: np.ndarray) -> np.ndarray:
     return block
 
 
-def _decoded_frames(decoder, path: Path) -> Iterator[tuple[float, np.ndarray]]:
+class DecodedFrames:
     """Frame by frame from the start: (pts, mono float32 samples).
 
     The public range API seeks on every call, which is ten times slower for a
     linear pass and gets slower along the file for Ogg/Opus. torchcodec's core
     `get_next_frame` op decodes sequentially; it is not public, so it is used
     here alone, and tests/pipelines/test_decode.py fails if it disappears.
-    """
-    from torchcodec._core import ops as core
 
-    while True:
-        try:
-            samples, pts, _duration = core.get_next_frame(decoder._decoder)
-        except IndexError:  # "no more frames left to decode"
-            return
-        except RuntimeError as exc:
-            raise DecodeError(_short_reason(exc, path)) from exc
-        yield float(pts), samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()
+    A decode error after audio has come ends the stream there, with the reason
+    in `stopped_by`: a FLAC or MP4 cut short (an interrupted copy or download)
+    fails at its last packet, and what came before it is good audio. An error
+    before any audio is the file's error.
+    """
+
+    def __init__(self, decoder, path: Path):
+        self.decoder = decoder
+        self.path = path
+        self.stopped_by: str | None = None
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        from torchcodec._core import ops as core
+
+        started = False
+        while True:
+            try:
+                samples, pts, _duration = core.get_next_frame(self.decoder._decoder)
+            except IndexError:  # "no more frames left to decode"
+                return
+            except RuntimeError as exc:
+                if not started:
+                    raise DecodeError(_short_reason(exc, self.path)) from exc
+                self.stopped_by = _short_reason(exc, self.path)
+                return
+            started = True
+            yield float(pts), samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()

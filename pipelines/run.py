@@ -24,8 +24,8 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
                                     with_agreement_flag)
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
-from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentRow, done_tasks, merge_in_chunks,
-                                  rows_to_table)
+from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, PartStore, SegmentRow, done_tasks,
+                                  merge_in_chunks, rows_to_table)
 
 from .discover import SourceFile, discover
 from .embed_audio import embed_segment_audio
@@ -55,6 +55,7 @@ class RunSummary:
     audio_s: float = 0.0
     wall_s: float = 0.0
     error_lines: list[str] = field(default_factory=list)
+    warning_lines: list[str] = field(default_factory=list)  # e.g. a recording whose audio ends early
     nonsense_model: bool = False
 
     @property
@@ -239,6 +240,11 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]]) -> Iterato
                     summary.error_lines.append(f"{row.source_path}: {row.error}")
             summary.segments += 1
             summary.flagged_segments += bool(row.flags)
+            if TRUNCATED_SOURCE_FLAG in row.flags:
+                summary.warning_lines.append(
+                    f"{row.source_path}: the audio ends at {row.end_s:.1f} s, before the file says it should "
+                    f"(cut short or damaged); what came before is in the output, the last row flagged "
+                    f"{TRUNCATED_SOURCE_FLAG}")
         yield rows
     summary.errors = sum(1 for s in seen.values() if s == STATUS_ERROR)
     summary.partial = sum(1 for s in seen.values() if s == "partial")

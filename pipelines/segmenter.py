@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from omni_caption.model import AutWindows, windows_from_pauses
-from omni_caption.schemas import SegmentRow, recording_id_from_sha256
+from omni_caption.schemas import TRUNCATED_SOURCE_FLAG, SegmentRow, recording_id_from_sha256
 
 from .decode import AudioFile, DecodeError
 from .discover import SourceFile
@@ -26,6 +26,7 @@ class Recording:
     audio: AudioFile
     duration_s: float
     segments: list[Segment]
+    ends_early: str | None = None  # why the audio looks cut short (AudioFile.ends_early); flags the last row
     # The decoded samples, written during segmentation (or by one pass at the first read where no
     # segmenter of this process made them), so spans in any order cost a file read.
     cache: DecodedAudioCache | None = field(default=None, repr=False, compare=False)
@@ -55,6 +56,8 @@ class Recording:
     def segment_row(self, index: int, **columns) -> SegmentRow:
         """Row `index` of this recording with its time and VAD columns; `columns` add a stage's results."""
         segment = self.segments[index]
+        if self.ends_early and index == len(self.segments) - 1:  # the segment that runs into the cut
+            columns["flags"] = (*columns.get("flags", ()), TRUNCATED_SOURCE_FLAG)
         return SegmentRow(recording_id=recording_id_from_sha256(self.sha256), source_path=self.source.source_path,
                           source_sha256=self.sha256, recording_duration_s=self.duration_s, segment_index=index,
                           start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
@@ -81,7 +84,7 @@ class Segmenter:
         self._idle_vads: queue.SimpleQueue[SileroVad] = queue.SimpleQueue()
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
-        self._done: dict[str, tuple[float, list[Segment]]] = {}
+        self._done: dict[str, tuple[float, list[Segment], str | None]] = {}  # duration, segments, ends_early
 
     def warm_up(self) -> None:
         """Load the VAD models now (one per thread), so a benchmark or a first group times no loading."""
@@ -110,17 +113,17 @@ class Segmenter:
                 cache = new_audio_cache() if self.cache_audio else None
                 blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
                 with self._borrowed_vad() as vad:
-                    self._done[sha256] = self.segment(vad.analyse(blocks))
+                    self._done[sha256] = (*self.segment(vad.analyse(blocks)), audio.ends_early)
             elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
                 cache = fill_audio_cache(audio)
         except (DecodeError, OSError) as exc:
             if cache is not None:
                 cache.close()
             return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
-        duration, segments = self._done[sha256]
+        duration, segments, ends_early = self._done[sha256]
         # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
-        return Recording(source, sha256, audio, duration, segments, cache=cache.finished() if cache else None,
-                         cache_on_read=not self.cache_audio)
+        return Recording(source, sha256, audio, duration, segments, ends_early=ends_early,
+                         cache=cache.finished() if cache else None, cache_on_read=not self.cache_audio)
 
     @contextmanager
     def _borrowed_vad(self) -> Iterator[SileroVad]:

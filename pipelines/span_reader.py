@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import SAMPLE_RATE, DecodeError, _decoded_frames, _short_reason
+from .decode import SAMPLE_RATE, DecodedFrames, DecodeError, _short_reason
 
 
 class ForwardSpans:
@@ -45,7 +45,7 @@ class ForwardSpans:
             decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
-        self._frames = _decoded_frames(decoder, self.path)
+        self._frames = iter(DecodedFrames(decoder, self.path))
         self._origin_s: float | None = None  # pts of the pass's first sample
         self._dropped = 0  # samples of this pass before the buffer
         self._pieces: list[np.ndarray] = []

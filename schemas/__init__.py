@@ -1,4 +1,4 @@
-"""The Arrow/Parquet contract (schema v2 and its migrations), atomic writing, merging, DuckDB views."""
+"""The Arrow/Parquet contract (schema v3 and its migrations), atomic writing, merging, DuckDB views."""
 
 from .duckdb_views import QueryRefused, connect_readonly, run_query
 from .parquet_store import DatasetInfo, read_dataset, schema_version_of, write_table_atomic
@@ -10,6 +10,7 @@ from .segment_table import (
     SEGMENT_SCHEMA,
     STATUS_ERROR,
     STATUS_OK,
+    TRUNCATED_SOURCE_FLAG,
     ModelIds,
     Scores,
     SegmentRow,
@@ -20,7 +21,7 @@ from .segment_table import (
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "DatasetInfo", "ModelIds",
+    "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "TRUNCATED_SOURCE_FLAG", "DatasetInfo", "ModelIds",
     "PartStore", "QueryRefused", "RowState", "StoredRows", "Scores", "SegmentRow", "connect_readonly", "done_tasks", "format_config_hash", "merge_in_chunks", "merge_rows", "one_line",
     "parse_config_hash", "recording_key",
     "read_dataset", "recording_id_from_sha256", "rows_to_table", "run_query", "schema_version_of",

@@ -14,6 +14,9 @@ SCHEMA_VERSION = "3"  # see migrations.py for what changed
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+# Flags are `kind:task`; `kind:source` is a finding about the recording itself, whichever stage wrote the row.
+SOURCE_FLAG_SUFFIX = ":source"
+TRUNCATED_SOURCE_FLAG = "truncated" + SOURCE_FLAG_SUFFIX  # on the last row: the audio ends before the file should
 
 TASKS = ("caption", "transcript", "reasoning", "summary")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from functools import lru_cache
 
-from .segment_table import ROW_FIELDS, STATUS_ERROR, ModelIds, Scores, SegmentRow
+from .segment_table import ROW_FIELDS, SOURCE_FLAG_SUFFIX, STATUS_ERROR, ModelIds, Scores, SegmentRow
 from .stored_rows import RowState, StoredRows
 
 MERGE_CHUNK_ROWS = 50_000
@@ -176,6 +176,7 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
                 models[task] = getattr(source.models, task)
             hashes[task] = parse_config_hash(source.config_hash)[task]
         flags += [f"failed:{task}" for task in failed]
+        flags += [f for f in segment.flags if f.endswith(SOURCE_FLAG_SUFFIX)]
         data.update(flags=tuple(sorted(set(flags))), scores=Scores(**scores), models=ModelIds(**models),
                     config_hash=format_config_hash(hashes), error=failure)
         out.append(SegmentRow(**data))

@@ -203,3 +203,17 @@ def test_a_failed_summary_is_reported_as_partial_by_run_and_info(tmp_path, cache
     assert result.stderr.startswith("  error: weekly_planning.opus: summary failed: CUDA out of memory")
     info = CliRunner().invoke(cli, ["info", str(out)])
     assert "recordings       1 (0 ok, 1 partial, 0 error)" in info.stdout.splitlines()
+
+
+def test_a_cut_file_is_a_warning_not_an_error(tmp_path, cache_dir, tiny_dir):
+    from tests.conftest import make_tone
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = make_tone(folder / "cut.flac", seconds=20.0)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    result = CliRunner().invoke(cli, [str(folder), "--out", str(tmp_path / "x.parquet"), "--model", "tiny-random",
+                                      "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "  errors            0" in result.stdout.splitlines()
+    assert result.stderr.startswith("  warning: cut.flac: the audio ends at ")

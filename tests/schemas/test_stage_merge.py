@@ -82,6 +82,14 @@ def test_a_failed_summary_leaves_the_captions_and_two_failures_both_show():
     assert merged[0].flags == ("failed:caption", "failed:summary", "failed:transcript") and merged[0].speaker == "A"
 
 
+def test_a_finding_about_the_source_comes_through_once_whichever_stage_wrote_it():
+    rows = [row(0, caption="a"), row(1, caption="b", flags=("truncated:source", "empty:caption")),
+            row(0, hashes={"transcript": "t1"}, transcript="x"),
+            row(1, hashes={"transcript": "t1"}, transcript="y", flags=("truncated:source",))]
+    merged = merge_rows(rows, {"transcript": "t1", "caption": "c1"})
+    assert [r.flags for r in merged] == [(), ("empty:caption", "truncated:source")]
+
+
 def test_a_recording_with_only_a_derived_task_left_is_one_error_row():
     # The captions failed; a summary of nothing (or a voice of it) is no reason to keep rows.
     rows = [error(), row(0, hashes={"summary": "m1"}, flags=("empty:summary",))]

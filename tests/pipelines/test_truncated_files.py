@@ -1,0 +1,125 @@
+"""Files cut short (an interrupted copy or download) keep the audio before the cut, and say so."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from omni_caption.pipelines import AudioFile, DecodeError, RunOptions, run_corpus
+from omni_caption.pipelines.span_reader import ForwardSpans
+from omni_caption.pipelines.wav_header import declared_wav_seconds
+from tests.conftest import make_tone
+
+FORMATS = ["flac", "mp3", "wav", "m4a", "opus"]
+# How each container shows a cut: a decode error at the cut (flac, mp4 with its index first, a WAV cut
+# inside a sample), a header that declares more (mp3's Xing/Info frame, the WAV data chunk), or nothing
+# (Ogg knows only its last page).
+STOPPED, DECLARED = "decoding stopped", "header declares"
+DETECTED = {"flac": (STOPPED,), "mp3": (DECLARED,), "wav": (STOPPED, DECLARED), "m4a": (STOPPED,), "opus": ()}
+
+
+def cut(path, keep: float):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    return path
+
+
+def whole_pass(audio: AudioFile) -> float:
+    return sum(len(block) for _, block in audio.blocks()) / 16000
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_a_whole_file_does_not_look_cut(tmp_path, ext):
+    audio = AudioFile(make_tone(tmp_path / f"t.{ext}", seconds=12.0, extra=("-movflags", "+faststart")
+                                if ext == "m4a" else ()))
+    assert whole_pass(audio) == pytest.approx(12.0, abs=0.1) and audio.ends_early is None
+
+
+@pytest.mark.parametrize("ext", FORMATS)
+def test_a_cut_file_keeps_the_audio_before_the_cut_and_says_so_where_it_can(tmp_path, ext):
+    path = cut(make_tone(tmp_path / f"t.{ext}", seconds=12.0, extra=("-movflags", "+faststart")
+                         if ext == "m4a" else ()), keep=0.5)
+    audio = AudioFile(path)
+    decoded = whole_pass(audio)
+    assert 3.0 < decoded < 9.0
+    if not DETECTED[ext]:
+        assert audio.ends_early is None
+    else:
+        assert any(how in audio.ends_early for how in DETECTED[ext]) and f"{decoded:.1f} s" in audio.ends_early
+    # Reading up to the cut from the source (no decoded-audio cache) stops there too, without an error.
+    span = ForwardSpans(path).read(0.0, 12.0)
+    assert len(span) == pytest.approx(decoded * 16000, abs=2000)
+
+
+def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path):
+    path = make_tone(tmp_path / "t.wav", seconds=12.0)  # 16-bit mono: 2 bytes a sample after a 44+ byte header
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2 // 4 * 4])
+    audio = AudioFile(path)
+    whole_pass(audio)
+    assert DECLARED in audio.ends_early and "declares 12.0 s" in audio.ends_early
+
+
+def test_a_file_cut_before_any_audio_is_still_an_error(tmp_path):
+    path = cut(make_tone(tmp_path / "t.flac", seconds=12.0), keep=0.02)
+    with pytest.raises(DecodeError):
+        AudioFile(path).blocks().__next__()
+
+
+def wav_bytes(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    body = b"".join(kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) & 1) for kind, data in chunks)
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+def fmt_chunk(rate: int = 16000, channels: int = 1, bits: int = 16) -> tuple[bytes, bytes]:
+    block = channels * bits // 8
+    return b"fmt ", struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, bits)
+
+
+def test_wav_header_reads_the_declared_length_past_other_chunks(tmp_path):
+    path = tmp_path / "a.wav"
+    path.write_bytes(wav_bytes([fmt_chunk(rate=8000, channels=2), (b"LIST", b"INFOabc"),
+                                (b"data", b"\0" * 8000 * 4 * 3)]))
+    assert declared_wav_seconds(path) == pytest.approx(3.0)
+    path.write_bytes(path.read_bytes()[:2000])  # cut: the header still says 3 s
+    assert declared_wav_seconds(path) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("size", [0, 0xFFFFFFFF])
+def test_wav_header_from_a_streaming_writer_claims_nothing(tmp_path, size):
+    path = tmp_path / "a.wav"
+    data = wav_bytes([fmt_chunk(), (b"data", b"\0" * 320)])
+    path.write_bytes(data.replace(b"data" + struct.pack("<I", 320), b"data" + struct.pack("<I", size)))
+    assert declared_wav_seconds(path) is None
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF", b"ID3\x03" + b"\0" * 100, b"RIFF\0\0\0\0WAVEfmt "])
+def test_wav_header_of_other_or_broken_files_is_none(tmp_path, content):
+    path = tmp_path / "a.wav"
+    path.write_bytes(content)
+    assert declared_wav_seconds(path) is None
+
+
+def test_a_run_keeps_a_cut_recording_with_its_last_row_flagged(tmp_path, cache_dir, tiny_dir):
+    import duckdb
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_tone(folder / "whole.flac", seconds=40.0, freq=330)
+    cut(make_tone(folder / "cut.flac", seconds=40.0, freq=550), keep=0.6)
+    out = tmp_path / "x.parquet"
+    summary = run_corpus([folder], out, RunOptions(tasks=("caption", "transcript"), model="tiny-random",
+                                                   max_new_tokens=3, cache_dir=cache_dir, device="cpu"),
+                         show_progress=False)
+    assert (summary.ok, summary.errors) == (2, 0)
+    assert len(summary.warning_lines) == 1 and summary.warning_lines[0].startswith("cut.flac: the audio ends at")
+    rows = duckdb.sql(f"SELECT source_path, segment_index, flags, recording_duration_s, caption IS NOT NULL, "
+                      f"transcript IS NOT NULL FROM '{out}' ORDER BY 1, 2").fetchall()
+    cut_rows = [r for r in rows if r[0] == "cut.flac"]
+    assert 15.0 < cut_rows[0][3] < 30.0 and all(r[4] and r[5] for r in rows)
+    # The recording's own finding survived the merge into the final file, on its last row only.
+    assert ["truncated:source" in r[2] for r in cut_rows] == [False] * (len(cut_rows) - 1) + [True]
+    assert not any("truncated:source" in r[2] for r in rows if r[0] == "whole.flac")
+    assert np.isfinite([r[3] for r in rows]).all()
