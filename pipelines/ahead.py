@@ -10,21 +10,30 @@ Item = TypeVar("Item")
 Done = TypeVar("Done")
 
 
-def one_ahead(items: Iterable[Item], work: Callable[[Item], Done], name: str) -> Iterator[Done]:
+def one_ahead(items: Iterable[Item], work: Callable[[Item], Done], name: str,
+              on_leave: Callable[[], None] | None = None) -> Iterator[Done]:
     """`work(item)` for each item, in order, each computed while the caller handles the one before.
 
     The next item is taken from `items` only once the current one is done, so a lazy `items` can
     still react to what the caller learnt (e.g. a batch limit lowered after an OOM). torch, torchcodec
     and the tokenizers release the GIL in their heavy parts, so the worker really runs beside the
     caller's GPU work. An error raised by `work` reaches the caller at that item.
+
+    A caller that leaves early (an error, Ctrl-C) waits for the item being worked on: `on_leave` is
+    called first, to tell long work to stop (the segmenter's is minutes of decoding on a CPU).
     """
     pending = iter(items)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=name) as pool:
-        future = _submit_next(pool, work, pending)
-        while future is not None:
-            done = future.result()
+        try:
             future = _submit_next(pool, work, pending)
-            yield done
+            while future is not None:
+                done = future.result()
+                future = _submit_next(pool, work, pending)
+                yield done
+        except BaseException:  # GeneratorExit included: the caller is gone, or Ctrl-C came while waiting
+            if on_leave is not None:
+                on_leave()
+            raise
 
 
 def _submit_next(pool: ThreadPoolExecutor, work, pending: Iterator) -> Future | None:

@@ -48,5 +48,8 @@ class LocalEngine:
         return loaded
 
     def _segmented(self, works: list[GroupWork]) -> Iterator[GroupWork]:
-        """Segment the next group in a worker thread while the caller runs the model on this one."""
-        return one_ahead(works, lambda work: segment_group(self.segmenter, work), "segmenter")
+        """Segment the next group in a worker thread while the caller runs the model on this one; a run that
+        ends early (an error, Ctrl-C) stops the segmenter instead of waiting for it to finish a group."""
+        self.segmenter.resume()
+        return one_ahead(works, lambda work: segment_group(self.segmenter, work), "segmenter",
+                         on_leave=self.segmenter.stop)

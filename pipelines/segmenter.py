@@ -64,6 +64,10 @@ class Recording:
                           **columns)
 
 
+class SegmentationStopped(Exception):
+    """`Segmenter.stop` was called: the run is ending, and what was being segmented is dropped."""
+
+
 class Segmenter:
     """Decode + VAD + segmentation of each recording, done once per run and reused by every stage.
 
@@ -85,6 +89,15 @@ class Segmenter:
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
         self._done: dict[str, tuple[float, list[Segment], str | None]] = {}  # duration, segments, ends_early
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Make the recordings being segmented stop at their next block (SegmentationStopped): the run is
+        ending, and a group of long recordings would otherwise hold it for minutes."""
+        self._stopping.set()
+
+    def resume(self) -> None:
+        self._stopping.clear()
 
     def warm_up(self) -> None:
         """Load the VAD models now (one per thread), so a benchmark or a first group times no loading."""
@@ -111,19 +124,30 @@ class Segmenter:
             audio = AudioFile(source.path)
             if sha256 not in self._done:
                 cache = new_audio_cache() if self.cache_audio else None
-                blocks = audio.blocks() if cache is None else cache.tee(audio.blocks())
+                blocks = self._unless_stopped(audio.blocks())
                 with self._borrowed_vad() as vad:
-                    self._done[sha256] = (*self.segment(vad.analyse(blocks)), audio.ends_early)
+                    analysed = vad.analyse(blocks if cache is None else cache.tee(blocks))
+                self._done[sha256] = (*self.segment(analysed), audio.ends_early)
             elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
-                cache = fill_audio_cache(audio)
+                cache = fill_audio_cache(audio, self._unless_stopped(audio.blocks()))
         except (DecodeError, OSError) as exc:
             if cache is not None:
                 cache.close()
             return SegmentRow.error_row(source.source_path, str(exc), sha256=sha256)
+        except BaseException:
+            if cache is not None:
+                cache.close()
+            raise
         duration, segments, ends_early = self._done[sha256]
         # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
         return Recording(source, sha256, audio, duration, segments, ends_early=ends_early,
                          cache=cache.finished() if cache else None, cache_on_read=not self.cache_audio)
+
+    def _unless_stopped(self, blocks: Iterator) -> Iterator:
+        for block in blocks:
+            if self._stopping.is_set():
+                raise SegmentationStopped()
+            yield block
 
     @contextmanager
     def _borrowed_vad(self) -> Iterator[SileroVad]:

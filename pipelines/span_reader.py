@@ -157,13 +157,14 @@ def new_audio_cache() -> DecodedAudioCache | None:
         return None
 
 
-def fill_audio_cache(audio) -> DecodedAudioCache | None:
-    """A cache of `audio` (an AudioFile) made by one sequential pass, or None where there is no room."""
+def fill_audio_cache(audio, blocks: Iterator[tuple[float, np.ndarray]] | None = None) -> DecodedAudioCache | None:
+    """A cache of `audio` (an AudioFile) made by one sequential pass, or None where there is no room.
+    `blocks`: that pass, where the caller watches it (default `audio.blocks()`)."""
     cache = new_audio_cache()
     if cache is None:
         return None
     try:
-        for _ in cache.tee(audio.blocks()):
+        for _ in cache.tee(audio.blocks() if blocks is None else blocks):
             pass
     except BaseException:
         cache.close()

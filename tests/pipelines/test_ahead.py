@@ -1,6 +1,7 @@
 """one_ahead: results in order, the next item's work beside the caller's, lazy items, errors at their item."""
 
 import threading
+from contextlib import nullcontext
 
 import pytest
 from hypothesis import given
@@ -56,3 +57,18 @@ def test_an_error_reaches_the_caller_at_its_item():
         for result in one_ahead(range(5), work, "errors"):
             got.append(result)
     assert got == [0, 1]
+
+
+@pytest.mark.parametrize("how", ["break", "error", "done"])
+def test_on_leave_is_called_only_when_the_caller_leaves_early(how):
+    left = []
+    results = one_ahead(range(4), lambda x: x, "leave", on_leave=lambda: left.append(True))
+    with pytest.raises(RuntimeError) if how == "error" else nullcontext():
+        for item in results:
+            if item == 1 and how == "break":
+                break
+            if item == 1 and how == "error":
+                raise RuntimeError("the model failed")
+    results.close()  # what CPython does at once when the loop's frame lets go of the generator
+    assert left == ([] if how == "done" else [True])
+

@@ -17,20 +17,6 @@ from tests.conftest import EXAMPLES, make_tone
 
 
 @pytest.fixture
-def open_caches(monkeypatch):
-    """Every DecodedAudioCache made from now on; call it for those still open."""
-    made = []
-    real = DecodedAudioCache.__init__
-
-    def tracked(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        made.append(self)
-
-    monkeypatch.setattr(DecodedAudioCache, "__init__", tracked)
-    return lambda: [cache for cache in made if not cache.closed]
-
-
-@pytest.fixture
 def tone(tmp_path):
     path = make_tone(tmp_path / "tone.opus", seconds=40.0, freq=330)
     return SourceFile(path=path, source_path="tone.opus")

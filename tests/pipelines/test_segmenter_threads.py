@@ -93,3 +93,61 @@ def test_a_recording_segmented_once_is_not_analysed_again_in_threads(monkeypatch
 def test_segmenter_threads_default_to_a_quarter_of_the_cpus(monkeypatch, cpus, asked, threads):
     monkeypatch.setattr(options_module, "_usable_cpus", lambda: cpus)
     assert RunOptions(segment_threads=asked).segmenter_threads() == threads
+
+
+def test_a_stopped_segmenter_drops_its_recording_and_closes_its_cache(open_caches):
+    from omni_caption.pipelines.segmenter import SegmentationStopped
+
+    segmenter = Segmenter(RunOptions(device="cpu"))
+    segmenter.stop()
+    with pytest.raises(SegmentationStopped):
+        segmenter.prepare(*_items()[0])
+    assert open_caches() == []
+    segmenter.resume()
+    again = segmenter.prepare(*_items()[0])
+    assert isinstance(again, Recording) and again.segments and len(open_caches()) == 1
+    again.release_audio()
+
+
+def test_a_run_that_fails_stops_the_group_being_segmented_instead_of_waiting_for_it(monkeypatch, open_caches):
+    """The model fails on group 1 while group 2, endless here, is being segmented: the error must
+    reach the caller after a few blocks of group 2, not after all of them."""
+    import time
+
+    from omni_caption.pipelines import AudioFile
+    from omni_caption.pipelines.local_engine import LocalEngine
+    from omni_caption.pipelines.stages import GroupWork
+
+    real_blocks = AudioFile.blocks
+    served = []
+
+    def endless_for_group_two(self, *args, **kwargs):
+        if "podcast" not in self.path.name:
+            yield from real_blocks(self, *args, **kwargs)
+            return
+        for i in range(3000):  # 30 s of blocks if nothing stops it
+            served.append(i)
+            time.sleep(0.01)
+            yield float(i), np.zeros(512, dtype=np.float32)
+
+    class FailingStage:  # a stand-in for a model stage: fails on the first group it gets
+        load_key = ("test", "failing")
+
+        def load(self):
+            return None
+
+        def release(self, loaded):
+            pass
+
+        def rows(self, loaded, work):
+            raise RuntimeError("the model failed")
+
+    monkeypatch.setattr(AudioFile, "blocks", endless_for_group_two)
+    engine = LocalEngine(RunOptions(device="cpu", segment_threads=1))
+    works = [GroupWork(sources=(source,), keys={source.source_path: f"path:{source.source_path}"})
+             for source, _ in (_items()[0], _items()[3])]
+    with pytest.raises(RuntimeError, match="the model failed"):
+        for _ in engine.run_stage(FailingStage(), works):
+            pass
+    engine.close()
+    assert 0 < len(served) < 1000 and open_caches() == []
