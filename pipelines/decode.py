@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .wav_header import declared_wav_seconds
+from .declared_length import declared_seconds
 
 SAMPLE_RATE = 16_000
 
@@ -91,8 +91,8 @@ class AudioFile:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
-        # FFmpeg measures a WAV by its size, which a cut-short copy shrinks too; its header still knows.
-        declared_s = declared_wav_seconds(self.path) or self.duration_hint_s
+        # Only a length the file really declares: FFmpeg's is a guess for some formats (declared_length.py).
+        declared_s = declared_seconds(self.path, self.duration_hint_s)
         self.declared_end_s = (self.start_s + declared_s) if declared_s else None
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
         self.ends_early: str | None = None

@@ -9,7 +9,7 @@ import pytest
 
 from omni_caption.pipelines import AudioFile, DecodeError, RunOptions, run_corpus
 from omni_caption.pipelines.span_reader import ForwardSpans
-from omni_caption.pipelines.wav_header import declared_wav_seconds
+from omni_caption.pipelines.declared_length import declared_wav_seconds, has_mp3_length_frame
 from tests.conftest import make_tone
 
 FORMATS = ["flac", "mp3", "wav", "m4a", "opus"]
@@ -123,3 +123,27 @@ def test_a_run_keeps_a_cut_recording_with_its_last_row_flagged(tmp_path, cache_d
     assert ["truncated:source" in r[2] for r in cut_rows] == [False] * (len(cut_rows) - 1) + [True]
     assert not any("truncated:source" in r[2] for r in rows if r[0] == "whole.flac")
     assert np.isfinite([r[3] for r in rows]).all()
+
+
+def test_an_mp3_without_a_length_frame_claims_nothing(tmp_path):
+    """A VBR mp3 that starts quietly and has no Xing/Info frame: FFmpeg's size-over-first-bitrate guess
+    is more than twice its length. It must not be taken for a file cut short."""
+    from tests.conftest import ffmpeg
+
+    path = tmp_path / "quiet_first.mp3"
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono:d=10", "-f", "lavfi", "-i", "anoisesrc=d=20:a=0.3:r=44100",
+           "-filter_complex", "[0][1]concat=n=2:v=0:a=1", "-q:a", "2", "-write_xing", "0", str(path))
+    audio = AudioFile(path)
+    assert audio.duration_hint_s > 45  # the guess: the flaw this test is about is still there
+    assert whole_pass(audio) == pytest.approx(30.0, abs=0.2) and audio.ends_early is None
+    assert not has_mp3_length_frame(path)
+    assert has_mp3_length_frame(make_tone(tmp_path / "tagged.mp3"))  # FFmpeg's own mp3s carry an Info frame
+
+
+def test_an_id3_tag_before_the_first_frame_is_skipped(tmp_path):
+    tagged = make_tone(tmp_path / "t.mp3")
+    tag_body = b"\0" * 300_000  # a large tag (cover art), further in than the bytes looked at after it
+    size = bytes((len(tag_body) >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    with_tag = tmp_path / "with_tag.mp3"
+    with_tag.write_bytes(b"ID3\x03\x00\x00" + size + tag_body + tagged.read_bytes())
+    assert has_mp3_length_frame(with_tag)

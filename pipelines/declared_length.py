@@ -1,0 +1,83 @@
+"""The length a file's own header declares, to tell a cut-short copy from a whole one.
+
+Only a length the file really declares counts. FFmpeg's duration is a guess
+for some formats, and a guess that is too long would flag whole files:
+
+- WAV: FFmpeg measures it by the file's size, which a cut shrinks too; the
+  RIFF `data` chunk still says how many bytes of audio there should be.
+- MP3: the length is declared only by a Xing/Info or VBRI frame; without one,
+  FFmpeg divides the size by the first frame's bit rate, which for a VBR file
+  that starts quietly is more than twice the truth.
+- FLAC (STREAMINFO) and MP4/M4A/MOV (the moov index) declare theirs.
+- Anything else (Ogg, raw AAC, ...): no claim.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+DECLARING_CONTAINERS = {".flac", ".m4a", ".mp4", ".mov", ".m4b"}
+_MP3_TAG_BYTES = 64 * 1024  # an ID3v2 tag with cover art can push the first frame far in; look this far
+
+
+def declared_seconds(path: str | Path, ffmpeg_duration_s: float | None) -> float | None:
+    """Seconds of audio `path` declares it holds, or None where it declares nothing trustworthy."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".wav", ".wave"):
+        return declared_wav_seconds(path)
+    if suffix in DECLARING_CONTAINERS or (suffix == ".mp3" and has_mp3_length_frame(path)):
+        return ffmpeg_duration_s or None
+    return None
+
+
+def has_mp3_length_frame(path: str | Path) -> bool:
+    """Whether the MP3's first frame is a Xing/Info or VBRI frame, which counts the file's frames."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(10)
+            start = 0
+            if head[:3] == b"ID3" and len(head) == 10:  # skip the ID3v2 tag: its size is 4 x 7 bits
+                start = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+            file.seek(start)
+            data = file.read(_MP3_TAG_BYTES)
+    except OSError:
+        return False
+    sync = next((i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] & 0xE0 == 0xE0), None)
+    if sync is None:
+        return False
+    first_frame = data[sync:sync + 200]  # the tag sits after the side information, 4 + 9..32 (+2) bytes in
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+# Streaming writers that never came back to fill in the size leave 0 or all ones: no claim then.
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)
+_MAX_CHUNKS = 64  # the data chunk comes after fmt and a few metadata chunks; do not walk a whole bad file
+
+
+def declared_wav_seconds(path: str | Path) -> float | None:
+    """Seconds of audio the RIFF header of `path` declares, or None if it is not a WAV or says nothing."""
+    try:
+        with open(path, "rb") as file:
+            riff = file.read(12)
+            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None
+            byte_rate = None
+            for _ in range(_MAX_CHUNKS):
+                header = file.read(8)
+                if len(header) < 8:
+                    return None
+                kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+                if kind == b"fmt ":
+                    fmt = file.read(size + (size & 1))
+                    if len(fmt) < 12:
+                        return None
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                elif kind == b"data":
+                    if byte_rate and size not in _UNKNOWN_SIZES:
+                        return size / byte_rate
+                    return None
+                else:
+                    file.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+    return None
