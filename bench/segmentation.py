@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--format", default="opus", choices=["opus", "flac", "mp3"])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (silero on CPU uses one)")
     parser.add_argument("--files", type=int, default=1, help="recordings segmented as one group")
     parser.add_argument("--segment-threads", type=int, default=1, help="recordings segmented at once")
     args = parser.parse_args()

@@ -8,7 +8,8 @@ the row before), which is several times faster than silero's frame loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,25 @@ class VadResult:
     duration_s: float
     offset_s: float = 0.0  # file time of the first sample (mp3/aac streams may start late)
     frame_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+
+
+@contextmanager
+def _intra_op_threads(threads: int | None) -> Iterator[None]:
+    """torch's CPU threads for the calling thread only, put back after (the count is per thread).
+
+    silero on CPU runs faster on one thread than on two (bench/RESULTS.md), and the segmenter calls it
+    beside the model: two pools of threads on the same cores made a CPU run three times slower."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class SileroVad:
@@ -78,7 +98,7 @@ class SileroVad:
                                         np.zeros(row - len(body), np.float32)]))
         batch = torch.from_numpy(np.stack(rows)).to(self.device)
         self.model.reset_states()
-        with torch.inference_mode():
+        with torch.inference_mode(), _intra_op_threads(1 if self.device == "cpu" else None):
             probs = self.model.audio_forward(batch, SAMPLE_RATE).float().cpu().numpy()
         frames = [probs[i, opts.context_frames:] for i in range(len(starts))]
         return np.concatenate(frames)[:padded_len // FRAME]
