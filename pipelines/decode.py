@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .declared_length import declared_seconds
+from .declared_length import declared_seconds, ogg_unfinished
 
 SAMPLE_RATE = 16_000
 
@@ -94,6 +94,7 @@ class AudioFile:
         # Only a length the file really declares: FFmpeg's is a guess for some formats (declared_length.py).
         declared_s = declared_seconds(self.path, self.duration_hint_s)
         self.declared_end_s = (self.start_s + declared_s) if declared_s else None
+        self.unfinished = ogg_unfinished(self.path)  # Ogg declares no length, but marks where it ends
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
         self.ends_early: str | None = None
         self._spans = None  # the sequential reader behind `read`, made on first use
@@ -138,7 +139,8 @@ class AudioFile:
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
-        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, self.declared_end_s)
+        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, self.declared_end_s,
+                                      self.unfinished)
 
 
 # A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
@@ -146,10 +148,13 @@ TRUNCATED_MIN_S = 1.0
 TRUNCATED_MIN_SHARE = 0.02
 
 
-def _ends_early(stopped_by: str | None, end_s: float, declared_end_s: float | None) -> str | None:
+def _ends_early(stopped_by: str | None, end_s: float, declared_end_s: float | None,
+                unfinished: str | None = None) -> str | None:
     """Why the decoded audio, ending at `end_s`, looks cut short; None when it does not."""
     if stopped_by is not None:
         return f"decoding stopped at {end_s:.1f} s ({stopped_by}); the rest of the file is damaged or missing"
+    if unfinished is not None:
+        return f"the audio ends at {end_s:.1f} s and {unfinished}; the rest of the file is missing"
     if declared_end_s and declared_end_s - end_s > max(TRUNCATED_MIN_S, TRUNCATED_MIN_SHARE * declared_end_s):
         return f"the audio ends at {end_s:.1f} s but the file's header declares {declared_end_s:.1f} s"
     return None
