@@ -47,14 +47,28 @@ def _short_reason(exc: Exception, path: Path) -> str:
     return text
 
 
-def decode_audio(path: str | Path) -> DecodedAudio:
+def audio_decoder(path: str | Path, **options):
+    """A torchcodec AudioDecoder for `path`, whatever bytes its name holds.
+
+    torchcodec passes a path to C++ as UTF-8, which a name that is not (a Latin-1
+    name from an old share) cannot be; such a file is handed over open instead.
+    """
     from torchcodec.decoders import AudioDecoder
 
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return AudioDecoder(open(path, "rb"), **options)  # noqa: SIM115 - the decoder owns it from here
+    return AudioDecoder(name, **options)
+
+
+def decode_audio(path: str | Path) -> DecodedAudio:
     path = Path(path)
     if path.stat().st_size == 0:
         raise DecodeError("empty file (0 bytes)")
     try:
-        decoder = AudioDecoder(str(path), sample_rate=SAMPLE_RATE, num_channels=1)
+        decoder = audio_decoder(path, sample_rate=SAMPLE_RATE, num_channels=1)
         samples = decoder.get_all_samples().data
     except Exception as exc:  # torchcodec raises RuntimeError/ValueError with C++ context
         raise DecodeError(_short_reason(exc, path)) from exc
@@ -79,13 +93,11 @@ class AudioFile:
     """
 
     def __init__(self, path: str | Path):
-        from torchcodec.decoders import AudioDecoder
-
         self.path = Path(path)
         if self.path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         try:
-            self._decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+            self._decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
             metadata = self._decoder.metadata
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
@@ -117,9 +129,7 @@ class AudioFile:
         One linear pass with constant memory. A fresh decoder is used so that
         `read` calls and this pass never disturb each other's position.
         """
-        from torchcodec.decoders import AudioDecoder
-
-        decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+        decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
         buffer = np.empty(block_samples, dtype=np.float32)
         filled, block_start, produced = 0, None, 0
         frames = DecodedFrames(decoder, self.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ class InputPathError(FileNotFoundError):
 @dataclass(frozen=True)
 class SourceFile:
     path: Path  # on disk
-    source_path: str  # as stored: relative to the input root it was found under
+    source_path: str  # as stored: relative to the input root it was found under, always valid UTF-8
 
     def sha256(self, block_size: int = 1 << 20) -> str:
         digest = hashlib.sha256()
@@ -44,12 +45,27 @@ def discover(inputs: list[str | Path]) -> list[SourceFile]:
         if not root.exists():
             raise InputPathError(f"input path does not exist: {raw}")
         if root.is_file():
-            found.setdefault(root.resolve(), SourceFile(root, root.name))
+            found.setdefault(_identity(root), SourceFile(root, stored_path(root.name)))
             continue
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
             if any(part.startswith(".") for part in relative.parts):
                 continue
-            if path.is_file() and is_media(path):
-                found.setdefault(path.resolve(), SourceFile(path, relative.as_posix()))
+            # A broken link named like a recording is a missing recording: kept, for an error row saying so.
+            if is_media(path) and (path.is_file() or (path.is_symlink() and not path.is_dir())):
+                found.setdefault(_identity(path), SourceFile(path, stored_path(relative.as_posix())))
     return sorted(found.values(), key=lambda s: (s.source_path, str(s.path)))
+
+
+def _identity(path: Path) -> Path:
+    """The file behind `path`, so that two links to one recording count once; a link loop is itself."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return path.absolute()
+
+
+def stored_path(name: str) -> str:
+    """`name` as valid UTF-8 for the dataset: bytes that are not UTF-8 (a Latin-1 name from an old share)
+    become `\\xff` escapes, as `ls -b` shows them, instead of failing the whole write."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")

@@ -18,9 +18,9 @@ def probe_audio(path: str | Path) -> AudioInfo:
             return AudioInfo(sampling_rate=info.samplerate, num_samples=info.frames, num_channels=info.channels)
     except (RuntimeError, soundfile.LibsndfileError):
         pass
-    from torchcodec.decoders import AudioDecoder
+    from .decode import audio_decoder
 
-    metadata = AudioDecoder(str(path)).metadata
+    metadata = audio_decoder(path).metadata
     duration = metadata.duration_seconds_from_header or metadata.duration_seconds
     if not metadata.sample_rate or not duration:
         raise ValueError(f"cannot tell the length of {path}")

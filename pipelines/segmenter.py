@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from omni_caption.model import AutWindows, windows_from_pauses
 from omni_caption.schemas import TRUNCATED_SOURCE_FLAG, SegmentRow, recording_id_from_sha256
 
 from .decode import AudioFile, DecodeError
-from .discover import SourceFile
+from .discover import SourceFile, stored_path
 from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
 from .span_reader import DecodedAudioCache, fill_audio_cache, new_audio_cache
 from .vad import FRAME_S, SileroVad, VadResult
@@ -118,7 +121,7 @@ class Segmenter:
         try:
             sha256 = sha256 or source.sha256()
         except OSError as exc:
-            return SegmentRow.error_row(source.source_path, f"cannot read file: {exc.strerror or exc}")
+            return SegmentRow.error_row(source.source_path, _unreadable(source.path, exc))
         cache = None
         try:
             audio = AudioFile(source.path)
@@ -187,3 +190,9 @@ def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:
         cuts = [(a.end_s + b.start_s) / 2 - segment.start_s for a, b in zip(segment.windows, segment.windows[1:])]
         per_clip.append(windows_from_pauses(cuts, segment.span.duration_s))
     return AutWindows(per_clip=tuple(per_clip))
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return f"broken symbolic link: its target {stored_path(os.readlink(path))} does not exist"
+    return f"cannot read file: {exc.strerror or exc}"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import SAMPLE_RATE, DecodedFrames, DecodeError, _short_reason
+from .decode import SAMPLE_RATE, DecodedFrames, DecodeError, _short_reason, audio_decoder
 
 
 class ForwardSpans:
@@ -39,10 +39,8 @@ class ForwardSpans:
         self._restart()
 
     def _restart(self) -> None:
-        from torchcodec.decoders import AudioDecoder
-
         try:
-            decoder = AudioDecoder(str(self.path), sample_rate=SAMPLE_RATE, num_channels=1)
+            decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self._frames = iter(DecodedFrames(decoder, self.path))

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from omni_caption.pipelines import InputPathError, discover
@@ -29,3 +31,27 @@ def test_sha256_of_bytes(tmp_path):
 
     (tmp_path / "a.wav").write_bytes(b"hello")
     assert discover([tmp_path])[0].sha256() == hashlib.sha256(b"hello").hexdigest()
+
+
+def test_a_name_that_is_not_utf8_is_stored_escaped_and_kept_apart_from_its_look_alike(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.wav"  # Latin-1 "café": not UTF-8
+    open(raw, "wb").write(b"x")
+    (tmp_path / "café.wav").write_bytes(b"y")
+    found = discover([tmp_path])
+    assert [s.source_path for s in found] == ["caf\\xe9.wav", "café.wav"]
+    for source in found:
+        source.source_path.encode("utf-8")  # what Parquet needs; a surrogate would raise here
+    assert found[0].sha256() != found[1].sha256()  # the file itself is still reached by its real name
+
+
+def test_broken_links_named_like_recordings_are_kept_for_an_error_row(tmp_path):
+    (tmp_path / "real.wav").write_bytes(b"x")
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    (tmp_path / "loop_a.flac").symlink_to(tmp_path / "loop_b.flac")
+    (tmp_path / "loop_b.flac").symlink_to(tmp_path / "loop_a.flac")
+    (tmp_path / "twin.wav").symlink_to(tmp_path / "real.wav")
+    (tmp_path / "folder.mp3").mkdir()
+    (tmp_path / "notes.txt").symlink_to(tmp_path / "nowhere.txt")
+    found = [s.source_path for s in discover([tmp_path])]
+    # A second link to one file counts once; a folder or a non-media link is not a recording.
+    assert found == ["dangling.wav", "loop_a.flac", "loop_b.flac", "real.wav"]

@@ -196,6 +196,22 @@ def test_unreadable_file_is_an_error_row(tmp_path, cache_dir, tiny_dir, monkeypa
     assert error == "cannot read file: Permission denied"
 
 
+def test_a_latin1_name_is_captioned_and_a_broken_link_is_an_error_row(tmp_path, cache_dir, tiny_dir):
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    latin1 = os.fsencode(folder) + b"/r\xe9union.flac"
+    shutil.copy(EXAMPLES / "field" / "river_morning.flac", latin1)
+    (folder / "moved.wav").symlink_to(folder / "elsewhere.wav")
+    out = tmp_path / "o.parquet"
+    summary = run_corpus([folder], out, options(cache_dir), show_progress=False)
+    assert (summary.ok, summary.errors) == (1, 1)
+    rows = dict(duckdb.sql(f"SELECT source_path, any_value(coalesce(error, status)) FROM '{out}' GROUP BY 1").fetchall())
+    assert rows == {"r\\xe9union.flac": "ok",
+                    "moved.wav": f"broken symbolic link: its target {folder / 'elsewhere.wav'} does not exist"}
+
+
 def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
     from omni_caption.pipelines import stages as stages_module
 
