@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from omni_caption.schemas.source_names import stored_name
 
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif"})
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov"})
@@ -45,7 +46,7 @@ def discover(inputs: list[str | Path]) -> list[SourceFile]:
         if not root.exists():
             raise InputPathError(f"input path does not exist: {raw}")
         if root.is_file():
-            found.setdefault(_identity(root), SourceFile(root, stored_path(root.name)))
+            found.setdefault(_identity(root), SourceFile(root, stored_name(root.name)))
             continue
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
@@ -53,7 +54,7 @@ def discover(inputs: list[str | Path]) -> list[SourceFile]:
                 continue
             # A broken link named like a recording is a missing recording: kept, for an error row saying so.
             if is_media(path) and (path.is_file() or (path.is_symlink() and not path.is_dir())):
-                found.setdefault(_identity(path), SourceFile(path, stored_path(relative.as_posix())))
+                found.setdefault(_identity(path), SourceFile(path, stored_name(relative.as_posix())))
     return sorted(found.values(), key=lambda s: (s.source_path, str(s.path)))
 
 
@@ -64,8 +65,3 @@ def _identity(path: Path) -> Path:
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         return path.absolute()
 
-
-def stored_path(name: str) -> str:
-    """`name` as valid UTF-8 for the dataset: bytes that are not UTF-8 (a Latin-1 name from an old share)
-    become `\\xff` escapes, as `ls -b` shows them, instead of failing the whole write."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")

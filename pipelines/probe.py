@@ -16,7 +16,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
         info = soundfile.info(str(path))
         if info.frames > 0:
             return AudioInfo(sampling_rate=info.samplerate, num_samples=info.frames, num_channels=info.channels)
-    except (RuntimeError, soundfile.LibsndfileError):
+    except (RuntimeError, soundfile.LibsndfileError, UnicodeEncodeError):  # the last: a name that is not UTF-8
         pass
     from .decode import audio_decoder
 

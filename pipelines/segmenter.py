@@ -14,9 +14,10 @@ from pathlib import Path
 
 from omni_caption.model import AutWindows, windows_from_pauses
 from omni_caption.schemas import TRUNCATED_SOURCE_FLAG, SegmentRow, recording_id_from_sha256
+from omni_caption.schemas.source_names import stored_name
 
 from .decode import AudioFile, DecodeError
-from .discover import SourceFile, stored_path
+from .discover import SourceFile
 from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
 from .span_reader import DecodedAudioCache, fill_audio_cache, new_audio_cache
 from .vad import FRAME_S, SileroVad, VadResult
@@ -194,5 +195,5 @@ def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:
 
 def _unreadable(path: Path, exc: OSError) -> str:
     if exc.errno == errno.ENOENT and path.is_symlink():
-        return f"broken symbolic link: its target {stored_path(os.readlink(path))} does not exist"
+        return f"broken symbolic link: its target {stored_name(os.readlink(path))} does not exist"
     return f"cannot read file: {exc.strerror or exc}"

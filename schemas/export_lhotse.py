@@ -19,6 +19,7 @@ from pathlib import Path
 from .duckdb_views import connect_readonly
 from .export_formats import ExportResult, atomic_output, iter_rows
 from .segment_table import one_line
+from .source_names import name_on_disk
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ ORDER BY source_path, segment_index
 
 def find_source(source_path: str, roots: list[Path]) -> Path | None:
     """The original file of `source_path`: under a root folder, or a root that is the file itself."""
-    for root in roots:
-        if root.is_file():
-            if root.name == source_path:
-                return root.resolve()
-        elif (root / source_path).is_file():
-            return (root / source_path).resolve()
+    # A stored name with `\\xNN` in it is most likely a name that is not UTF-8 (source_names.py), but
+    # a file may truly be called that: the name as stored is tried first.
+    for name in dict.fromkeys((source_path, name_on_disk(source_path))):
+        for root in roots:
+            if root.is_file():
+                if root.name == name:
+                    return root.resolve()
+            elif (root / name).is_file():
+                return (root / name).resolve()
     return None
 
 
@@ -75,7 +79,7 @@ def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], 
                 skipped.append(f"{source_path}: {one_line(str(exc))}")
                 continue
             rec_id = _unique_id(rows[0][1] or source_path.replace("/", "_"), used_ids)
-            rec_out.write(json.dumps(_recording(rec_id, audio_file, info), ensure_ascii=False) + "\n")
+            rec_out.write(_json_line(_recording(rec_id, audio_file, info)))
             for row in rows:
                 supervision = _supervision(rec_id, row, info)
                 if supervision is not None:
@@ -136,3 +140,14 @@ def _supervision(rec_id: str, row: tuple, info: AudioInfo) -> dict | None:
     if custom:
         supervision["custom"] = custom
     return supervision
+
+
+def _json_line(record: dict) -> str:
+    """One JSON line; a path that is not UTF-8 keeps its bytes as \\udcNN escapes, which Python reads back
+    to the same name (a raw lone surrogate cannot be written as UTF-8)."""
+    line = json.dumps(record, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = json.dumps(record)
+    return line + "\n"

@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import lhotse
 import numpy as np
 import pytest
@@ -71,3 +74,25 @@ def test_find_source_in_folders_and_file_roots(tmp_path, audio_root):
 
 def test_audio_info_duration():
     assert AudioInfo(sampling_rate=8_000, num_samples=12_000, num_channels=2).duration_s == 1.5
+
+
+def test_find_source_of_a_name_stored_with_escapes(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/r\xe9union.wav"
+    open(raw, "wb").write(b"x")
+    assert find_source("r\\xe9union.wav", [tmp_path]) == Path(os.fsdecode(raw)).resolve()
+    literal = tmp_path / "odd\\x41.wav"  # a file truly named with a backslash escape in it: found as it is
+    literal.write_bytes(b"y")
+    assert find_source("odd\\x41.wav", [tmp_path]) == literal.resolve()
+
+
+def test_a_recording_whose_name_is_not_utf8_exports_and_lhotse_reads_it(tmp_path, audio_root):
+    from omni_caption.schemas import SegmentRow
+
+    raw = os.fsencode(audio_root) + b"/r\xe9union.wav"
+    os.rename(audio_root / "a.wav", raw)
+    rows = [SegmentRow("dd" * 8, "r\\xe9union.wav", "dd" * 32, 45.0, 0, 0.0, 10.0, transcript="hello")]
+    result = export_lhotse(write_sample(tmp_path / "d.parquet", rows), tmp_path / "m", [audio_root], probe_audio)
+    assert result.skipped == [] and result.rows == 1
+    (rec,) = lhotse.load_manifest(tmp_path / "m" / "recordings.jsonl.gz")
+    assert os.fsencode(rec.sources[0].source) == os.fsencode(Path(os.fsdecode(raw)).resolve())
+    assert rec.num_samples == 45 * 16_000 and rec.load_audio().shape == (1, 45 * 16_000)
