@@ -149,6 +149,9 @@ def _parse_batch_size(value):
               help="With --engine ray: GPUs per model actor (0: run the model actors on CPU).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="With --engine ray: model actors per stage, each loading the stage's model once.")
+@click.option("--dry-run", is_flag=True,
+              help="Say what the run would do (per stage: recordings and hours left, what is already done) "
+                   "and stop: no model is loaded, no audio decoded, nothing written.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
@@ -156,7 +159,7 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
                 max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
-                ray_address, num_gpus_per_worker, workers, quiet, debug):
+                ray_address, num_gpus_per_worker, workers, dry_run, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
     Rerunning the same command resumes: finished (file, task, config) work is
@@ -196,6 +199,11 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
             cache_dir=cache_dir, engine=engine,
             ray=RayOptions(address=ray_address, workers=workers, num_gpus_per_worker=num_gpus_per_worker),
         )
+        if dry_run:
+            from omni_caption.pipelines.run_preview import preview_run
+
+            _print_preview(preview_run(list(paths), out, options))
+            return
         summary = run_corpus(list(paths), out, options, show_progress=not quiet)
     except click.BadParameter:
         raise
@@ -203,6 +211,24 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
         _fail(ctx, exc)
         return
     _print_summary(summary, out)
+
+
+def _print_preview(preview) -> None:
+    click.echo("Dry run: nothing loaded, decoded or written.")
+    click.echo(f"  inputs  {preview.recordings} recordings, {preview.audio_s / 3600:.2f} h of audio by their headers")
+    click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them")
+    width = max(len(stage.label) for stage in preview.stages)
+    for stage in preview.stages:
+        per_task = (f"; by task: {', '.join(f'{task} {n}' for task, n in stage.tasks_left.items())}"
+                    if len(stage.tasks_left) > 1 and stage.recordings else "")
+        click.echo(f"  {stage.label:<{width}}  to do: {stage.recordings} recordings, {stage.audio_s / 3600:.2f} h"
+                   f" (done: {stage.done}{per_task})")
+    if preview.unreadable:
+        click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
+        for line in preview.unreadable:
+            click.echo(f"    {line}")
+    if preview.nothing_to_do:
+        click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
 
 
 def _print_summary(summary, out: Path) -> None:

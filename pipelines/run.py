@@ -36,7 +36,8 @@ from .progress import RunProgress
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "run_corpus", "task_configs"]
+__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "resume_key", "run_corpus", "still_to_do",
+           "task_configs", "wanted_hashes"]
 
 
 class OutputPathError(OSError):
@@ -108,10 +109,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     check_output_path(out, store.sharded)
     sources = discover(inputs)
     configs = task_configs(options)
-    wanted = {c.name: c.config_hash() for c in configs}
-    if options.diarize:
-        wanted[SPEAKER_TASK] = diarization_hash(options.diarize_model, options.diarize_options,
-                                                options.segmentation_key())
+    wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))
     engine = _engine_for(options)
     try:
@@ -119,7 +117,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         with OutputLock(out):
             if options.overwrite:
                 store.clear()
-            keys = {source.source_path: _key_of(source) for source in sources}
+            keys = {source.source_path: resume_key(source) for source in sources}
             done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
             summary = RunSummary(recordings=len(sources))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
@@ -151,6 +149,23 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     return summary
 
 
+def wanted_hashes(configs: list[TaskConfig], options: RunOptions) -> dict[str, str]:
+    """Each task's config hash (and the speakers' when diarizing): work stored under another hash is redone."""
+    wanted = {c.name: c.config_hash() for c in configs}
+    if options.diarize:
+        wanted[SPEAKER_TASK] = diarization_hash(options.diarize_model, options.diarize_options,
+                                                options.segmentation_key())
+    return wanted
+
+
+def still_to_do(stage: ModelStage | SpeakerStage, sources: list[SourceFile], keys: dict[str, str],
+                done: dict[str, set[str]]) -> dict[str, frozenset[str]]:
+    """Per source path with work left in `stage`: the stage's tasks not done there yet."""
+    tasks = set(stage.hashes)
+    todo = {s.source_path: frozenset(tasks - done.get(keys[s.source_path], set())) for s in sources}
+    return {path: left for path, left in todo.items() if left}
+
+
 def _engine_for(options: RunOptions):
     if options.engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {options.engine!r}")
@@ -165,9 +180,8 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
                    done: dict[str, set[str]], store: PartStore, wanted: dict[str, str],
                    options: RunOptions) -> list[GroupWork]:
     """This stage's groups: the recordings where some of its tasks are not done yet."""
-    tasks = set(stage.hashes)
-    todo = {s.source_path: frozenset(tasks - done.get(keys[s.source_path], set())) for s in sources}
-    pending = [s for s in sources if todo[s.source_path]]
+    todo = still_to_do(stage, sources, keys, done)
+    pending = [s for s in sources if s.source_path in todo]
     texts = {}
     if isinstance(stage, ModelStage) and stage.is_summary:  # the summary reads the rows the other stages wrote
         # Only the recordings this stage will summarise, and of their rows only what a summary reads.
@@ -211,7 +225,7 @@ def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
     return by_sha
 
 
-def _key_of(source: SourceFile) -> str:
+def resume_key(source: SourceFile) -> str:
     """The resume key: the file's sha256 (a moved file is the same recording), or its path if unreadable."""
     try:
         return source.sha256()

@@ -122,7 +122,7 @@ class Segmenter:
         try:
             sha256 = sha256 or source.sha256()
         except OSError as exc:
-            return SegmentRow.error_row(source.source_path, _unreadable(source.path, exc))
+            return SegmentRow.error_row(source.source_path, unreadable_reason(source.path, exc))
         cache = None
         try:
             audio = AudioFile(source.path)
@@ -193,7 +193,7 @@ def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:
     return AutWindows(per_clip=tuple(per_clip))
 
 
-def _unreadable(path: Path, exc: OSError) -> str:
+def unreadable_reason(path: Path, exc: OSError) -> str:
     if exc.errno == errno.ENOENT and path.is_symlink():
         return f"broken symbolic link: its target {stored_name(os.readlink(path))} does not exist"
     return f"cannot read file: {exc.strerror or exc}"

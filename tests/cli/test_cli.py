@@ -217,3 +217,19 @@ def test_a_cut_file_is_a_warning_not_an_error(tmp_path, cache_dir, tiny_dir):
     assert result.exit_code == 0, result.output
     assert "  errors            0" in result.stdout.splitlines()
     assert result.stderr.startswith("  warning: cut.flac: the audio ends at ")
+
+
+def test_dry_run_says_what_is_left_and_writes_nothing(tmp_path, cache_dir, tiny_dir, demo_run):
+    _, out = demo_run  # captions, transcripts and reasoning of the examples are stored there
+    before = out.stat().st_mtime_ns
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(out), "--model", "tiny-random", "--cache-dir",
+                                      str(cache_dir), "--tasks", "caption,summary", "--max-new-tokens", "8",
+                                      "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Dry run: nothing loaded")
+    assert "inputs  5 recordings" in lines[1] and "holds work for 5 of them" in lines[2]
+    assert any(line.strip().startswith("caption [tiny-random]") and "to do: 0 recordings" in line for line in lines)
+    assert any(line.strip().startswith("summary [tiny-random]") and "to do: 5 recordings" in line for line in lines)
+    assert "unreadable, an error row each: 1" in result.output and "not_really_audio.mp3: FFmpeg" in result.output
+    assert out.stat().st_mtime_ns == before

@@ -1,0 +1,75 @@
+"""What a run would do, without loading a model, decoding audio or writing anything (`--dry-run`).
+
+The same discovery, resume keys and stage plan as the run itself (pipelines/run.py), so the
+preview cannot disagree with what the run then does; the hours come from the files' headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omni_caption.schemas import PartStore, done_tasks
+
+from .decode import AudioFile, DecodeError
+from .discover import discover
+from .options import RunOptions
+from .run import check_output_path, resume_key, still_to_do, task_configs, wanted_hashes
+from .segmenter import unreadable_reason
+from .speakers import SPEAKER_TASK
+from .stages import plan_stages
+
+
+@dataclass
+class StagePreview:
+    label: str  # as the progress bar names the stage: tasks [model]
+    recordings: int  # with work left in this stage
+    audio_s: float  # their length by header (unreadable files count 0)
+    done: int  # whose work in this stage is already stored
+    tasks_left: dict[str, int] = field(default_factory=dict)  # per task of the stage: recordings left
+
+
+@dataclass
+class RunPreview:
+    out: Path
+    recordings: int
+    audio_s: float
+    stored_recordings: int  # of these inputs, recordings the output already holds any work for
+    stages: list[StagePreview] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # "path: why" for files whose header cannot be read
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return all(stage.recordings == 0 for stage in self.stages)
+
+
+def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions) -> RunPreview:
+    """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
+    store = PartStore(out, rows_per_shard=options.rows_per_shard)
+    check_output_path(store.out_path, store.sharded)
+    sources = discover(inputs)
+    configs = task_configs(options)  # also checks every model is at hand, as the run would first
+    wanted = wanted_hashes(configs, options)
+    keys = {source.source_path: resume_key(source) for source in sources}
+    done = {} if options.overwrite else done_tasks(store.stored().states(), wanted,
+                                                   include_errors=not options.retry_errors)
+    lengths, unreadable = {}, []
+    for source in sources:
+        lengths[source.source_path] = 0.0
+        try:  # FFmpeg's header length: a guess for some formats (declared_length.py), close enough here
+            lengths[source.source_path] = AudioFile(source.path).duration_hint_s or 0.0
+        except DecodeError as exc:  # the same words the run's error row will have
+            unreadable.append(f"{source.source_path}: {exc}")
+        except OSError as exc:
+            unreadable.append(f"{source.source_path}: {unreadable_reason(source.path, exc)}")
+    preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
+                         stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
+                         unreadable=unreadable)
+    for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
+        todo = still_to_do(stage, sources, keys, done)
+        preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),
+                                           audio_s=sum(lengths[path] for path in todo),
+                                           done=len(sources) - len(todo),
+                                           tasks_left={task: sum(task in left for left in todo.values())
+                                                       for task in stage.hashes}))
+    return preview

@@ -1,0 +1,66 @@
+"""--dry-run: what a run would do, from the same plan the run uses, without doing any of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from omni_caption.pipelines import RunOptions, run_corpus
+from omni_caption.pipelines.run_preview import preview_run
+from tests.conftest import make_tone
+
+
+def options(cache_dir, **extra):
+    return RunOptions(**{"tasks": ("caption",), "model": "tiny-random", "greedy": True, "max_new_tokens": 3,
+                         "cache_dir": cache_dir, "device": "cpu", **extra})
+
+
+@pytest.fixture
+def folder(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_tone(folder / "a.flac", seconds=6.0)
+    make_tone(folder / "b.mp3", seconds=9.0, freq=550)
+    (folder / "broken.wav").write_bytes(b"RIFF not really")
+    (folder / "gone.wav").symlink_to(folder / "elsewhere.wav")
+    return folder
+
+
+def test_a_fresh_output_has_everything_to_do_and_writes_nothing(folder, tmp_path, cache_dir, tiny_dir):
+    out = tmp_path / "o.parquet"
+    preview = preview_run([folder], out, options(cache_dir, tasks=("caption", "transcript", "summary")))
+    assert (preview.recordings, preview.stored_recordings) == (4, 0)
+    assert preview.audio_s == pytest.approx(15.0, abs=0.2)
+    assert [(s.label, s.recordings, s.done) for s in preview.stages] == [
+        ("caption+transcript [tiny-random]", 4, 0), ("summary [tiny-random]", 4, 0)]
+    assert preview.stages[0].tasks_left == {"caption": 4, "transcript": 4}
+    assert [line.split(":")[0] for line in preview.unreadable] == ["broken.wav", "gone.wav"]
+    assert "broken symbolic link" in preview.unreadable[1]
+    assert not out.exists() and not any(tmp_path.glob("o.parquet*"))
+
+
+def test_the_preview_agrees_with_what_the_run_then_does(folder, tmp_path, cache_dir, tiny_dir):
+    out = tmp_path / "o.parquet"
+    run_corpus([folder], out, options(cache_dir), show_progress=False)  # captions only, errors stored too
+    both = options(cache_dir, tasks=("caption", "transcript"))
+    preview = preview_run([folder], out, both)
+    assert preview.stored_recordings == 4
+    (stage,) = preview.stages
+    assert (stage.recordings, stage.tasks_left) == (4, {"caption": 0, "transcript": 4})
+    assert stage.audio_s == pytest.approx(15.0, abs=0.2)
+    run_corpus([folder], out, both, show_progress=False)
+    after = preview_run([folder], out, both)
+    assert after.nothing_to_do and after.stages[0].done == 4
+    # The stored error rows count as done, as the run treats them, unless errors are to be retried.
+    retry = preview_run([folder], out, options(cache_dir, tasks=("caption", "transcript"), retry_errors=True))
+    assert retry.stages[0].recordings == 2 and retry.stages[0].audio_s == 0.0
+    assert preview_run([folder], out, options(cache_dir, overwrite=True)).stages[0].recordings == 4
+
+
+def test_an_unwritable_output_or_a_missing_model_stops_the_preview_as_it_would_the_run(folder, tmp_path, cache_dir):
+    from omni_caption.model import UnknownModelError
+    from omni_caption.pipelines.run import OutputPathError
+
+    with pytest.raises(OutputPathError):
+        preview_run([folder], tmp_path / "missing" / "o.parquet", options(cache_dir))
+    with pytest.raises(UnknownModelError):
+        preview_run([folder], tmp_path / "o.parquet", options(cache_dir, model="./no/such/folder"))
