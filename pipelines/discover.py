@@ -38,15 +38,18 @@ def discover(inputs: list[str | Path]) -> list[SourceFile]:
     """Media files under `inputs` (files or folders, recursively), sorted, each once.
 
     Hidden files and folders are skipped; other extensions are ignored. A
-    missing input path raises InputPathError.
+    missing input path raises InputPathError. A file's `source_path` is its
+    path under the input it was found in; where two inputs hold different
+    files at the same relative path (day1/mic.wav, day2/mic.wav), those get
+    as much of their input folder's path in front as tells them apart.
     """
-    found: dict[Path, SourceFile] = {}
+    found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
     for raw in inputs:
         root = Path(raw).expanduser()
         if not root.exists():
             raise InputPathError(f"input path does not exist: {raw}")
         if root.is_file():
-            found.setdefault(_identity(root), SourceFile(root, stored_name(root.name)))
+            found.setdefault(_identity(root), (root, root.parent, root.name))
             continue
         for path in sorted(root.rglob("*")):
             relative = path.relative_to(root)
@@ -54,8 +57,29 @@ def discover(inputs: list[str | Path]) -> list[SourceFile]:
                 continue
             # A broken link named like a recording is a missing recording: kept, for an error row saying so.
             if is_media(path) and (path.is_file() or (path.is_symlink() and not path.is_dir())):
-                found.setdefault(_identity(path), SourceFile(path, stored_name(relative.as_posix())))
-    return sorted(found.values(), key=lambda s: (s.source_path, str(s.path)))
+                found.setdefault(_identity(path), (path, root, relative.as_posix()))
+    names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
+    sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]
+    return sorted(sources, key=lambda s: (s.source_path, str(s.path)))
+
+
+def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:
+    """Each (input folder, relative path) as its relative path, or, where that is shared by files of
+    different inputs, behind the fewest trailing parts of the folder's path that make it unique."""
+    names = [relative for _, relative in entries]
+    shared = {name for name in names if names.count(name) > 1}
+    if not shared:
+        return names
+    clashing = [i for i, name in enumerate(names) if name in shared]
+    folders = {i: entries[i][0].absolute().parts[1:] for i in clashing}  # without the anchor ("/")
+    others = {name for j, name in enumerate(names) if name not in shared}
+    for depth in range(1, max(len(parts) for parts in folders.values()) + 1):
+        candidate = {i: "/".join((*folders[i][-depth:], names[i])) for i in clashing}
+        if len(set(candidate.values())) == len(candidate) and not others & set(candidate.values()):
+            break
+    else:  # the whole folder path did not do (a name clashes with one under the file system's root)
+        candidate = {i: (entries[i][0].absolute() / names[i]).as_posix() for i in clashing}
+    return [candidate.get(i, name) for i, name in enumerate(names)]
 
 
 def _identity(path: Path) -> Path:

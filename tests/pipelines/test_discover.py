@@ -1,8 +1,12 @@
 import os
+from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omni_caption.pipelines import InputPathError, discover
+from omni_caption.pipelines.discover import _distinct_names
 
 
 def test_recursive_discovery_keeps_media_only(tmp_path):
@@ -55,3 +59,36 @@ def test_broken_links_named_like_recordings_are_kept_for_an_error_row(tmp_path):
     found = [s.source_path for s in discover([tmp_path])]
     # A second link to one file counts once; a folder or a non-media link is not a recording.
     assert found == ["dangling.wav", "loop_a.flac", "loop_b.flac", "real.wav"]
+
+
+def test_the_same_relative_path_under_two_inputs_is_two_recordings_told_apart(tmp_path):
+    for rel in ["day1/mic.wav", "day2/mic.wav", "day1/only_here.wav", "x/day1/mic.wav"]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rel.encode())
+    found = discover([tmp_path / "day1", tmp_path / "day2"])
+    assert [s.source_path for s in found] == ["day1/mic.wav", "day2/mic.wav", "only_here.wav"]
+    assert len({s.sha256() for s in found}) == 3
+    # Two inputs with the same folder name: more of their path tells them apart.
+    found = discover([tmp_path / "day1", tmp_path / "x" / "day1"])
+    names = [s.source_path for s in found]
+    assert len(set(names)) == 3 and "only_here.wav" in names
+    assert {n for n in names if n.endswith("mic.wav")} == {f"{tmp_path.name}/day1/mic.wav", "x/day1/mic.wav"}
+    # File arguments clash by name the same way.
+    found = discover([tmp_path / "day1" / "mic.wav", tmp_path / "day2" / "mic.wav"])
+    assert [s.source_path for s in found] == ["day1/mic.wav", "day2/mic.wav"]
+
+
+@given(st.lists(st.tuples(st.lists(st.sampled_from(["a", "b", "day1"]), min_size=0, max_size=3),
+                          st.sampled_from(["mic.wav", "day1/mic.wav", "b/mic.wav", "z.wav"])),
+                min_size=1, max_size=8))
+def test_distinct_names_are_unique_and_leave_unshared_names_alone(raw_entries):
+    entries = list(dict.fromkeys((Path("/", *folder), relative) for folder, relative in raw_entries))
+    real_paths = [(folder / relative).as_posix() for folder, relative in entries]
+    if len(set(real_paths)) < len(real_paths):  # one file reached twice is deduplicated before naming
+        return
+    names = _distinct_names(entries)
+    assert len(set(names)) == len(names)
+    relatives = [relative for _, relative in entries]
+    for name, (folder, relative) in zip(names, entries):
+        assert name.endswith(relative) and (relatives.count(relative) > 1 or name == relative)

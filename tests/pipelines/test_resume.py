@@ -212,6 +212,18 @@ def test_a_latin1_name_is_captioned_and_a_broken_link_is_an_error_row(tmp_path, 
                     "moved.wav": f"broken symbolic link: its target {folder / 'elsewhere.wav'} does not exist"}
 
 
+def test_two_inputs_with_the_same_relative_path_are_both_captioned(tmp_path, cache_dir, tiny_dir):
+    """day1/mic.wav and day2/mic.wav, given as two inputs, were both 'mic.wav': the second was lost."""
+    for day, seconds in (("day1", 4.0), ("day2", 7.0)):
+        (tmp_path / day).mkdir()
+        make_tone(tmp_path / day / "mic.wav", seconds=seconds)
+    out = tmp_path / "o.parquet"
+    summary = run_corpus([tmp_path / "day1", tmp_path / "day2"], out, options(cache_dir), show_progress=False)
+    assert (summary.recordings, summary.ok) == (2, 2)
+    rows = duckdb.sql(f"SELECT source_path, round(max(recording_duration_s)) FROM '{out}' GROUP BY 1 ORDER BY 1")
+    assert rows.fetchall() == [("day1/mic.wav", 4.0), ("day2/mic.wav", 7.0)]
+
+
 def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
     from omni_caption.pipelines import stages as stages_module
 
