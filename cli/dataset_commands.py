@@ -190,7 +190,7 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
 
 def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
     from omni_caption.pipelines.probe import probe_audio
-    from omni_caption.schemas.dataset_info import dataset_files
+    from omni_caption.schemas.duckdb_views import dataset_files
     from omni_caption.schemas.export_lhotse import export_lhotse
     from omni_caption.schemas.parquet_store import DatasetInfo
 

@@ -95,9 +95,10 @@ def select_items(dataset: Path, options: SpeakOptions, model_location: str) -> t
         raise SpeakError(f"--text-column {column!r}: choose one of {', '.join(TEXT_COLUMNS)}")
     sql = (f"SELECT recording_id, segment_index, source_path, {column} AS text FROM segments "
            f"WHERE status = 'ok' AND ({options.where or 'TRUE'}) ORDER BY source_path, segment_index")
+    con = connect_readonly(dataset)  # a dataset that cannot be read is not the predicate's fault
     try:
         check_read_only(sql)
-        rows = connect_readonly(dataset).sql(sql).fetchall()
+        rows = con.sql(sql).fetchall()
     except QueryRefused as exc:
         raise SpeakError(f"--where {options.where!r}: {exc}") from exc
     except Exception as exc:  # duckdb parser/binder errors: a bad predicate

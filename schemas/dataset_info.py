@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .duckdb_views import connect_readonly
+from .duckdb_views import connect_readonly, dataset_files
 from .parquet_store import DatasetInfo, schema_version_of
 from .segment_table import ModelIds
 
@@ -30,17 +29,6 @@ class DatasetSummary:
     models: dict[str, list[str]] = field(default_factory=dict)  # task -> model ids used
     prompt_versions: list[str] = field(default_factory=list)
     languages: dict[str, int] = field(default_factory=dict)  # language -> segments
-
-
-def dataset_files(path: str | os.PathLike) -> list[Path]:
-    """The Parquet files of a dataset: the file itself, or every *.parquet under a folder (as the views read)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no dataset at {path}")
-    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
-    if not files:
-        raise FileNotFoundError(f"no .parquet files under {path}")
-    return files
 
 
 def describe_dataset(path: str | os.PathLike) -> DatasetSummary:

@@ -41,11 +41,40 @@ def parquet_glob(path: str | os.PathLike) -> str:
     return str(path)
 
 
-def connect_readonly(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the dataset mounted as views; callers only read."""
+class NotADataset(ValueError):
+    """A file given as a dataset that is not Parquet, or is cut short."""
+
+
+_PARQUET_MAGIC = b"PAR1"  # a Parquet file starts and ends with it; the footer is written last
+
+
+def dataset_files(path: str | os.PathLike) -> list[Path]:
+    """The Parquet files of a dataset: the file itself, or every *.parquet under a folder (as the views read).
+
+    Each is checked to be whole Parquet, so that a wrong or half-copied file is named in one line
+    instead of surfacing as a reader's error about magic bytes and a CREATE VIEW statement.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no dataset at {path}")
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"no .parquet files under {path}")
+    for file in files:
+        with open(file, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(max(0, file.stat().st_size - 4))
+            tail = handle.read(4)
+        if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC or file.stat().st_size < 12:
+            why = "another kind of file" if head != _PARQUET_MAGIC else "cut short: it has no footer"
+            raise NotADataset(f"{file} is not a whole Parquet file ({why})")
+    return files
+
+
+def connect_readonly(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the dataset mounted as views; callers only read."""
+    path = Path(path)
+    dataset_files(path)
     con = duckdb.connect(":memory:")
     source = parquet_glob(path).replace("'", "''")
     con.execute(f"CREATE VIEW segments AS SELECT * FROM read_parquet('{source}', union_by_name = true)")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .dataset_info import dataset_files
+from .duckdb_views import dataset_files
 from .duckdb_views import connect_readonly
 from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches
 from .segment_table import SEGMENT_SCHEMA

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .dataset_info import dataset_files
+from .duckdb_views import dataset_files
 from .duckdb_views import connect_readonly
 
 

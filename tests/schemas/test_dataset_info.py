@@ -1,7 +1,8 @@
 import pytest
 
 from omni_caption.schemas import SCHEMA_VERSION
-from omni_caption.schemas.dataset_info import dataset_files, describe_dataset
+from omni_caption.schemas.dataset_info import describe_dataset
+from omni_caption.schemas.duckdb_views import dataset_files
 from tests.schemas.sample_dataset import CAPTIONER, INSTRUCT, sample_rows, write_sample
 
 
@@ -60,3 +61,28 @@ def test_a_recording_with_a_failed_task_counts_as_partial_and_lists_why(tmp_path
     assert run_query(path, "SELECT source_path, status, error FROM recordings ORDER BY 1").fetchall() == [
         ("a.wav", "ok", None), ("bad.mp3", "error", "FFmpeg cannot read it as audio or video"),
         ("talks/b.mp3", "partial", why)]
+
+
+@pytest.mark.parametrize("make_bad, why", [
+    (lambda good: b"ID3\x03 an mp3 called .parquet", "another kind of file"),
+    (lambda good: good[:len(good) // 2], "cut short: it has no footer"),  # a half-copied dataset
+])
+def test_a_file_that_is_not_whole_parquet_is_named_in_one_line(tmp_path, make_bad, why):
+    from click.testing import CliRunner
+
+    from omni_caption.cli.main import cli
+    from omni_caption.schemas.duckdb_views import NotADataset, connect_readonly
+
+    good = write_sample(tmp_path / "good.parquet").read_bytes()
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    (folder / "shard-00000.parquet").write_bytes(good)
+    bad = folder / "shard-00001.parquet"
+    bad.write_bytes(make_bad(good))
+    for opener in (dataset_files, connect_readonly, describe_dataset):
+        with pytest.raises(NotADataset, match=f"{bad} is not a whole Parquet file \\({why}\\)"):
+            opener(folder)
+    for command in (["info", str(bad)], ["query", str(bad), "SELECT 1"], ["search", str(folder), "dog"]):
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code == 1 and result.output.strip().splitlines() == [
+            f"Error: {bad} is not a whole Parquet file ({why})"]
