@@ -24,8 +24,8 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
                                     with_agreement_flag)
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
-from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, PartStore, SegmentRow, done_tasks,
-                                  merge_in_chunks, rows_to_table)
+from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
+                                  done_tasks, merge_in_chunks, rows_to_table)
 
 from .discover import SourceFile, discover
 from .embed_audio import embed_segment_audio
@@ -36,7 +36,7 @@ from .progress import RunProgress
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "resume_key", "run_corpus", "still_to_do",
+__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output", "resume_key", "run_corpus", "still_to_do",
            "task_configs", "wanted_hashes"]
 
 
@@ -78,6 +78,17 @@ def check_output_path(out: Path, sharded: bool) -> None:
         raise OutputPathError(f"--out {out}: folder {parent} is not writable ({exc.strerror})") from exc
 
 
+def check_output(store: PartStore, overwrite: bool) -> None:
+    """`--out` can be written, and what it holds already is a dataset of ours (else it would be replaced)."""
+    check_output_path(store.out_path, store.sharded)
+    if not overwrite:
+        try:
+            store.check_outputs()
+        except NotADataset as exc:
+            raise OutputPathError(f"--out {store.out_path}: {exc}; give another --out, or add --overwrite "
+                                  f"to replace it") from exc
+
+
 def task_configs(options: RunOptions) -> list[TaskConfig]:
     """One config per task, each knowing its model's family; a task or option the family cannot serve
     stops the run here, in one line, before anything is decoded or loaded."""
@@ -106,7 +117,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     started = time.monotonic()
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     out = store.out_path
-    check_output_path(out, store.sharded)
+    check_output(store, options.overwrite)
     sources = discover(inputs)
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)

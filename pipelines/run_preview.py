@@ -14,7 +14,7 @@ from omni_caption.schemas import PartStore, done_tasks
 from .decode import AudioFile, DecodeError
 from .discover import discover
 from .options import RunOptions
-from .run import check_output_path, resume_key, still_to_do, task_configs, wanted_hashes
+from .run import check_output, resume_key, still_to_do, task_configs, wanted_hashes
 from .segmenter import unreadable_reason
 from .speakers import SPEAKER_TASK
 from .stages import plan_stages
@@ -46,7 +46,7 @@ class RunPreview:
 def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions) -> RunPreview:
     """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
-    check_output_path(store.out_path, store.sharded)
+    check_output(store, options.overwrite)
     sources = discover(inputs)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)

@@ -1,6 +1,6 @@
 """The Arrow/Parquet contract (schema v3 and its migrations), atomic writing, merging, DuckDB views."""
 
-from .duckdb_views import QueryRefused, connect_readonly, run_query
+from .duckdb_views import NotADataset, QueryRefused, connect_readonly, run_query
 from .parquet_store import DatasetInfo, read_dataset, schema_version_of, write_table_atomic
 from .part_store import PartStore
 from .stored_rows import RowState, StoredRows
@@ -22,7 +22,7 @@ from .segment_table import (
 
 __all__ = [
     "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "TRUNCATED_SOURCE_FLAG", "DatasetInfo", "ModelIds",
-    "PartStore", "QueryRefused", "RowState", "StoredRows", "Scores", "SegmentRow", "connect_readonly", "done_tasks", "format_config_hash", "merge_in_chunks", "merge_rows", "one_line",
+    "NotADataset", "PartStore", "QueryRefused", "RowState", "StoredRows", "Scores", "SegmentRow", "connect_readonly", "done_tasks", "format_config_hash", "merge_in_chunks", "merge_rows", "one_line",
     "parse_config_hash", "recording_key",
     "read_dataset", "recording_id_from_sha256", "rows_to_table", "run_query", "schema_version_of",
     "table_to_rows", "write_table_atomic",

@@ -87,6 +87,33 @@ def test_unwritable_out(tmp_path, cache_dir):
     assert result.exit_code == 1 and "not writable" in result.output
 
 
+@pytest.mark.parametrize("foreign, why", [
+    ("table", "is Parquet but not an omni-caption dataset (no recording_id, source_path, source_sha256, status "
+              "columns)"),
+    ("mp3", "is not a whole Parquet file (another kind of file)"),
+])
+def test_an_out_that_holds_someone_elses_file_is_left_alone(tmp_path, cache_dir, tiny_dir, foreign, why):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "theirs.parquet"
+    if foreign == "table":
+        pq.write_table(pa.table({"a": [1, 2, 3]}), out)
+    else:
+        shutil.copy(EXAMPLES / "podcast_episode.mp3", out)
+    before = out.read_bytes()
+    args = [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir),
+            "--max-new-tokens", "3", "--quiet"]
+    for extra in ([], ["--dry-run"]):
+        result = CliRunner().invoke(cli, args + extra)
+        assert result.exit_code == 1 and result.output.strip() == (
+            f"Error: --out {out}: {out} {why}; give another --out, or add --overwrite to replace it")
+        assert out.read_bytes() == before
+    result = CliRunner().invoke(cli, args + ["--overwrite"])  # asked for: replaced by a dataset of ours
+    assert result.exit_code == 0, result.output
+    assert pq.read_schema(out).names[:2] == ["recording_id", "source_path"]
+
+
 def test_debug_shows_traceback(tmp_path):
     result = CliRunner().invoke(cli, ["missing", "--out", str(tmp_path / "x.parquet"), "--debug"])
     assert result.exit_code == 1 and result.exception is not None
