@@ -70,10 +70,13 @@ def _parse_batch_size(value):
 
 
 @cli.command(name="run")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
+@click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
+              help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
+                   "folder; each keeps its path as listed, and a missing one becomes an error row.")
 @click.option("--tasks", default="caption", show_default=True,
               help="Comma-separated: caption, transcript, reasoning, summary (one per recording, on every row).")
 @click.option("--model", default=None,
@@ -155,7 +158,7 @@ def _parse_batch_size(value):
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
-def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
+def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
                 max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
@@ -174,8 +177,12 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
     from omni_caption.captioner import TASKS, normalise_language
     from omni_caption.pipelines import RayOptions, RunOptions, run_corpus
     from omni_caption.pipelines.diarize import DiarizeOptions
+    from omni_caption.pipelines.discover import read_file_list
 
     try:
+        if not paths and files_from is None:
+            raise click.UsageError("give the recordings: folders or files as PATHS, or a list with --files-from")
+        listed = read_file_list(files_from) if files_from is not None else []
         task_names = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
         unknown = [t for t in task_names if t not in TASKS]
         if unknown or not task_names:
@@ -202,10 +209,10 @@ def run_command(ctx, paths, out, tasks, model, caption_model, transcript_model, 
         if dry_run:
             from omni_caption.pipelines.run_preview import preview_run
 
-            _print_preview(preview_run(list(paths), out, options))
+            _print_preview(preview_run(list(paths), out, options, listed))
             return
-        summary = run_corpus(list(paths), out, options, show_progress=not quiet)
-    except click.BadParameter:
+        summary = run_corpus(list(paths), out, options, show_progress=not quiet, listed=listed)
+    except click.UsageError:  # BadParameter too: click prints usage and exits 2
         raise
     except Exception as exc:  # one line for the user; --debug shows the traceback
         _fail(ctx, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,12 @@ MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 class InputPathError(FileNotFoundError):
     pass
+
+
+def read_file_list(lines: Iterable[str]) -> list[str]:
+    """The paths of a `--files-from` list: one per line; blank lines and `#` comments are skipped."""
+    entries = (line.rstrip("\r\n") for line in lines)
+    return [entry for entry in entries if entry.strip() and not entry.lstrip().startswith("#")]
 
 
 @dataclass(frozen=True)
@@ -34,20 +41,33 @@ def is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
-def discover(inputs: list[str | Path]) -> list[SourceFile]:
-    """Media files under `inputs` (files or folders, recursively), sorted, each once.
+def discover(inputs: list[str | Path], listed: Sequence[str] = ()) -> list[SourceFile]:
+    """Media files under `inputs` (files or folders, recursively) and the files `listed`, sorted, each once.
 
     Hidden files and folders are skipped; other extensions are ignored. A
     missing input path raises InputPathError. A file's `source_path` is its
     path under the input it was found in; where two inputs hold different
     files at the same relative path (day1/mic.wav, day2/mic.wav), those get
     as much of their input folder's path in front as tells them apart.
+
+    `listed` (`--files-from`): paths as a list names them, relative to the
+    working folder; each file is taken whatever its extension and keeps the
+    path as listed, and one that is missing is kept for an error row, so one
+    stale line does not stop a run over a long list. A listed folder is
+    walked like an input.
     """
     found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
-    for raw in inputs:
-        root = Path(raw).expanduser()
+    roots = [Path(raw).expanduser() for raw in inputs]
+    for raw, root in zip(inputs, roots):
         if not root.exists():
             raise InputPathError(f"input path does not exist: {raw}")
+    for entry in listed:
+        path = Path(entry).expanduser()
+        if path.is_dir():
+            roots.append(path)
+        else:
+            found.setdefault(_identity(path), (path, Path.cwd(), path.as_posix()))
+    for root in roots:
         if root.is_file():
             found.setdefault(_identity(root), (root, root.parent, root.name))
             continue

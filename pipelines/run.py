@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -78,6 +78,13 @@ def check_output_path(out: Path, sharded: bool) -> None:
         raise OutputPathError(f"--out {out}: folder {parent} is not writable ({exc.strerror})") from exc
 
 
+def input_roots(inputs: list[str | Path], listed: Sequence[str]) -> list[str]:
+    """Where the recordings' `source_path`s are relative to, for the run config (export finds files by it):
+    the inputs, and the working folder that a list's relative paths start from."""
+    roots = [str(Path(p).resolve()) for p in inputs]
+    return roots + [str(Path.cwd())] if listed else roots
+
+
 def check_output(store: PartStore, overwrite: bool) -> None:
     """`--out` can be written, and what it holds already is a dataset of ours (else it would be replaced)."""
     check_output_path(store.out_path, store.sharded)
@@ -112,13 +119,15 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
 
 
 def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
-               show_progress: bool = True) -> RunSummary:
-    """Run every task over every recording, resuming whatever `out` already holds."""
+               show_progress: bool = True, listed: Sequence[str] = ()) -> RunSummary:
+    """Run every task over every recording, resuming whatever `out` already holds.
+
+    `listed`: more files, as a `--files-from` list names them (discover)."""
     started = time.monotonic()
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     out = store.out_path
     check_output(store, options.overwrite)
-    sources = discover(inputs)
+    sources = discover(inputs, listed)
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))
@@ -148,7 +157,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             progress.close()
             run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
                                       if k != "hf_token"},
-                          "inputs": [str(Path(p).resolve()) for p in inputs],
+                          "inputs": input_roots(inputs, listed),
                           "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
                           "prompt_version": PROMPT_VERSION}
             store.finalize_chunks(_counted(summary, _final_chunks(store, sources, keys, wanted, options)),

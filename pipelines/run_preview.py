@@ -6,6 +6,7 @@ preview cannot disagree with what the run then does; the hours come from the fil
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +44,12 @@ class RunPreview:
         return all(stage.recordings == 0 for stage in self.stages)
 
 
-def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions) -> RunPreview:
+def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
+                listed: Sequence[str] = ()) -> RunPreview:
     """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     check_output(store, options.overwrite)
-    sources = discover(inputs)
+    sources = discover(inputs, listed)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
     keys = {source.source_path: resume_key(source) for source in sources}

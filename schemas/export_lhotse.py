@@ -43,16 +43,26 @@ ORDER BY source_path, segment_index
 
 
 def find_source(source_path: str, roots: list[Path]) -> Path | None:
-    """The original file of `source_path`: under a root folder, or a root that is the file itself."""
+    """The original file of `source_path`: under a root folder, or a root that is the file itself.
+
+    Where two inputs held files at one relative path, the run put some of the input folder's path in
+    front (day1/mic.wav for <root>/mic.wav, pipelines/discover.py): a root's parents are tried last.
+    """
     # A stored name with `\\xNN` in it is most likely a name that is not UTF-8 (source_names.py), but
     # a file may truly be called that: the name as stored is tried first.
-    for name in dict.fromkeys((source_path, name_on_disk(source_path))):
+    names = list(dict.fromkeys((source_path, name_on_disk(source_path))))
+    for name in names:
         for root in roots:
             if root.is_file():
                 if root.name == name:
                     return root.resolve()
             elif (root / name).is_file():
                 return (root / name).resolve()
+    for name in names:
+        for root in roots:
+            for parent in Path(root).absolute().parents:
+                if (parent / name).is_file() and (parent / name).absolute().is_relative_to(root.absolute()):
+                    return (parent / name).resolve()
     return None
 
 

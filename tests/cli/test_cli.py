@@ -260,3 +260,28 @@ def test_dry_run_says_what_is_left_and_writes_nothing(tmp_path, cache_dir, tiny_
     assert any(line.strip().startswith("summary [tiny-random]") and "to do: 5 recordings" in line for line in lines)
     assert "unreadable, an error row each: 1" in result.output and "not_really_audio.mp3: FFmpeg" in result.output
     assert out.stat().st_mtime_ns == before
+
+
+def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    import lhotse
+
+    shutil.copytree(EXAMPLES, tmp_path / "archive")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "picked.parquet"
+    stdin = "# two recordings and a stale line\narchive/meetings/weekly_planning.opus\narchive/gone.wav\n" \
+            "archive/podcast_episode.mp3\n"
+    result = CliRunner().invoke(cli, ["--files-from", "-", "--out", str(out), "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--max-new-tokens", "3", "--quiet"], input=stdin)
+    assert result.exit_code == 0, result.output
+    rows = duckdb.sql(f"SELECT source_path, status, error FROM '{out}' GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == [("archive/gone.wav", "error", "cannot read file: No such file or directory"),
+                    ("archive/meetings/weekly_planning.opus", "ok", None),
+                    ("archive/podcast_episode.mp3", "ok", None)]
+    exported = CliRunner().invoke(cli, ["export", str(out), "--format", "lhotse", "--out", str(tmp_path / "m")])
+    assert exported.exit_code == 0, exported.output
+    assert len(lhotse.load_manifest(tmp_path / "m" / "recordings.jsonl.gz")) == 2
+
+
+def test_no_paths_and_no_list_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 2 and "give the recordings: folders or files as PATHS" in result.output

@@ -92,3 +92,21 @@ def test_distinct_names_are_unique_and_leave_unshared_names_alone(raw_entries):
     relatives = [relative for _, relative in entries]
     for name, (folder, relative) in zip(names, entries):
         assert name.endswith(relative) and (relatives.count(relative) > 1 or name == relative)
+
+
+def test_listed_files_keep_their_listed_paths_and_a_missing_one_is_kept(tmp_path, monkeypatch):
+    from omni_caption.pipelines.discover import read_file_list
+
+    for rel in ["2023/a.wav", "2023/notes.txt", "2024/b.flac", "2024/c.mp3", "2024/.hidden.wav"]:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rel.encode())
+    monkeypatch.chdir(tmp_path)
+    listed = read_file_list(["# picked by a query\n", "2023/a.wav\n", "./2023/notes.txt\r\n", "\n",
+                             "gone/x.wav\n", "2024\n", f"{tmp_path}/2024/b.flac\n"])
+    assert listed == ["2023/a.wav", "./2023/notes.txt", "gone/x.wav", "2024", f"{tmp_path}/2024/b.flac"]
+    found = discover([], listed)
+    # As listed, whatever the extension; the folder is walked like an input; b.flac is reached twice, kept once.
+    assert sorted(s.source_path for s in found) == sorted([
+        "2023/a.wav", "2023/notes.txt", "gone/x.wav", "c.mp3", f"{tmp_path}/2024/b.flac"])
+    assert not next(s for s in found if s.source_path == "gone/x.wav").path.exists()

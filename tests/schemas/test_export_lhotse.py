@@ -96,3 +96,15 @@ def test_a_recording_whose_name_is_not_utf8_exports_and_lhotse_reads_it(tmp_path
     (rec,) = lhotse.load_manifest(tmp_path / "m" / "recordings.jsonl.gz")
     assert os.fsencode(rec.sources[0].source) == os.fsencode(Path(os.fsdecode(raw)).resolve())
     assert rec.num_samples == 45 * 16_000 and rec.load_audio().shape == (1, 45 * 16_000)
+
+
+def test_find_source_of_a_name_told_apart_by_its_input_folder(tmp_path):
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        (tmp_path / day / "mic.wav").write_bytes(day.encode())
+    roots = [tmp_path / "day1", tmp_path / "day2"]
+    assert find_source("day2/mic.wav", roots) == (tmp_path / "day2" / "mic.wav").resolve()
+    assert find_source("day1/mic.wav", roots) == (tmp_path / "day1" / "mic.wav").resolve()
+    (tmp_path / "day3").mkdir()
+    (tmp_path / "day3" / "mic.wav").write_bytes(b"not an input")
+    assert find_source("day3/mic.wav", roots) is None  # beside the inputs, not in them
