@@ -29,6 +29,7 @@ from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetIn
 
 from .discover import SourceFile, discover
 from .embed_audio import embed_segment_audio
+from .file_hashes import hashes_file, resume_keys
 from .local_engine import LocalEngine
 from .options import ENGINES, RayOptions, RunOptions
 from .output_lock import OutputLock
@@ -36,7 +37,7 @@ from .progress import RunProgress
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output", "resume_key", "run_corpus", "still_to_do",
+__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output", "run_corpus", "still_to_do",
            "task_configs", "wanted_hashes"]
 
 
@@ -137,7 +138,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         with OutputLock(out):
             if options.overwrite:
                 store.clear()
-            keys = {source.source_path: resume_key(source) for source in sources}
+            keys = resume_keys(sources, hashes_file(options.cache_dir), show_progress)
             done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
             summary = RunSummary(recordings=len(sources))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
@@ -243,14 +244,6 @@ def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
         if row.source_sha256:
             by_sha.setdefault(row.source_sha256, []).append(row)
     return by_sha
-
-
-def resume_key(source: SourceFile) -> str:
-    """The resume key: the file's sha256 (a moved file is the same recording), or its path if unreadable."""
-    try:
-        return source.sha256()
-    except OSError:
-        return f"path:{source.source_path}"
 
 
 def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: dict[str, str]) -> dict:

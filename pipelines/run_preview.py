@@ -14,8 +14,9 @@ from omni_caption.schemas import PartStore, done_tasks
 
 from .decode import AudioFile, DecodeError
 from .discover import discover
+from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
-from .run import check_output, resume_key, still_to_do, task_configs, wanted_hashes
+from .run import check_output, still_to_do, task_configs, wanted_hashes
 from .segmenter import unreadable_reason
 from .speakers import SPEAKER_TASK
 from .stages import plan_stages
@@ -52,7 +53,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     sources = discover(inputs, listed)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
-    keys = {source.source_path: resume_key(source) for source in sources}
+    keys = resume_keys(sources, hashes_file(options.cache_dir))
     done = {} if options.overwrite else done_tasks(store.stored().states(), wanted,
                                                    include_errors=not options.retry_errors)
     lengths, unreadable = {}, []
