@@ -13,6 +13,24 @@ import click
 EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
 
 
+class DatasetPath(click.Path):
+    """An existing dataset. Where there is none yet but a run has committed parts, the error says so:
+    a dataset appears only when its run ends."""
+
+    def __init__(self):
+        super().__init__(exists=True, path_type=Path)
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        if not path.exists():
+            from omni_caption.schemas.part_store import work_in_progress
+
+            progress = work_in_progress(path)
+            if progress is not None:
+                self.fail(f"no dataset at {path} yet: {progress.describe()}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
     """One line on stderr and exit 1; the traceback only with --debug."""
     if debug:
@@ -38,7 +56,7 @@ def write_query_parquet(relation, output: Path, dataset: Path) -> int:
 
 
 @click.command(name="search")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetPath())
 @click.argument("text")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Most hits shown.")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
@@ -98,7 +116,7 @@ def _table(columns: list[str], rows: list[list[str]]) -> str:
 
 
 @click.command(name="info")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetPath())
 @click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(["text", "json"]))
 @click.option("--max-errors", default=20, show_default=True, type=click.IntRange(min=0),
               help="Error lines shown in text format (json lists all).")
@@ -109,6 +127,7 @@ def info_command(ctx, dataset, fmt, max_errors, debug):
     import duckdb
 
     from omni_caption.schemas.dataset_info import describe_dataset
+    from omni_caption.schemas.part_store import work_in_progress
 
     try:
         summary = describe_dataset(dataset)
@@ -129,6 +148,9 @@ def info_command(ctx, dataset, fmt, max_errors, debug):
         ("segments", f"{summary.segments} ({summary.flagged_segments} flagged)"),
         ("prompt versions", ", ".join(summary.prompt_versions) or "-"),
     ]
+    progress = work_in_progress(dataset)
+    if progress is not None:
+        lines.append(("in progress", progress.describe()))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key:<{width}}  {value}")
@@ -149,7 +171,7 @@ def _section(title: str, items: list[str]) -> None:
 
 
 @click.command(name="export")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetPath())
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
               help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; srt/vtt: one subtitle "
                    "file per recording; lhotse: recordings and supervisions manifests.")

@@ -12,6 +12,8 @@ from click_default_group import DefaultGroup
 
 from omni_caption import __version__
 
+from .dataset_commands import DatasetPath
+
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
 EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
 
@@ -266,7 +268,7 @@ def _print_summary(summary, out: Path) -> None:
 
 
 @cli.command(name="query")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetPath())
 @click.argument("sql")
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "csv", "json", "parquet"]))

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from .dataset_commands import fail
+from .dataset_commands import DatasetPath, fail
 
 SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or Ethan (Qwen2.5-Omni)."
 
 
 @click.command(name="speak")
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", type=DatasetPath())
 @click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the WAVs (24 kHz mono).")
 @click.option("--speaker", default="ethan", show_default=True, help=SPEAKERS_HELP)

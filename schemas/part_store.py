@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -190,6 +191,37 @@ class PartStore:
         for path in self.final_paths():
             path.unlink()
         self.clear_parts()
+
+
+@dataclass(frozen=True)
+class WorkInProgress:
+    """Parts a run has committed to `<out>.parts/` and not yet merged into `<out>`."""
+
+    parts_dir: Path
+    parts: int
+    recordings: int  # distinct recordings with work in those parts
+
+    def describe(self) -> str:
+        return (f"{self.parts} committed part{'s' if self.parts != 1 else ''} ({self.recordings} "
+                f"recording{'s' if self.recordings != 1 else ''}) in {self.parts_dir}/ "
+                f"{'are' if self.parts != 1 else 'is'} not merged yet: "
+                "the run merges them when it ends, and the same command finishes a run that was stopped")
+
+
+def work_in_progress(out_path: str | os.PathLike) -> WorkInProgress | None:
+    """What a running, stopped or crashed run has committed to `out_path` and not merged, or None."""
+    store = PartStore(out_path)
+    paths = store.part_paths()
+    if not paths:
+        return None
+    recordings = set()
+    for path in paths:
+        try:
+            manifest = DatasetInfo.from_metadata(pq.read_schema(path).metadata).run_config
+        except (OSError, pa.ArrowException):  # being renamed into place right now: counted next time
+            continue
+        recordings.update(r.get("key") or r.get("source_path") for r in manifest.get("recordings", []))
+    return WorkInProgress(store.parts_dir, len(paths), len(recordings))
 
 
 def _next_index(numbered: list[Path]) -> int:

@@ -115,3 +115,41 @@ def test_audio_feature_is_declared_only_with_audio(tmp_path):
     streamed = PartStore(tmp_path / "streamed.parquet")
     streamed.finalize_chunks([rec(0), rec(1, audio=True)], INFO, audio=True)
     assert HF_METADATA_KEY in pq.read_schema(streamed.out_path).metadata
+
+
+def committed_parts(out, groups: list[list[int]]) -> PartStore:
+    """Parts as a run commits them: one per group, each with the manifest of its recordings."""
+    store = PartStore(out)
+    for group in groups:
+        store.write_part(rows_to_table([r for i in group for r in rec(i)]),
+                         {"recordings": [{"source_path": f"{i:03d}.wav", "key": f"s{i:03d}"} for i in group]})
+    return store
+
+
+def test_work_in_progress_counts_committed_parts_and_their_recordings(tmp_path):
+    from omni_caption.schemas.part_store import work_in_progress
+
+    out = tmp_path / "o.parquet"
+    assert work_in_progress(out) is None
+    committed_parts(out, [[1, 2], [3], [1]])  # a second stage's part for recording 1
+    progress = work_in_progress(out)
+    assert (progress.parts, progress.recordings, progress.parts_dir) == (3, 3, tmp_path / "o.parquet.parts")
+    assert progress.describe().startswith("3 committed parts (3 recordings) in ")
+
+
+def test_dataset_commands_say_a_run_is_in_progress(tmp_path):
+    from click.testing import CliRunner
+
+    from omni_caption.cli.main import cli
+
+    out = tmp_path / "o.parquet"
+    committed_parts(out, [[1, 2]])
+    for args in (["info", str(out)], ["query", str(out), "SELECT 1"], ["export", str(out), "--format", "jsonl",
+                                                                     "--out", str(tmp_path / "x.jsonl")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and (f"no dataset at {out} yet: 1 committed part (2 recordings) in "
+                                          f"{out}.parts/ is not merged yet") in " ".join(result.output.split())
+    PartStore(out).finalize_chunks([rec(1), rec(2)], INFO)  # the run ended; then a new run commits a part
+    committed_parts(out, [[3]])
+    info = CliRunner().invoke(cli, ["info", str(out)])
+    assert info.exit_code == 0 and "in progress      1 committed part (1 recording) in" in info.output
