@@ -76,7 +76,7 @@ def _parse_batch_size(value):
 @click.option("--out", "-o", required=True, type=click.Path(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
-@click.option("--files-from", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default=None,
+@click.option("--files-from", type=click.File("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
               help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
                    "folder; each keeps its path as listed, and a missing one becomes an error row.")
 @click.option("--tasks", default="caption", show_default=True,
@@ -224,13 +224,13 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
 
 def _print_preview(preview) -> None:
     click.echo("Dry run: nothing loaded, decoded or written.")
-    click.echo(f"  inputs  {preview.recordings} recordings, {preview.audio_s / 3600:.2f} h of audio by their headers")
+    click.echo(f"  inputs  {_recordings(preview.recordings)}, {preview.audio_s / 3600:.2f} h of audio by their headers")
     click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them")
     width = max(len(stage.label) for stage in preview.stages)
     for stage in preview.stages:
         per_task = (f"; by task: {', '.join(f'{task} {n}' for task, n in stage.tasks_left.items())}"
                     if len(stage.tasks_left) > 1 and stage.recordings else "")
-        click.echo(f"  {stage.label:<{width}}  to do: {stage.recordings} recordings, {stage.audio_s / 3600:.2f} h"
+        click.echo(f"  {stage.label:<{width}}  to do: {_recordings(stage.recordings)}, {stage.audio_s / 3600:.2f} h"
                    f" (done: {stage.done}{per_task})")
     if preview.unreadable:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
@@ -238,6 +238,10 @@ def _print_preview(preview) -> None:
             click.echo(f"    {line}")
     if preview.nothing_to_do:
         click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
+
+
+def _recordings(count: int) -> str:
+    return f"{count} recording{'' if count == 1 else 's'}"
 
 
 def _print_summary(summary, out: Path) -> None:

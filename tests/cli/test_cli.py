@@ -268,8 +268,9 @@ def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, t
     shutil.copytree(EXAMPLES, tmp_path / "archive")
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "picked.parquet"
-    stdin = "# two recordings and a stale line\narchive/meetings/weekly_planning.opus\narchive/gone.wav\n" \
-            "archive/podcast_episode.mp3\n"
+    # As Windows Notepad saves it: a byte-order mark, CRLF line ends.
+    stdin = ("\ufeff# two recordings and a stale line\r\narchive/meetings/weekly_planning.opus\r\n"
+             "archive/gone.wav\r\narchive/podcast_episode.mp3\r\n")
     result = CliRunner().invoke(cli, ["--files-from", "-", "--out", str(out), "--model", "tiny-random",
                                       "--cache-dir", str(cache_dir), "--max-new-tokens", "3", "--quiet"], input=stdin)
     assert result.exit_code == 0, result.output
