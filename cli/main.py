@@ -128,6 +128,9 @@ def _parse_batch_size(value):
                    "summary 4096).")
 @click.option("--overwrite", is_flag=True, help="Start fresh: discard the existing output and work in progress.")
 @click.option("--retry-errors", is_flag=True, help="Retry recordings whose last attempt ended as an error row.")
+@click.option("--prune", is_flag=True,
+              help="Drop from the output the recordings of earlier runs that are not among these inputs "
+                   "(default: they are kept as they were).")
 @click.option("--commit-every", default=16, show_default=True, type=click.IntRange(min=1),
               help="Recordings per committed part: at most this much work is redone after a crash.")
 @click.option("--segment-threads", default=None, type=click.IntRange(min=1),
@@ -163,7 +166,7 @@ def _parse_batch_size(value):
 def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
-                max_speakers, max_new_tokens, overwrite, retry_errors, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
+                max_speakers, max_new_tokens, overwrite, retry_errors, prune, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
                 ray_address, num_gpus_per_worker, workers, dry_run, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
@@ -203,6 +206,7 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
                                            max_speakers=max_speakers),
             hf_token=os.environ.get("HF_TOKEN"), embed_audio=embed_audio,
             aut_window=aut_window, batch_size=batch_size, decoder=decoder, overwrite=overwrite, retry_errors=retry_errors,
+            prune=prune,
             group_recordings=commit_every, segment_threads=segment_threads,
             max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir, engine=engine,
@@ -225,7 +229,9 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
 def _print_preview(preview) -> None:
     click.echo("Dry run: nothing loaded, decoded or written.")
     click.echo(f"  inputs  {_recordings(preview.recordings)}, {preview.audio_s / 3600:.2f} h of audio by their headers")
-    click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them")
+    kept = (f", and {_recordings(preview.kept)} of earlier runs that it keeps (--prune drops them)"
+            if preview.kept else "")
+    click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them{kept}")
     width = max(len(stage.label) for stage in preview.stages)
     for stage in preview.stages:
         per_task = (f"; by task: {', '.join(f'{task} {n}' for task, n in stage.tasks_left.items())}"
@@ -236,6 +242,8 @@ def _print_preview(preview) -> None:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
         for line in preview.unreadable:
             click.echo(f"    {line}")
+    for line in preview.replaced:
+        click.echo(f"  replaced: {line}")
     if preview.nothing_to_do:
         click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
 
@@ -261,6 +269,9 @@ def _print_summary(summary, out: Path) -> None:
     click.echo(f"Wrote {out}")
     if summary.resumed:
         click.echo(f"  resumed: {summary.resumed} recordings were already done")
+    if summary.kept:
+        click.echo(f"  kept: {_recordings(summary.kept)} of earlier runs, not among these inputs, as they were "
+                   f"(--prune drops them)")
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value}")
     for line in summary.error_lines:

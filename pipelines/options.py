@@ -53,6 +53,7 @@ class RunOptions:
     segment_threads: int | None = None  # recordings decoded + VAD'd at once; None: a quarter of the CPUs, 1 to 4
     overwrite: bool = False  # start fresh instead of resuming
     retry_errors: bool = False  # redo recordings whose last attempt failed
+    prune: bool = False  # drop recordings of earlier runs that are not among these inputs (default: kept)
     rows_per_shard: int = 1_000_000  # with a folder --out
     engine: str = "local"  # local: this process; ray: a Ray cluster (pipelines/ray_engine.py)
     ray: RayOptions = field(default_factory=RayOptions)

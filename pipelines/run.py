@@ -25,7 +25,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
-                                  done_tasks, merge_in_chunks, rows_to_table)
+                                  StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
 from .discover import SourceFile, discover
 from .embed_audio import embed_segment_audio
@@ -37,7 +37,7 @@ from .progress import RunProgress
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output", "run_corpus", "still_to_do",
+__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "EarlierRecordings", "check_output", "paths_by_key", "run_corpus", "still_to_do",
            "task_configs", "wanted_hashes"]
 
 
@@ -54,6 +54,7 @@ class RunSummary:
     segments: int = 0
     flagged_segments: int = 0
     resumed: int = 0  # recordings whose results were already in the output
+    kept: int = 0  # recordings of earlier runs, not among these inputs, left in the output as they were
     audio_s: float = 0.0
     wall_s: float = 0.0
     error_lines: list[str] = field(default_factory=list)
@@ -161,7 +162,12 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                           "inputs": input_roots(inputs, listed),
                           "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
                           "prompt_version": PROMPT_VERSION}
-            store.finalize_chunks(_counted(summary, _final_chunks(store, sources, keys, wanted, options)),
+            stored, current_paths = store.stored(), paths_by_key(sources, keys)
+            earlier = EarlierRecordings.of(stored, current_paths, prune=options.prune)
+            summary.kept = len(earlier.kept)
+            summary.warning_lines += earlier.replaced_lines()
+            chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, options)
+            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths()),
                                   DatasetInfo(tool_version=__version__, run_config=run_config),
                                   audio=options.embed_audio or store.has_audio())
     finally:
@@ -219,18 +225,56 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
     return works
 
 
-def _final_chunks(store: PartStore, sources: list[SourceFile], keys: dict[str, str], wanted: dict[str, str],
-                  options: RunOptions) -> Iterator[list[SegmentRow]]:
-    """The output rows, merged a chunk of recordings at a time so memory stays flat at any corpus size."""
+def paths_by_key(sources: list[SourceFile], keys: dict[str, str]) -> dict[str, list[str]]:
+    """Recording key -> the source paths this run has it under (identical files share a key)."""
     current_paths: dict[str, list[str]] = {}
     for source in sources:
         current_paths.setdefault(keys[source.source_path], []).append(source.source_path)
+    return current_paths
+
+
+def _final_chunks(stored: StoredRows, current_paths: dict[str, list[str]], kept: frozenset[str],
+                  sources: list[SourceFile], wanted: dict[str, str], options: RunOptions) -> Iterator[list[SegmentRow]]:
+    """The output rows, merged a chunk of recordings at a time so memory stays flat at any corpus size."""
     files = {s.source_path: s.path for s in sources}
-    for rows in merge_in_chunks(store.stored(), wanted, current_paths):
+    paths = {**current_paths, **{key: sorted(stored.latest_paths(key)) for key in kept}}
+    for rows in merge_in_chunks(stored, wanted, paths, kept=kept):
         # Caption and transcript come from different stages: their agreement is judged once they meet.
         rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
                 for r in rows]
         yield embed_segment_audio(rows, files) if options.embed_audio else rows
+
+
+@dataclass(frozen=True)
+class EarlierRecordings:
+    """Stored recordings that this run's inputs do not have.
+
+    Kept in the output as their last run left them (a run over one folder
+    must not delete what a run over another put there), unless `--prune`;
+    but not one whose path a current input now holds with other content:
+    that file was replaced, and its old rows are stale.
+    """
+
+    stored: StoredRows
+    kept: frozenset[str]
+    replaced: dict[str, str]  # key -> the path now holding other content
+
+    @classmethod
+    def of(cls, stored: StoredRows, current_paths: dict[str, list[str]], prune: bool) -> EarlierRecordings:
+        in_use = {path for paths in current_paths.values() for path in paths}
+        absent = [key for key in stored.keys() if key not in current_paths]
+        replaced = {key: min(stored.latest_paths(key) & in_use) for key in absent
+                    if stored.latest_paths(key) & in_use}
+        kept = frozenset() if prune else frozenset(key for key in absent if key not in replaced)
+        return cls(stored, kept, {} if prune else replaced)
+
+    def kept_paths(self) -> set[str]:
+        return {path for key in self.kept for path in self.stored.latest_paths(key)}
+
+    def replaced_lines(self) -> list[str]:
+        return [f"{path}: its content changed since an earlier run (or another input folder holds a file of "
+                f"that name); the earlier rows under this path are replaced by this run's"
+                for path in sorted(self.replaced.values())]
 
 
 def _summary_source(row: SegmentRow) -> SegmentRow:
@@ -251,11 +295,15 @@ def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: d
             "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
 
 
-def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]]) -> Iterator[list[SegmentRow]]:
-    """The chunks, unchanged, counted into `summary` on their way to the writer."""
+def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
+             skip: set[str] = frozenset()) -> Iterator[list[SegmentRow]]:
+    """The chunks, unchanged, counted into `summary` on their way to the writer (but rows of `skip` paths:
+    recordings of earlier runs, counted as `kept`)."""
     seen: dict[str, str] = {}
     for rows in chunks:
         for row in rows:
+            if row.source_path in skip:
+                continue
             if row.status == STATUS_ERROR:
                 seen[row.source_path] = STATUS_ERROR
                 summary.error_lines.append(f"{row.source_path}: {row.error}")

@@ -16,7 +16,7 @@ from .decode import AudioFile, DecodeError
 from .discover import discover
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
-from .run import check_output, still_to_do, task_configs, wanted_hashes
+from .run import EarlierRecordings, check_output, paths_by_key, still_to_do, task_configs, wanted_hashes
 from .segmenter import unreadable_reason
 from .speakers import SPEAKER_TASK
 from .stages import plan_stages
@@ -39,6 +39,8 @@ class RunPreview:
     stored_recordings: int  # of these inputs, recordings the output already holds any work for
     stages: list[StagePreview] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # "path: why" for files whose header cannot be read
+    kept: int = 0  # recordings of earlier runs not among these inputs, which the run keeps (not with --prune)
+    replaced: list[str] = field(default_factory=list)  # earlier recordings whose path now holds other content
 
     @property
     def nothing_to_do(self) -> bool:
@@ -54,8 +56,9 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
     keys = resume_keys(sources, hashes_file(options.cache_dir))
-    done = {} if options.overwrite else done_tasks(store.stored().states(), wanted,
-                                                   include_errors=not options.retry_errors)
+    stored = store.stored()
+    done = {} if options.overwrite else done_tasks(stored.states(), wanted, include_errors=not options.retry_errors)
+    earlier = EarlierRecordings.of(stored, paths_by_key(sources, keys), prune=options.prune or options.overwrite)
     lengths, unreadable = {}, []
     for source in sources:
         lengths[source.source_path] = 0.0
@@ -67,7 +70,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
             unreadable.append(f"{source.source_path}: {unreadable_reason(source.path, exc)}")
     preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
                          stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
-                         unreadable=unreadable)
+                         unreadable=unreadable, kept=len(earlier.kept), replaced=earlier.replaced_lines())
     for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
         todo = still_to_do(stage, sources, keys, done)
         preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),

@@ -89,7 +89,8 @@ def done_tasks(rows: Iterable[SegmentRow | RowState], wanted: dict[str, str],
 
 
 def merge_rows(rows: list[SegmentRow], wanted: dict[str, str],
-               current_paths: dict[str, list[str]] | None = None) -> list[SegmentRow]:
+               current_paths: dict[str, list[str]] | None = None,
+               kept: frozenset[str] = frozenset()) -> list[SegmentRow]:
     """One row per segment from rows in write order (oldest first).
 
     `wanted`: the current run's task -> config hash; the segments come from
@@ -97,6 +98,8 @@ def merge_rows(rows: list[SegmentRow], wanted: dict[str, str],
     segments line up. `current_paths`: recording key -> source paths in this
     run; recordings not in it are left out, moved files get their new path,
     and identical files (same bytes) each get the rows computed once.
+    `kept`: keys of recordings of earlier runs that this run does not have;
+    each is merged as its own last run left it (latest_hashes), not by `wanted`.
     """
     by_recording: dict[str, list[SegmentRow]] = {}
     for row in rows:
@@ -106,7 +109,7 @@ def merge_rows(rows: list[SegmentRow], wanted: dict[str, str],
         by_recording.setdefault(key, []).append(row)
     merged: list[SegmentRow] = []
     for key, recording_rows in by_recording.items():
-        out = _merge_recording(recording_rows, wanted)
+        out = _merge_recording(recording_rows, latest_hashes(recording_rows) if key in kept else wanted)
         if current_paths is None:
             merged += out
         else:
@@ -116,7 +119,7 @@ def merge_rows(rows: list[SegmentRow], wanted: dict[str, str],
 
 
 def merge_in_chunks(stored: StoredRows, wanted: dict[str, str], current_paths: dict[str, list[str]] | None = None,
-                    chunk_rows: int = MERGE_CHUNK_ROWS) -> Iterator[list[SegmentRow]]:
+                    chunk_rows: int = MERGE_CHUNK_ROWS, kept: frozenset[str] = frozenset()) -> Iterator[list[SegmentRow]]:
     """`merge_rows` over everything stored, read and merged a chunk of about `chunk_rows` stored rows at a time.
 
     With `current_paths`, chunks follow the output order (source path), so
@@ -135,8 +138,16 @@ def merge_in_chunks(stored: StoredRows, wanted: dict[str, str], current_paths: d
         size += stored.row_count(key) if key not in chunk else 0
         chunk.setdefault(key, []).append(path)
         if size >= chunk_rows or i == len(entries) - 1:
-            yield merge_rows(stored.rows_of(chunk), wanted, None if current_paths is None else chunk)
+            yield merge_rows(stored.rows_of(chunk), wanted, None if current_paths is None else chunk, kept)
             chunk, size = {}, 0
+
+
+def latest_hashes(rows: Iterable[SegmentRow | RowState]) -> dict[str, str]:
+    """Task -> the config hash of the last rows (in write order) that hold it: how the last run left it."""
+    latest: dict[str, str] = {}
+    for row in rows:
+        latest.update(_parsed_config_hash(row.config_hash))
+    return latest
 
 
 def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[SegmentRow]:

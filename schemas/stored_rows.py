@@ -56,6 +56,7 @@ class StoredRows:
         self._states: list[pa.Table] = []
         self._where: list[dict[str, np.ndarray]] = []
         self._paths: dict[str, set[str]] = {}
+        self._latest_paths: dict[str, set[str]] = {}  # key -> its paths in the last file that holds it
         for path in self.files:
             self._index(pq.ParquetFile(path))
 
@@ -75,8 +76,11 @@ class StoredRows:
                 where[key] = np.sort(rows)
             pairs = pa.table({"key": keys, "path": states.column("source_path")}).group_by(
                 ["key", "path"], use_threads=False).aggregate([])
+            in_this_file: dict[str, set[str]] = {}
             for key, path in zip(pairs.column("key").to_pylist(), pairs.column("path").to_pylist()):
                 self._paths.setdefault(key, set()).add(path)
+                in_this_file.setdefault(key, set()).add(path)
+            self._latest_paths.update(in_this_file)
         self._where.append(where)
 
     def keys(self) -> list[str]:
@@ -85,6 +89,11 @@ class StoredRows:
     def stored_paths(self, key: str) -> set[str]:
         """The source paths the recording's rows were written under."""
         return self._paths.get(key, set())
+
+    def latest_paths(self, key: str) -> set[str]:
+        """The source paths of the recording in the last file that holds it: where the last run put it
+        (an older file may still name the path it had before it was moved)."""
+        return self._latest_paths.get(key, set())
 
     def row_count(self, key: str) -> int:
         return sum(len(where.get(key, ())) for where in self._where)

@@ -286,3 +286,18 @@ def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, t
 def test_no_paths_and_no_list_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["run", "--out", str(tmp_path / "x.parquet")])
     assert result.exit_code == 2 and "give the recordings: folders or files as PATHS" in result.output
+
+
+def test_a_run_over_another_folder_says_what_it_keeps_and_prune_drops_it(tmp_path, cache_dir, tiny_dir):
+    out = tmp_path / "o.parquet"
+    args = ["--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir), "--max-new-tokens", "3",
+            "--quiet"]
+    assert CliRunner().invoke(cli, [str(EXAMPLES / "meetings")] + args).exit_code == 0
+    preview = CliRunner().invoke(cli, [str(EXAMPLES / "field")] + args + ["--dry-run"])
+    assert "and 1 recording of earlier runs that it keeps (--prune drops them)" in preview.output
+    second = CliRunner().invoke(cli, [str(EXAMPLES / "field")] + args)
+    assert "  kept: 1 recording of earlier runs, not among these inputs, as they were" in second.output
+    pruned = CliRunner().invoke(cli, [str(EXAMPLES / "field")] + args + ["--prune"])
+    assert pruned.exit_code == 0 and "kept:" not in pruned.output
+    paths = {p for (p,) in duckdb.sql(f"SELECT DISTINCT source_path FROM '{out}'").fetchall()}
+    assert "weekly_planning.opus" not in paths and len(paths) == 2

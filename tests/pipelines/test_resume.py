@@ -224,6 +224,42 @@ def test_two_inputs_with_the_same_relative_path_are_both_captioned(tmp_path, cac
     assert rows.fetchall() == [("day1/mic.wav", 4.0), ("day2/mic.wav", 7.0)]
 
 
+def test_a_run_over_another_folder_keeps_what_earlier_runs_captioned(tmp_path, cache_dir, tiny_dir):
+    """batch1/ then batch2/ into one output: batch1's recordings used to vanish from it."""
+    for batch, name, seconds in (("batch1", "one.wav", 4.0), ("batch2", "two.wav", 6.0)):
+        (tmp_path / batch).mkdir()
+        make_tone(tmp_path / batch / name, seconds=seconds, freq=int(200 * seconds))
+    out = tmp_path / "o.parquet"
+
+    def recordings():
+        return duckdb.sql(f"SELECT source_path, any_value(caption IS NOT NULL) FROM '{out}' GROUP BY 1 ORDER BY 1"
+                          ).fetchall()
+
+    run_corpus([tmp_path / "batch1"], out, options(cache_dir), show_progress=False)
+    # Another token cap: batch2 is captioned with it, batch1 stays as its own run left it.
+    second = run_corpus([tmp_path / "batch2"], out, options(cache_dir, max_new_tokens=4), show_progress=False)
+    assert (second.recordings, second.ok, second.kept, second.segments) == (1, 1, 1, 1)
+    assert recordings() == [("one.wav", True), ("two.wav", True)]
+    # The kept recording moved into batch2 (same bytes, a new name): it is the same recording, under one path.
+    (tmp_path / "batch1" / "one.wav").rename(tmp_path / "batch2" / "one_moved.wav")
+    third = run_corpus([tmp_path / "batch2"], out, options(cache_dir, max_new_tokens=4), show_progress=False)
+    assert (third.recordings, third.kept) == (2, 0)
+    assert recordings() == [("one_moved.wav", True), ("two.wav", True)]
+    pruned = run_corpus([tmp_path / "batch2"], out, options(cache_dir, max_new_tokens=4, prune=True),
+                        show_progress=False)
+    assert pruned.kept == 0 and recordings() == [("one_moved.wav", True), ("two.wav", True)]
+    make_tone(tmp_path / "batch2" / "two.wav", seconds=5.0, freq=900)  # replaced in place: new content
+    replaced = run_corpus([tmp_path / "batch2"], out, options(cache_dir, max_new_tokens=4), show_progress=False)
+    assert replaced.kept == 0 and len(replaced.warning_lines) == 1
+    assert replaced.warning_lines[0].startswith("two.wav: its content changed since an earlier run")
+    assert duckdb.sql(f"SELECT round(max(recording_duration_s)) FROM '{out}' WHERE source_path = 'two.wav'"
+                      ).fetchone() == (5.0,)
+    (tmp_path / "batch2" / "two.wav").unlink()
+    dropped = run_corpus([tmp_path / "batch2"], out, options(cache_dir, max_new_tokens=4, prune=True),
+                         show_progress=False)
+    assert dropped.recordings == 1 and recordings() == [("one_moved.wav", True)]
+
+
 def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
     from omni_caption.pipelines import stages as stages_module
 

@@ -111,3 +111,25 @@ def test_moved_file_gets_its_new_path_and_missing_files_drop_out():
 def test_identical_files_share_one_computation_and_both_get_rows():
     merged = merge_rows([row(0, caption="x")], {"caption": "c1"}, current_paths={"s1": ["a.wav", "copy/a.wav"]})
     assert [(r.source_path, r.caption) for r in merged] == [("a.wav", "x"), ("copy/a.wav", "x")]
+
+
+def test_a_kept_recording_of_an_earlier_run_is_merged_as_its_last_run_left_it():
+    """A recording this run does not have keeps its latest configuration per task, not this run's."""
+    rows = [row(0, sha="s2", path="b.wav", caption="old", hashes={"caption": "c0"}),
+            row(0, sha="s2", path="b.wav", caption="newer", hashes={"caption": "c1-earlier"}),
+            row(0, sha="s2", path="b.wav", transcript="words", hashes={"transcript": "t0"}),
+            row(0, caption="current")]
+    merged = merge_rows(rows, {"caption": "c1"}, current_paths={"s1": ["a.wav"], "s2": ["b.wav"]},
+                        kept=frozenset({"s2"}))
+    assert [(r.source_path, r.caption, r.transcript) for r in merged] == [
+        ("a.wav", "current", None), ("b.wav", "newer", "words")]
+    # Merged by this run's configuration instead, its caption (another hash) would be gone.
+    alone = merge_rows(rows, {"caption": "c1"}, current_paths={"s2": ["b.wav"]})
+    assert [(r.caption, r.transcript) for r in alone] == [(None, "words")]
+
+
+def test_latest_hashes_follow_write_order():
+    from omni_caption.schemas.stage_merge import latest_hashes
+
+    rows = [row(0, hashes={"caption": "a", "transcript": "t"}), row(0, hashes={"caption": "b"})]
+    assert latest_hashes(rows) == {"caption": "b", "transcript": "t"}

@@ -97,3 +97,14 @@ def test_chunks_hold_about_chunk_rows_stored_rows(tmp_path, chunk_rows):
     assert sum(chunks, []) == rows
     # A recording is never split; a chunk closes once it holds chunk_rows stored rows.
     assert [len(c) for c in chunks] == ([3] * 20 if chunk_rows <= 3 else [9] * 6 + [6] if chunk_rows == 7 else [60])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=files_strategy)
+def test_latest_paths_are_where_the_last_file_holding_a_recording_put_it(tmp_path_factory, files):
+    stored = StoredRows(write_files(tmp_path_factory.mktemp("latest"), files, row_group_size=3))
+    for key in stored.keys():
+        last = [rows for rows in files if any(key_of(r) == key for r in rows)][-1]
+        assert stored.latest_paths(key) == {r.source_path for r in last if key_of(r) == key}
+        assert stored.latest_paths(key) <= stored.stored_paths(key)
+    assert stored.latest_paths("never-stored") == set()
