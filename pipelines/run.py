@@ -37,8 +37,8 @@ from .progress import RunProgress
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "EarlierRecordings", "check_output", "paths_by_key", "run_corpus", "still_to_do",
-           "task_configs", "wanted_hashes"]
+__all__ = ["ENGINES", "EarlierRecordings", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output",
+           "paths_by_key", "run_corpus", "still_to_do", "task_configs", "wanted_hashes"]
 
 
 class OutputPathError(OSError):
@@ -265,8 +265,14 @@ class EarlierRecordings:
         absent = [key for key in stored.keys() if key not in current_paths]
         replaced = {key: min(stored.latest_paths(key) & in_use) for key in absent
                     if stored.latest_paths(key) & in_use}
-        kept = frozenset() if prune else frozenset(key for key in absent if key not in replaced)
-        return cls(stored, kept, {} if prune else replaced)
+        kept, claimed = set(), set()
+        # Newest first: of two earlier recordings under one path (a file replaced by a run that never
+        # finished), the later one is that path's content.
+        for key in sorted((k for k in absent if k not in replaced), key=stored.last_file, reverse=True):
+            if not stored.latest_paths(key) & claimed:
+                kept.add(key)
+                claimed |= stored.latest_paths(key)
+        return cls(stored, frozenset() if prune else frozenset(kept), {} if prune else replaced)
 
     def kept_paths(self) -> set[str]:
         return {path for key in self.kept for path in self.stored.latest_paths(key)}
@@ -274,7 +280,7 @@ class EarlierRecordings:
     def replaced_lines(self) -> list[str]:
         return [f"{path}: its content changed since an earlier run (or another input folder holds a file of "
                 f"that name); the earlier rows under this path are replaced by this run's"
-                for path in sorted(self.replaced.values())]
+                for path in sorted(set(self.replaced.values()))]
 
 
 def _summary_source(row: SegmentRow) -> SegmentRow:

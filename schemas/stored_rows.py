@@ -95,6 +95,10 @@ class StoredRows:
         (an older file may still name the path it had before it was moved)."""
         return self._latest_paths.get(key, set())
 
+    def last_file(self, key: str) -> int:
+        """The write-order index of the last file holding the recording (-1: none)."""
+        return max((i for i, where in enumerate(self._where) if key in where), default=-1)
+
     def row_count(self, key: str) -> int:
         return sum(len(where.get(key, ())) for where in self._where)
 
