@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,6 +18,7 @@ from .dataset_commands import DatasetPath
 
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
 EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
+EXIT_TERMINATED = 128 + signal.SIGTERM  # stopped by SIGTERM, as a shell reports a process killed by it
 
 
 def _fail(ctx: click.Context, exc: BaseException) -> None:
@@ -177,7 +180,9 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
     rows with status='error' and are listed in the summary); 1 when nothing
     could be done or the run stopped (missing input, unwritable --out, unknown
     or unavailable model, output locked by another run, disk full; committed
-    work stays and the next run resumes); 2 on bad usage.
+    work stays and the next run resumes); 2 on bad usage; 143 when stopped by
+    SIGTERM (as by Ctrl-C: within seconds, committed work stays, the output
+    lock is released, and the same command resumes).
     """
     from omni_caption.captioner import TASKS, normalise_language
     from omni_caption.pipelines import RayOptions, RunOptions, run_corpus
@@ -217,13 +222,41 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
 
             _print_preview(preview_run(list(paths), out, options, listed))
             return
-        summary = run_corpus(list(paths), out, options, show_progress=not quiet, listed=listed)
+        with _sigterm_stops_the_run():
+            summary = run_corpus(list(paths), out, options, show_progress=not quiet, listed=listed)
     except click.UsageError:  # BadParameter too: click prints usage and exits 2
         raise
+    except Terminated:
+        click.echo(f"Error: stopped by SIGTERM; the committed work stays in {out}.parts/ and the same command "
+                   f"resumes it", err=True)
+        ctx.exit(EXIT_TERMINATED)
     except Exception as exc:  # one line for the user; --debug shows the traceback
         _fail(ctx, exc)
         return
     _print_summary(summary, out)
+
+
+class Terminated(BaseException):
+    """SIGTERM during a run. A BaseException, as KeyboardInterrupt is: no `except Exception` on the way up
+    mistakes it for a bad file, and every `finally` runs (the output lock is released)."""
+
+
+@contextmanager
+def _sigterm_stops_the_run():
+    """A scheduler's SIGTERM (SLURM before a preemption, `docker stop`, `timeout`) stops the run as Ctrl-C
+    does, within seconds: the lock is released, so a job requeued on another host can take the output."""
+    def stop(_signum, _frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_preview(preview) -> None:

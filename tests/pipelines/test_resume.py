@@ -110,6 +110,29 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, cache_dir, tin
     assert not (tmp_path / "killed.parquet.lock").exists()
 
 
+def test_sigterm_stops_like_ctrl_c_releasing_the_lock_and_a_rerun_resumes(tmp_path, cache_dir, tiny_dir):
+    """SLURM sends SIGTERM before a preemption; a requeued job on another host must find no lock left."""
+    corpus = tmp_path / "in"
+    for i in range(6):
+        shutil.copytree(EXAMPLES, corpus / f"batch{i:02d}", ignore=shutil.ignore_patterns("*.txt"))
+    out = tmp_path / "o.parquet"
+    args = [sys.executable, "-m", "omni_caption", str(corpus), "--out", str(out), "--model", "tiny-random",
+            "--max-new-tokens", "24", "--commit-every", "2", "--cache-dir", str(cache_dir), "--quiet"]
+    store = PartStore(out)
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not store.part_paths() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert not out.exists(), "the run finished before SIGTERM: make the corpus bigger"
+    assert proc.returncode == 143 and "stopped by SIGTERM" in stderr
+    assert not (tmp_path / "o.parquet.lock").exists() and store.part_paths()
+    rerun = subprocess.run(args, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resumed:" in rerun.stdout and out.exists()
+
+
 def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path, corpus, cache_dir, tiny_dir):
     out = tmp_path / "out.parquet"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
