@@ -68,10 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
                    "first_s": timed(lambda: resume_keys(sources, db)),
                    "resumed_s": timed(lambda: resume_keys(sources, db)),
                    "machine": f"{platform.node()} ({os.cpu_count()} CPUs)"}
-    print(f"{args.files} WAVs of {args.minutes:g} min, {megabytes:.0f} MB in all")
-    for way in ("read", "first", "resumed"):
-        seconds = results[f"{way}_s"]
-        print(f"  {way:<8} {seconds:8.3f} s  {megabytes / seconds:10.0f} MB/s")
+    print("\n".join([f"{args.files} WAVs of {args.minutes:g} min, {megabytes:.0f} MB in all"] + [
+        f"  {way:<8} {results[way + '_s']:8.3f} s  {megabytes / results[way + '_s']:10.0f} MB/s"
+        for way in ("read", "first", "resumed")]))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return results
