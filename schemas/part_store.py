@@ -205,7 +205,8 @@ class WorkInProgress:
         return (f"{self.parts} committed part{'s' if self.parts != 1 else ''} ({self.recordings} "
                 f"recording{'s' if self.recordings != 1 else ''}) in {self.parts_dir}/ "
                 f"{'are' if self.parts != 1 else 'is'} not merged yet: "
-                "the run merges them when it ends, and the same command finishes a run that was stopped")
+                "the run merges them when it ends, and the same command finishes a run that was stopped; "
+                f"`query {self.parts_dir}/` shows them now, a row per stage")
 
 
 def work_in_progress(out_path: str | os.PathLike) -> WorkInProgress | None:

@@ -149,6 +149,9 @@ def test_dataset_commands_say_a_run_is_in_progress(tmp_path):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 2 and (f"no dataset at {out} yet: 1 committed part (2 recordings) in "
                                           f"{out}.parts/ is not merged yet") in " ".join(result.output.split())
+    # What the message offers: the committed rows, unmerged, queried where they are.
+    peek = CliRunner().invoke(cli, ["query", f"{out}.parts/", "SELECT count(*) AS n FROM segments", "--format", "csv"])
+    assert peek.exit_code == 0 and peek.output.split() == ["n", "4"]
     PartStore(out).finalize_chunks([rec(1), rec(2)], INFO)  # the run ended; then a new run commits a part
     committed_parts(out, [[3]])
     info = CliRunner().invoke(cli, ["info", str(out)])
