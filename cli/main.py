@@ -275,6 +275,8 @@ def _print_preview(preview) -> None:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
         for line in preview.unreadable:
             click.echo(f"    {line}")
+    for line in preview.unread_folders:
+        click.echo(f"  warning: {line}")
     for line in preview.replaced:
         click.echo(f"  replaced: {line}")
     if preview.nothing_to_do:

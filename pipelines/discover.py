@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,8 @@ def is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
-def discover(inputs: list[str | Path], listed: Sequence[str] = ()) -> list[SourceFile]:
+def discover(inputs: list[str | Path], listed: Sequence[str] = (),
+             problems: list[str] | None = None) -> list[SourceFile]:
     """Media files under `inputs` (files or folders, recursively) and the files `listed`, sorted, each once.
 
     Hidden files and folders are skipped; other extensions are ignored. A
@@ -55,7 +57,12 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = ()) -> list[Sourc
     path as listed, and one that is missing is kept for an error row, so one
     stale line does not stop a run over a long list. A listed folder is
     walked like an input.
+
+    Linked folders are followed, each real folder once (an archive often
+    links in another disk's folder; a link back up cannot loop). A folder
+    that cannot be read adds a line to `problems`.
     """
+    problems = [] if problems is None else problems
     found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
     roots = [Path(raw).expanduser() for raw in inputs]
     for raw, root in zip(inputs, roots):
@@ -71,13 +78,10 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = ()) -> list[Sourc
         if root.is_file():
             found.setdefault(_identity(root), (root, root.parent, root.name))
             continue
-        for path in sorted(root.rglob("*")):
-            relative = path.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts):
-                continue
+        for path in _walk(root, problems):
             # A broken link named like a recording is a missing recording: kept, for an error row saying so.
             if is_media(path) and (path.is_file() or (path.is_symlink() and not path.is_dir())):
-                found.setdefault(_identity(path), (path, root, relative.as_posix()))
+                found.setdefault(_identity(path), (path, root, path.relative_to(root).as_posix()))
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]
     return sorted(sources, key=lambda s: (s.source_path, str(s.path)))
@@ -100,6 +104,32 @@ def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:
     else:  # the whole folder path did not do (a name clashes with one under the file system's root)
         candidate = {i: (entries[i][0].absolute() / names[i]).as_posix() for i in clashing}
     return [candidate.get(i, name) for i, name in enumerate(names)]
+
+
+def _walk(root: Path, problems: list[str]) -> Iterator[Path]:
+    """Every file and link under `root` but hidden ones, sorted, following linked folders once each."""
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename or root)
+        problems.append(f"{stored_name(where.relative_to(root).as_posix() if where != root else str(root))}/: "
+                        f"folder not read ({error.strerror or error}); recordings in it are left out")
+
+    for folder, folders, files in os.walk(root, onerror=unreadable, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError as error:
+            unreadable(error)
+            folders.clear()
+            continue
+        if (info.st_dev, info.st_ino) in seen:  # reached again through a link: walked already
+            folders.clear()
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder, name)
 
 
 def _identity(path: Path) -> Path:

@@ -129,7 +129,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     out = store.out_path
     check_output(store, options.overwrite)
-    sources = discover(inputs, listed)
+    unread_folders: list[str] = []
+    sources = discover(inputs, listed, unread_folders)
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))
@@ -141,7 +142,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                 store.clear()
             keys = resume_keys(sources, hashes_file(options.cache_dir), show_progress)
             done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
-            summary = RunSummary(recordings=len(sources))
+            summary = RunSummary(recordings=len(sources), warning_lines=list(unread_folders))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
             for stage in plan:

@@ -39,6 +39,7 @@ class RunPreview:
     stored_recordings: int  # of these inputs, recordings the output already holds any work for
     stages: list[StagePreview] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # "path: why" for files whose header cannot be read
+    unread_folders: list[str] = field(default_factory=list)  # folders that could not be listed, one line each
     kept: int = 0  # recordings of earlier runs not among these inputs, which the run keeps (not with --prune)
     replaced: list[str] = field(default_factory=list)  # earlier recordings whose path now holds other content
 
@@ -52,7 +53,8 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     check_output(store, options.overwrite)
-    sources = discover(inputs, listed)
+    unread_folders: list[str] = []
+    sources = discover(inputs, listed, unread_folders)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
     keys = resume_keys(sources, hashes_file(options.cache_dir))
@@ -70,7 +72,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
             unreadable.append(f"{source.source_path}: {unreadable_reason(source.path, exc)}")
     preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
                          stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
-                         unreadable=unreadable, kept=len(earlier.kept), replaced=earlier.replaced_lines())
+                         unreadable=unreadable, unread_folders=unread_folders, kept=len(earlier.kept), replaced=earlier.replaced_lines())
     for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
         todo = still_to_do(stage, sources, keys, done)
         preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),

@@ -110,3 +110,25 @@ def test_listed_files_keep_their_listed_paths_and_a_missing_one_is_kept(tmp_path
     assert sorted(s.source_path for s in found) == sorted([
         "2023/a.wav", "2023/notes.txt", "gone/x.wav", "c.mp3", f"{tmp_path}/2024/b.flac"])
     assert not next(s for s in found if s.source_path == "gone/x.wav").path.exists()
+
+
+def test_linked_folders_are_followed_once_and_an_unreadable_folder_is_reported(tmp_path, monkeypatch):
+    archive, other_disk = tmp_path / "archive", tmp_path / "disk2" / "2023"
+    for path in (archive / "2024" / "a.wav", other_disk / "b.wav", archive / "locked" / "c.wav"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(path.name.encode())
+    (archive / "2023").symlink_to(other_disk)  # another disk's folder, linked in
+    (archive / "2024" / "up").symlink_to(archive)  # a link back up: must not loop
+    (archive / "again").symlink_to(archive / "2024")  # the same folder twice: walked once
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # permission bits do not stop root (CI runs as root): the refusal is injected
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    problems: list[str] = []
+    found = discover([archive], problems=problems)
+    assert sorted(s.source_path for s in found) == ["2023/b.wav", "2024/a.wav"]
+    assert problems == ["locked/: folder not read (Permission denied); recordings in it are left out"]
