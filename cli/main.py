@@ -261,7 +261,8 @@ def _sigterm_stops_the_run():
 
 def _print_preview(preview) -> None:
     click.echo("Dry run: nothing loaded, decoded or written.")
-    click.echo(f"  inputs  {_recordings(preview.recordings)}, {preview.audio_s / 3600:.2f} h of audio by their headers")
+    click.echo(f"  inputs  {_recordings(preview.recordings)}, {preview.audio_s / 3600:.2f} h of audio by their headers"
+               + (f"; {preview.ignored}" if preview.ignored else ""))
     kept = (f", and {_recordings(preview.kept)} of earlier runs that it keeps (--prune drops them)"
             if preview.kept else "")
     click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them{kept}")
@@ -304,6 +305,8 @@ def _print_summary(summary, out: Path) -> None:
     click.echo(f"Wrote {out}")
     if summary.resumed:
         click.echo(f"  resumed: {summary.resumed} recordings were already done")
+    if summary.ignored:
+        click.echo(f"  ignored: {summary.ignored}")
     if summary.kept:
         click.echo(f"  kept: {_recordings(summary.kept)} of earlier runs, not among these inputs, as they were "
                    f"(--prune drops them)")

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from omni_caption.schemas.source_names import stored_name
 
-AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov"})
+# What FFmpeg reads and recorders, phones and archives write; each was decoded here by the same path
+# (tests/pipelines/test_discover.py), but AMR, which this FFmpeg only decodes.
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
+    ".aifc", ".oga", ".spx", ".mka", ".m4b", ".caf", ".amr", ".wv", ".ac3", ".mp2", ".au", ".w64",
+})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                              ".flv", ".m4v", ".ogv", ".wmv", ".3gp"})
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 
 class InputPathError(FileNotFoundError):
     pass
+
+
+def ignored_line(ignored: Counter) -> str | None:
+    """'12 files of other kinds (.txt 9, .jpg 3)', the commonest five kinds, or None if there were none."""
+    if not ignored:
+        return None
+    total = sum(ignored.values())
+    kinds = ", ".join(f"{ext} {n}" for ext, n in ignored.most_common(5)) + (", ..." if len(ignored) > 5 else "")
+    return f"{total} file{'s' if total != 1 else ''} of other kinds ({kinds}), not read"
 
 
 def read_file_list(lines: Iterable[str]) -> list[str]:
@@ -43,7 +59,7 @@ def is_media(path: Path) -> bool:
 
 
 def discover(inputs: list[str | Path], listed: Sequence[str] = (),
-             problems: list[str] | None = None) -> list[SourceFile]:
+             problems: list[str] | None = None, ignored: Counter | None = None) -> list[SourceFile]:
     """Media files under `inputs` (files or folders, recursively) and the files `listed`, sorted, each once.
 
     Hidden files and folders are skipped; other extensions are ignored. A
@@ -60,7 +76,8 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
 
     Linked folders are followed, each real folder once (an archive often
     links in another disk's folder; a link back up cannot loop). A folder
-    that cannot be read adds a line to `problems`.
+    that cannot be read adds a line to `problems`; `ignored` counts the
+    files of other kinds by extension, so a format left out can be noticed.
     """
     problems = [] if problems is None else problems
     found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
@@ -80,7 +97,10 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
             continue
         for path in _walk(root, problems):
             # A broken link named like a recording is a missing recording: kept, for an error row saying so.
-            if is_media(path) and (path.is_file() or (path.is_symlink() and not path.is_dir())):
+            if not is_media(path):
+                if ignored is not None:
+                    ignored[path.suffix.lower() or "(none)"] += 1
+            elif path.is_file() or (path.is_symlink() and not path.is_dir()):
                 found.setdefault(_identity(path), (path, root, path.relative_to(root).as_posix()))
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from omni_caption.model.families import detect_family
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
-from .discover import SourceFile, discover
+from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
 from .local_engine import LocalEngine
@@ -55,6 +56,7 @@ class RunSummary:
     flagged_segments: int = 0
     resumed: int = 0  # recordings whose results were already in the output
     kept: int = 0  # recordings of earlier runs, not among these inputs, left in the output as they were
+    ignored: str | None = None  # the input folders' files of other kinds, by extension (discover.ignored_line)
     audio_s: float = 0.0
     wall_s: float = 0.0
     error_lines: list[str] = field(default_factory=list)
@@ -130,7 +132,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     out = store.out_path
     check_output(store, options.overwrite)
     unread_folders: list[str] = []
-    sources = discover(inputs, listed, unread_folders)
+    ignored: Counter = Counter()
+    sources = discover(inputs, listed, unread_folders, ignored)
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))
@@ -142,7 +145,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                 store.clear()
             keys = resume_keys(sources, hashes_file(options.cache_dir), show_progress)
             done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
-            summary = RunSummary(recordings=len(sources), warning_lines=list(unread_folders))
+            summary = RunSummary(recordings=len(sources), warning_lines=list(unread_folders),
+                                 ignored=ignored_line(ignored))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
             for stage in plan:

@@ -6,6 +6,7 @@ preview cannot disagree with what the run then does; the hours come from the fil
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from omni_caption.schemas import PartStore, done_tasks
 
 from .decode import AudioFile, DecodeError
-from .discover import discover
+from .discover import discover, ignored_line
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
 from .run import EarlierRecordings, check_output, paths_by_key, still_to_do, task_configs, wanted_hashes
@@ -40,6 +41,7 @@ class RunPreview:
     stages: list[StagePreview] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # "path: why" for files whose header cannot be read
     unread_folders: list[str] = field(default_factory=list)  # folders that could not be listed, one line each
+    ignored: str | None = None  # files of other kinds under the inputs, by extension
     kept: int = 0  # recordings of earlier runs not among these inputs, which the run keeps (not with --prune)
     replaced: list[str] = field(default_factory=list)  # earlier recordings whose path now holds other content
 
@@ -54,7 +56,8 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     check_output(store, options.overwrite)
     unread_folders: list[str] = []
-    sources = discover(inputs, listed, unread_folders)
+    ignored: Counter = Counter()
+    sources = discover(inputs, listed, unread_folders, ignored)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
     keys = resume_keys(sources, hashes_file(options.cache_dir))
@@ -72,7 +75,8 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
             unreadable.append(f"{source.source_path}: {unreadable_reason(source.path, exc)}")
     preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
                          stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
-                         unreadable=unreadable, unread_folders=unread_folders, kept=len(earlier.kept), replaced=earlier.replaced_lines())
+                         unreadable=unreadable, unread_folders=unread_folders, ignored=ignored_line(ignored),
+                         kept=len(earlier.kept), replaced=earlier.replaced_lines())
     for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
         todo = still_to_do(stage, sources, keys, done)
         preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),

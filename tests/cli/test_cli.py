@@ -25,6 +25,7 @@ def test_bare_path_runs_main_job(demo_run):
     assert result.exit_code == 0, result.output
     assert out.exists() and not out.with_name(out.name + ".parts").exists()
     assert "ok                4" in result.output and "errors            1" in result.output
+    assert "  ignored: 1 file of other kinds (.txt 1), not read" in result.output  # examples/README.txt
     assert "nonsense" in result.output
 
 
@@ -255,7 +256,8 @@ def test_dry_run_says_what_is_left_and_writes_nothing(tmp_path, cache_dir, tiny_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("Dry run: nothing loaded")
-    assert "inputs  5 recordings" in lines[1] and "holds work for 5 of them" in lines[2]
+    assert lines[1].endswith("; 1 file of other kinds (.txt 1), not read") and "inputs  5 recordings" in lines[1]
+    assert "holds work for 5 of them" in lines[2]
     assert any(line.strip().startswith("caption [tiny-random]") and "to do: 0 recordings" in line for line in lines)
     assert any(line.strip().startswith("summary [tiny-random]") and "to do: 5 recordings" in line for line in lines)
     assert "unreadable, an error row each: 1" in result.output and "not_really_audio.mp3: FFmpeg" in result.output

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omni_caption.pipelines import InputPathError, discover
-from omni_caption.pipelines.discover import _distinct_names
+from omni_caption.pipelines.discover import MEDIA_EXTENSIONS, _distinct_names
 
 
 def test_recursive_discovery_keeps_media_only(tmp_path):
@@ -132,3 +132,33 @@ def test_linked_folders_are_followed_once_and_an_unreadable_folder_is_reported(t
     found = discover([archive], problems=problems)
     assert sorted(s.source_path for s in found) == ["2023/b.wav", "2024/a.wav"]
     assert problems == ["locked/: folder not read (Permission denied); recordings in it are left out"]
+
+
+# How to make each kind with this FFmpeg; AMR it decodes but cannot encode.
+MAKE_ARGS = {".spx": ("-c:a", "libspeex"), ".3gp": ("-ar", "8000", "-ac", "1", "-c:a", "aac"),
+             ".mts": ("-f", "mpegts"), ".m2ts": ("-f", "mpegts")}
+
+
+@pytest.mark.parametrize("ext", sorted(MEDIA_EXTENSIONS - {".amr"}))
+def test_every_kind_discovered_is_one_ffmpeg_decodes(tmp_path, ext):
+    from omni_caption.pipelines import AudioFile
+    from tests.conftest import make_tone
+
+    (source,) = discover([make_tone(tmp_path / f"t{ext}", seconds=2.0, extra=MAKE_ARGS.get(ext, ()))])
+    decoded = sum(len(block) for _, block in AudioFile(source.path).blocks()) / 16000
+    assert decoded == pytest.approx(2.0, abs=0.1)
+
+
+def test_files_of_other_kinds_are_counted_for_the_summary(tmp_path):
+    from collections import Counter
+
+    from omni_caption.pipelines.discover import ignored_line
+
+    for name in ["a.wav", "n1.txt", "n2.txt", "cover.JPG", "README", ".hidden.txt"] + [f"x.k{i}" for i in range(5)]:
+        (tmp_path / name).write_bytes(b"x")
+    ignored: Counter = Counter()
+    assert [s.source_path for s in discover([tmp_path], ignored=ignored)] == ["a.wav"]
+    assert ignored == Counter({".txt": 2, ".jpg": 1, "(none)": 1, ".k0": 1, ".k1": 1, ".k2": 1, ".k3": 1, ".k4": 1})
+    assert ignored_line(ignored).startswith("9 files of other kinds (.txt 2, ") and ignored_line(ignored).endswith(
+        ", ...), not read")
+    assert ignored_line(Counter()) is None
