@@ -134,8 +134,9 @@ def _parse_batch_size(value):
 @click.option("--prune", is_flag=True,
               help="Drop from the output the recordings of earlier runs that are not among these inputs "
                    "(default: they are kept as they were).")
-@click.option("--commit-every", default=16, show_default=True, type=click.IntRange(min=1),
-              help="Recordings per committed part: at most this much work is redone after a crash.")
+@click.option("--commit-every", default=None, type=click.IntRange(min=1),
+              help="Recordings per committed part: at most this much work is redone after a crash. Default: at "
+                   "least 16 recordings and an hour of audio, so that short clips still fill a model batch.")
 @click.option("--segment-threads", default=None, type=click.IntRange(min=1),
               help="Recordings decoded and VAD-segmented at once, beside the model [default: a quarter of the "
                    "CPUs, 1 to 4].")

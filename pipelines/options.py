@@ -49,7 +49,7 @@ class RunOptions:
     device: str = "auto"
     dtype: str = "auto"
     cache_dir: Path | None = None
-    group_recordings: int = 16  # recordings per committed part
+    group_recordings: int | None = None  # recordings per committed part; None: grouping.auto_groups
     segment_threads: int | None = None  # recordings decoded + VAD'd at once; None: a quarter of the CPUs, 1 to 4
     overwrite: bool = False  # start fresh instead of resuming
     retry_errors: bool = False  # redo recordings whose last attempt failed

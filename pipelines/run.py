@@ -31,6 +31,7 @@ from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetIn
 from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
+from .grouping import HeaderSeconds, auto_groups, fixed_groups
 from .local_engine import LocalEngine
 from .options import ENGINES, RayOptions, RunOptions
 from .output_lock import OutputLock
@@ -149,8 +150,9 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                                  ignored=ignored_line(ignored))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
+            header_seconds = HeaderSeconds()  # read once for all stages, only where groups are sized by audio
             for stage in plan:
-                works = _pending_works(stage, sources, keys, done, store, wanted, options)
+                works = _pending_works(stage, sources, keys, done, store, wanted, options, header_seconds)
                 progress.skip(len(sources) - sum(len(w.sources) for w in works))
                 if not works:
                     continue
@@ -210,7 +212,7 @@ def _engine_for(options: RunOptions):
 
 def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], keys: dict[str, str],
                    done: dict[str, set[str]], store: PartStore, wanted: dict[str, str],
-                   options: RunOptions) -> list[GroupWork]:
+                   options: RunOptions, header_seconds: HeaderSeconds) -> list[GroupWork]:
     """This stage's groups: the recordings where some of its tasks are not done yet."""
     todo = still_to_do(stage, sources, keys, done)
     pending = [s for s in sources if s.source_path in todo]
@@ -221,8 +223,11 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
         texts = _rows_by_sha([_summary_source(r) for rows in merge_in_chunks(store.stored(), wanted, pending_paths)
                               for r in rows])
     works = []
-    for i in range(0, len(pending), options.group_recordings):
-        group = tuple(pending[i:i + options.group_recordings])
+    if options.group_recordings is None:
+        groups = auto_groups(pending, lambda source: header_seconds(source.path))
+    else:
+        groups = fixed_groups(pending, options.group_recordings)
+    for group in groups:
         works.append(GroupWork(sources=group, keys={s.source_path: keys[s.source_path] for s in group},
                                todo={s.source_path: todo[s.source_path] for s in group},
                                texts={keys[s.source_path]: texts[keys[s.source_path]] for s in group

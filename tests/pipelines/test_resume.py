@@ -283,6 +283,23 @@ def test_a_run_over_another_folder_keeps_what_earlier_runs_captioned(tmp_path, c
     assert dropped.recordings == 1 and recordings() == [("one_moved.wav", True)]
 
 
+def test_short_clips_share_a_group_unless_commit_every_says_otherwise(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """A batch holds one group's segments: 20 clips of 2 s by sixteens would be batches of 16 and 4."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(20):
+        make_tone(folder / f"c{i:02d}.flac", seconds=2.0, freq=300 + 20 * i)
+    committed = []
+    real_write_part = PartStore.write_part
+    monkeypatch.setattr(PartStore, "write_part", lambda self, table, manifest=None: (
+        committed.append(len(manifest["recordings"])), real_write_part(self, table, manifest))[1])
+    run_corpus([folder], tmp_path / "auto.parquet", options(cache_dir), show_progress=False)
+    assert committed == [20]
+    committed.clear()
+    run_corpus([folder], tmp_path / "fixed.parquet", options(cache_dir, group_recordings=8), show_progress=False)
+    assert committed == [8, 8, 4]
+
+
 def test_changing_one_task_of_a_stage_redoes_only_that_task(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
     from omni_caption.pipelines import stages as stages_module
 

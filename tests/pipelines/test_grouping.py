@@ -1,0 +1,48 @@
+"""Groups hold enough audio to fill a model batch, whatever the recordings' lengths."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from omni_caption.pipelines.grouping import (GROUP_AUDIO_S, MAX_GROUP_RECORDINGS, MIN_GROUP_RECORDINGS, HeaderSeconds,
+                                             auto_groups, fixed_groups)
+
+LENGTHS = st.lists(st.sampled_from([0.0, 2.0, 30.0, 600.0, 2400.0, 7200.0]), max_size=300)
+
+
+@given(LENGTHS)
+def test_auto_groups_keep_order_and_close_as_soon_as_they_hold_enough(lengths):
+    items = list(enumerate(lengths))
+    groups = auto_groups(items, lambda item: item[1])
+    assert [item for group in groups for item in group] == items
+    for group in groups[:-1]:  # every group but the last is full, and would not have been one item earlier
+        audio = sum(seconds for _, seconds in group)
+        assert len(group) == MAX_GROUP_RECORDINGS or (len(group) >= MIN_GROUP_RECORDINGS and audio >= GROUP_AUDIO_S)
+        shorter = group[:-1]
+        assert len(shorter) < MIN_GROUP_RECORDINGS or sum(seconds for _, seconds in shorter) < GROUP_AUDIO_S
+    assert all(len(group) <= MAX_GROUP_RECORDINGS for group in groups)
+
+
+def test_long_recordings_group_by_sixteen_and_short_clips_by_the_hour():
+    assert [len(g) for g in auto_groups(list(range(40)), lambda _: 2400.0)] == [16, 16, 8]
+    assert [len(g) for g in auto_groups(list(range(300)), lambda _: 30.0)] == [120, 120, 60]
+    assert [len(g) for g in auto_groups(list(range(5000)), lambda _: 0.0)] == [MAX_GROUP_RECORDINGS, 904]
+    assert [len(g) for g in fixed_groups(list(range(5)), 2)] == [2, 2, 1]
+
+
+def test_lengths_are_asked_only_while_a_group_is_short_of_audio():
+    asked = []
+    auto_groups(list(range(40)), lambda item: asked.append(item) or 7200.0)
+    assert asked == [0, 16, 32]  # the first recording of each group already holds an hour
+
+
+def test_header_seconds_reads_each_file_once_and_gives_0_for_a_bad_one(tmp_path, monkeypatch):
+    from tests.conftest import make_tone
+
+    good, bad = make_tone(tmp_path / "a.opus", seconds=3.0), tmp_path / "b.wav"
+    bad.write_bytes(b"not audio")
+    seconds = HeaderSeconds()
+    assert abs(seconds(good) - 3.0) < 0.1 and seconds(bad) == 0.0
+    good.unlink()
+    assert abs(seconds(good) - 3.0) < 0.1  # remembered: read once per run
