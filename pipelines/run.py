@@ -273,8 +273,8 @@ class EarlierRecordings:
     def of(cls, stored: StoredRows, current_paths: dict[str, list[str]], prune: bool) -> EarlierRecordings:
         in_use = {path for paths in current_paths.values() for path in paths}
         absent = [key for key in stored.keys() if key not in current_paths]
-        replaced = {key: min(stored.latest_paths(key) & in_use) for key in absent
-                    if stored.latest_paths(key) & in_use}
+        taken = {key: stored.latest_paths(key) & in_use for key in absent}
+        replaced = {key: min(paths) for key, paths in taken.items() if paths}
         kept, claimed = set(), set()
         # Newest first: of two earlier recordings under one path (a file replaced by a run that never
         # finished), the later one is that path's content.

@@ -57,6 +57,7 @@ class StoredRows:
         self._where: list[dict[str, np.ndarray]] = []
         self._paths: dict[str, set[str]] = {}
         self._latest_paths: dict[str, set[str]] = {}  # key -> its paths in the last file that holds it
+        self._last_file: dict[str, int] = {}  # key -> the index of that file
         for path in self.files:
             self._index(pq.ParquetFile(path))
 
@@ -81,6 +82,7 @@ class StoredRows:
                 self._paths.setdefault(key, set()).add(path)
                 in_this_file.setdefault(key, set()).add(path)
             self._latest_paths.update(in_this_file)
+        self._last_file.update(dict.fromkeys(where, len(self._where)))
         self._where.append(where)
 
     def keys(self) -> list[str]:
@@ -97,7 +99,7 @@ class StoredRows:
 
     def last_file(self, key: str) -> int:
         """The write-order index of the last file holding the recording (-1: none)."""
-        return max((i for i, where in enumerate(self._where) if key in where), default=-1)
+        return self._last_file.get(key, -1)
 
     def row_count(self, key: str) -> int:
         return sum(len(where.get(key, ())) for where in self._where)

@@ -107,4 +107,5 @@ def test_latest_paths_are_where_the_last_file_holding_a_recording_put_it(tmp_pat
         last = [rows for rows in files if any(key_of(r) == key for r in rows)][-1]
         assert stored.latest_paths(key) == {r.source_path for r in last if key_of(r) == key}
         assert stored.latest_paths(key) <= stored.stored_paths(key)
-    assert stored.latest_paths("never-stored") == set()
+        assert stored.last_file(key) == max(i for i, rows in enumerate(files) if any(key_of(r) == key for r in rows))
+    assert stored.latest_paths("never-stored") == set() and stored.last_file("never-stored") == -1
