@@ -103,10 +103,6 @@ class AudioFile:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
-        # Only a length the file really declares: FFmpeg's is a guess for some formats (declared_length.py).
-        declared_s = declared_seconds(self.path, self.duration_hint_s)
-        self.declared_end_s = (self.start_s + declared_s) if declared_s else None
-        self.unfinished = ogg_unfinished(self.path)  # Ogg declares no length, but marks where it ends
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
         self.ends_early: str | None = None
         self._spans = None  # the sequential reader behind `read`, made on first use
@@ -149,8 +145,13 @@ class AudioFile:
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
-        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, self.declared_end_s,
-                                      self.unfinished)
+        # Read only now, after a whole pass, the one thing they serve: opening a file to read spans or its
+        # header needs neither. Only a length the file really declares counts (declared_length.py); Ogg
+        # declares none, but marks where it ends.
+        declared_s = declared_seconds(self.path, self.duration_hint_s)
+        declared_end_s = (self.start_s + declared_s) if declared_s else None
+        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_end_s,
+                                      ogg_unfinished(self.path))
 
 
 # A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
