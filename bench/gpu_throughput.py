@@ -16,13 +16,16 @@ over a 10-hour corpus.
 
 Real captions differ in length, which fixed batches pay for: a batch decodes
 until its longest caption ends. The queue runs (`static-queue`,
-`refill-queue`) decode QUEUE_BATCHES x slots clips whose caption lengths are
+`refill-queue`) decode k x slots clips (`--queue-batches k,...`) whose caption lengths are
 drawn around CAPTION_TOKENS (normal, sd 30 %, 25 %..175 %, fixed seed): the
 static engine in fixed batches of `slots`, each decoding to its longest
 caption; the refill engine through `slots` slots with per-clip caps. Their
 x realtime is clips x 30 s over the wall time of the whole queue, prefills
 and the tail included; `slot_use` is the share of slot-steps that decoded a
-real caption token. `tokenise_ms_per_clip` is the host CPU time per clip of
+real caption token. Slot use is a count, the same on any device, so the
+refill engine's tail (slots idle once the queue runs dry) can be measured
+for k = 1, 2, 4, 8 with --tiny on a CPU: it sizes the pipeline's groups
+(pipelines/grouping.py). `tokenise_ms_per_clip` is the host CPU time per clip of
 the processor (log-mel + prompt): the pipeline spends it on the next batch in
 a worker thread while the GPU decodes this one. Results go to `$OUT/gpu_throughput.json` (or --json),
 rewritten after every run so a timeout keeps what finished.
@@ -41,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CAPTION_TOKENS = 400  # a Captioner caption of a 30 s clip runs about this long
 CORPUS_S = 10 * 3600.0
-QUEUE_BATCHES = 4
+QUEUE_BATCHES = (4,)  # queue runs: clips = k x slots for each k
 
 # The released Qwen3-Omni-30B-A3B thinker (ARCHITECTURE §2), as in the shared baseline.
 FULL_TEXT = dict(vocab_size=152064, hidden_size=2048, intermediate_size=768, num_hidden_layers=48,
@@ -93,6 +96,7 @@ class Report:
     model: dict
     runs: list[Run] = field(default_factory=list)
     tokenise_ms_per_clip: float | None = None  # host CPU per clip, hidden by the pipeline's tokeniser thread
+    pipeline_auto: dict | None = None  # GPU: what `--batch-size auto` picks for a caption stage on this GPU
 
 
 def full_thinker_config():
@@ -247,8 +251,9 @@ def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
     return [{k: v.cpu() for k, v in clip_inputs(thinker, special, 1, clip_s).items()} for _ in range(count)]
 
 
-def measure_queue(kind: str, thinker, special: dict, slots: int, args) -> Run:
-    """A queue of clips with varied caption lengths: `static` in fixed batches, `refill` through slots."""
+def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, args) -> Run:
+    """A queue of `batches` x `slots` clips with varied caption lengths: `static` in fixed batches, `refill`
+    through slots."""
     import torch
 
     from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
@@ -256,7 +261,7 @@ def measure_queue(kind: str, thinker, special: dict, slots: int, args) -> Run:
     from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
     from omni_caption.model.row_batch import batch_rows, to_device
 
-    count = QUEUE_BATCHES * slots
+    count = batches * slots
     caps = caption_lengths(count, args.caption_tokens)
     rows = clip_rows(thinker, special, count, args.clip_s)
     bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
@@ -302,19 +307,37 @@ def measure_queue(kind: str, thinker, special: dict, slots: int, args) -> Run:
     return run
 
 
+def pipeline_auto(thinker, memory, caption_cap: int = 2048) -> dict | None:
+    """The batch a caption stage's `--batch-size auto` takes in this memory (None off CUDA): a fixed batch
+    (static engine, plain) pays every row's prefill activations, refill slots one prefill chunk's."""
+    from omni_caption.model.batch_sizing import prefill_rows_that_fit, round_up
+    from omni_caption.model.decode_runtime import (MIN_PREFILL_ROWS, free_gpu_bytes, prompt_tokens_for,
+                                                   resolve_batch_size)
+
+    free = free_gpu_bytes(str(thinker.device))
+    if free is None:
+        return None
+    prompt = prompt_tokens_for(30.0)
+    fixed = resolve_batch_size("auto", memory, free, prompt, caption_cap)
+    slots = resolve_batch_size("auto", memory, free, prompt, caption_cap, prefill_rows=MIN_PREFILL_ROWS)
+    cache_len = round_up(prompt + caption_cap, 256)
+    return {"free_gib": round(free / 2**30, 1), "caption_cap": caption_cap, "cache_len": cache_len,
+            "fixed_batch": fixed, "refill_slots": slots,
+            "prefill_rows": prefill_rows_that_fit(free, memory, slots, prompt, cache_len)}
+
+
 def print_table(runs: list[Run]) -> None:
-    header = ("decoder", "batch", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB", "slot use",
-              "status")
+    header = ("decoder", "batch", "clips", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB",
+              "slot use", "status")
     print(" | ".join(header))
     for r in runs:
-        cells = (r.decoder, r.batch, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
+        cells = (r.decoder, r.batch, r.clips, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
                  r.peak_gib, r.slot_use, r.status)
         print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
 
 
 def profile_steps(thinker, special: dict, batch: int, args, decoder, out_dir: Path) -> None:
     """Top CUDA ops of a few decode steps, plain vs engine, to check where a step's time goes."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     from omni_caption.model.generation import DecodingOptions
@@ -340,6 +363,8 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--clip-s", type=float, default=30.0)
     parser.add_argument("--queue-slots", type=int, default=None,
                         help="slots of the queue runs, static vs refill (default 64; 2 with --tiny; 0: none)")
+    parser.add_argument("--queue-batches", default=",".join(map(str, QUEUE_BATCHES)),
+                        help="queue lengths in batches of slots, comma-separated (default %(default)s)")
     parser.add_argument("--caption-tokens", type=int, default=None,
                         help=f"mean caption length of the queue runs (default {CAPTION_TOKENS}; 64 with --tiny)")
     parser.add_argument("--budget-s", type=float, default=480.0, help="start no run after this many seconds")
@@ -374,18 +399,21 @@ def main(argv: list[str] | None = None) -> Report:
                     model={"params_B": round(sum(p.numel() for p in thinker.parameters()) / 1e9, 4),
                            "build_s": round(time.perf_counter() - started, 1), "memory_model": asdict(memory)})
     report.tokenise_ms_per_clip = tokenise_ms_per_clip(args.cache_dir, args.clip_s)
+    report.pipeline_auto = pipeline_auto(thinker, memory)
     print(json.dumps(asdict(report)), flush=True)
     decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra)))
     measure("plain", thinker, special, 1, argparse.Namespace(**{**vars(args), "new_tokens": 4}))  # warm-up
-    queues = [("refill-queue", queue_slots), ("static-queue", queue_slots)] if queue_slots else []
-    plan = [("plain", b) for b in batches] + [("engine", b) for b in batches] + queues + [("engine", b) for b in extra]
-    for name, batch in plan:
+    queue_batches = [int(k) for k in args.queue_batches.split(",") if k] if queue_slots else []
+    queues = [(f"{kind}-queue", queue_slots, k) for k in queue_batches for kind in ("refill", "static")]
+    plan = ([("plain", b, 0) for b in batches] + [("engine", b, 0) for b in batches] + queues
+            + [("engine", b, 0) for b in extra])
+    for name, batch, k in plan:
         if time.perf_counter() - started > args.budget_s:
             report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="skipped"))
             continue
         try:
             if name.endswith("-queue"):
-                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, args))
+                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, k, args))
             else:
                 report.runs.append(measure(name, thinker, special, batch, args,
                                            decoder if name == "engine" else None))

@@ -40,12 +40,6 @@ def bucket_up(value: int, buckets: Sequence[int]) -> int:
     return next((b for b in sorted(buckets) if b >= value), value)
 
 
-def bucket_down(value: int, buckets: Sequence[int]) -> int:
-    """The largest bucket <= value (at least the smallest bucket)."""
-    fitting = [b for b in buckets if b <= value]
-    return max(fitting) if fitting else min(buckets)
-
-
 @dataclass(frozen=True)
 class MemoryModel:
     """Bytes one sequence needs on the GPU while it is decoded, from the thinker's text config.
@@ -74,16 +68,33 @@ class MemoryModel:
         return cls(kv_bytes_per_token=kv, prefill_bytes_per_token=prefill, row_bytes=4 * 4 * config.vocab_size)
 
     def bytes_per_sequence(self, prompt_tokens: int, cache_len: int) -> int:
-        activations = self.activation_headroom * self.prefill_bytes_per_token * prompt_tokens
-        return int(self.kv_bytes_per_token * cache_len + activations + self.row_bytes)
+        return self.bytes_for_batch(1, prompt_tokens, cache_len)
+
+    def bytes_for_batch(self, batch: int, prompt_tokens: int, cache_len: int, prefill_rows: int | None = None) -> int:
+        """Every row's KV cache and step extras, plus the prefill activations of the rows prefilled at once:
+        all of them (a fixed batch), or at most `prefill_rows` (the refill engine prefills in chunks)."""
+        prefilled = batch if prefill_rows is None else min(batch, prefill_rows)
+        activations = self.activation_headroom * self.prefill_bytes_per_token * prompt_tokens * prefilled
+        return int(batch * (self.kv_bytes_per_token * cache_len + self.row_bytes) + activations)
 
 
 def auto_batch_size(free_bytes: int, memory: MemoryModel, prompt_tokens: int, cache_len: int,
-                    max_batch: int = 256, reserve_fraction: float = 0.1) -> int:
-    """The largest power-of-two batch (<= max_batch, >= 1) whose sequences fit in `free_bytes` minus a reserve."""
+                    max_batch: int = 256, reserve_fraction: float = 0.1, prefill_rows: int | None = None) -> int:
+    """The largest power-of-two batch (<= max_batch, >= 1) that fits in `free_bytes` minus a reserve."""
     usable = free_bytes * (1.0 - reserve_fraction)
-    fits = int(usable // memory.bytes_per_sequence(prompt_tokens, cache_len))
-    return bucket_down(max(1, min(fits, max_batch)), power_of_two_buckets(max_batch))
+    fitting = [b for b in power_of_two_buckets(max_batch)
+               if memory.bytes_for_batch(b, prompt_tokens, cache_len, prefill_rows) <= usable]
+    return max(fitting, default=1)
+
+
+def prefill_rows_that_fit(free_bytes: int, memory: MemoryModel, batch: int, prompt_tokens: int, cache_len: int,
+                          reserve_fraction: float = 0.1) -> int:
+    """How many rows (1..batch) can be prefilled at once beside `batch` rows' caches: the memory the slots
+    leave. Slots are what decoding speed scales with, so they are sized first and prefills take the rest."""
+    usable = free_bytes * (1.0 - reserve_fraction)
+    row_activations = memory.bytes_for_batch(1, prompt_tokens, cache_len) - memory.bytes_for_batch(1, 0, cache_len)
+    left = usable - memory.bytes_for_batch(batch, 0, cache_len)
+    return max(1, min(batch, int(left // max(1, row_activations))))
 
 
 @dataclass

@@ -6,7 +6,9 @@ every step attend over the whole bucket length, so plain is as fast or
 faster (bench/RESULTS.md). `static` decodes fixed batches with the same
 compiled step; `refill` keeps `batch size` slots busy, taking the next
 segment into a slot as soon as its caption ends. `--batch-size auto` sizes batches from the free
-GPU memory after loading (model/batch_sizing.py); on a CPU it means 8.
+GPU memory after loading (model/batch_sizing.py); on a CPU it means 8. The refill engine prefills in chunks,
+so its slots are sized with one chunk's activations, not every slot's: twice the slots of a fixed batch on an
+H100 for captions (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
+from .batch_sizing import BatchLimit, MemoryModel, auto_batch_size, prefill_rows_that_fit, round_up
 from .decode_engine import EngineOptions, StaticDecoder
 from .loading import OmniModel
 from .refill_engine import RefillDecoder, RefillOptions
@@ -24,6 +26,10 @@ DECODERS = ("auto", "plain", "static", "refill")
 CPU_AUTO_BATCH = 8
 AUDIO_TOKENS_PER_S = 13  # AuT: 13 tokens per second of audio
 PROMPT_TEMPLATE_TOKENS = 64  # chat template, audio markers and a short instruction
+# `auto` sizes the refill engine's slots with this many rows' prefill activations; the prefill chunk then takes
+# what memory the slots leave. Slots are what decoding speed scales with; a smaller prefill chunk only reads
+# the experts' weights once more per chunk.
+MIN_PREFILL_ROWS = 4
 
 
 @dataclass
@@ -57,20 +63,26 @@ class DecodeRuntime:
             torch.cuda.empty_cache()
 
 
-def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions(),
-                 refill: RefillOptions = RefillOptions()) -> StaticDecoder | RefillDecoder | None:
+def decoder_kind(omni: OmniModel, choice: str) -> str:
+    """plain, static or refill: what `--decoder` `choice` means for this model on its device."""
     if choice not in DECODERS:
         raise ValueError(f"--decoder {choice!r}: choose one of {', '.join(DECODERS)}")
     if omni.family.name != "qwen3-omni":
         if choice in ("static", "refill"):
             raise ValueError(f"--decoder {choice}: the engines are built for Qwen3-Omni's MoE thinker, not "
                              f"{omni.family.title}; use --decoder plain (or auto)")
-        return None
+        return "plain"
     if choice == "auto":
-        choice = "refill" if omni.device.startswith("cuda") else "plain"
-    if choice == "static":
+        return "refill" if omni.device.startswith("cuda") else "plain"
+    return choice
+
+
+def make_decoder(omni: OmniModel, choice: str, options: EngineOptions = EngineOptions(),
+                 refill: RefillOptions = RefillOptions()) -> StaticDecoder | RefillDecoder | None:
+    kind = decoder_kind(omni, choice)
+    if kind == "static":
         return StaticDecoder(omni.model.thinker, options)
-    return RefillDecoder(omni.model.thinker, refill) if choice == "refill" else None
+    return RefillDecoder(omni.model.thinker, refill) if kind == "refill" else None
 
 
 def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:
@@ -80,14 +92,16 @@ def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:
 
 def resolve_batch_size(batch_size: int | str, memory: MemoryModel, free_bytes: int | None, prompt_tokens: int,
                        max_new_tokens: int, length_quantum: int = EngineOptions.length_quantum,
-                       max_batch: int = EngineOptions.max_batch) -> int:
-    """An int stays; `auto` sizes from `free_bytes` (None: no GPU, the CPU default)."""
+                       max_batch: int = EngineOptions.max_batch, prefill_rows: int | None = None) -> int:
+    """An int stays; `auto` sizes from `free_bytes` (None: no GPU, the CPU default). `prefill_rows`: the engine
+    prefills at most that many rows at once (None: the whole batch)."""
     if batch_size != "auto":
         return int(batch_size)
     if free_bytes is None:
         return CPU_AUTO_BATCH
     cache_len = round_up(prompt_tokens + max_new_tokens, length_quantum)
-    return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, max_batch=max_batch)
+    return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, max_batch=max_batch,
+                           prefill_rows=prefill_rows)
 
 
 def free_gpu_bytes(device: str) -> int | None:
@@ -108,7 +122,15 @@ def decode_runtime(omni: OmniModel, decoder: str, batch_size: int | str, prompt_
     thinker = omni.model.thinker
     dtype_bytes = torch.empty((), dtype=thinker.dtype).element_size()
     memory = MemoryModel.from_text_config(thinker.config.get_text_config(), dtype_bytes)
-    size = resolve_batch_size(batch_size, memory, free_bytes(omni.device), prompt_tokens, max_new_tokens)
+    free = free_bytes(omni.device)
+    refill = decoder_kind(omni, decoder) == "refill"
+    size = resolve_batch_size(batch_size, memory, free, prompt_tokens, max_new_tokens,
+                              prefill_rows=MIN_PREFILL_ROWS if refill else None)
     bound = prompt_tokens + max_new_tokens  # one cache shape (one compiled graph) for the whole stage
+    prefill_rows = None  # no GPU: no memory to share out, every free slot is prefilled at once
+    if refill and free is not None:
+        cache_len = round_up(bound, RefillOptions.length_quantum)
+        prefill_rows = prefill_rows_that_fit(free, memory, size, prompt_tokens, cache_len)
     return DecodeRuntime(decoder=make_decoder(omni, decoder, EngineOptions(min_cache_len=bound),
-                                              RefillOptions(min_cache_len=bound)), limit=BatchLimit(size))
+                                              RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows)),
+                         limit=BatchLimit(size))

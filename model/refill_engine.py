@@ -18,7 +18,9 @@ How, inside transformers + torch:
   mask, since rows are at different positions;
 - finished rows are found every `sync_every` steps (one host sync), and a
   prefill, which reads the experts' weights once whatever its size, waits
-  until `refill_fraction` of the slots is free (or the rest of the queue fits).
+  until `refill_fraction` of the slots is free (or the rest of the queue fits);
+  it runs in chunks of at most `prefill_rows` rows, so its activations are
+  paid for a chunk, not for every slot, and the memory goes to more slots.
 
 Each row gets the tokens plain `generate` gives it alone: greedy tokens are
 the same (tests/model/test_refill_engine.py); its repetition-penalty history
@@ -55,6 +57,7 @@ class RefillOptions:
     refill_fraction: float = 0.125  # prefill once this share of the slots is free (or the queue's rest fits)
     experts: str = "grouped_mm"
     queue_batches: int = 8  # the pipeline hands over this many batches of segments per call
+    prefill_rows: int | None = None  # rows prefilled in one forward (activation memory); None: every free slot
 
 
 @dataclass
@@ -190,10 +193,13 @@ class RefillDecoder:
                     free = [s for s, h in enumerate(state.holder) if h is None]
                     wanted = max(1, math.ceil(self.options.refill_fraction * slots))
                     if queue and (len(free) >= min(wanted, len(queue)) or len(free) == slots):
-                        group, queue = queue[:len(free)], queue[len(free):]
-                        result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, caps,
-                                                         pad_id, prefill_context)
-                        result.prefills += 1
+                        chunk = self.options.prefill_rows or len(free)
+                        while free and queue:
+                            group, queue = queue[:min(chunk, len(free))], queue[min(chunk, len(free)):]
+                            result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, caps,
+                                                             pad_id, prefill_context)
+                            free = free[len(group):]
+                            result.prefills += 1
                     if all(h is None for h in state.holder):
                         break
                 busy += self._choose(state, processors, decoding.do_sample, eos)

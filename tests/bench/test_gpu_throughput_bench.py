@@ -39,16 +39,30 @@ def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir
     out = tmp_path / "bench.json"
     report = bench.main(["--tiny", "--batches", "1,3", "--engine-batches", "4", "--new-tokens", "6",
                          "--json", str(out), "--cache-dir", str(cache_dir), "--clip-s", "4",
-                         "--queue-slots", "2", "--caption-tokens", "12"])
-    runs = [(r.decoder, r.batch, r.status) for r in report.runs]
-    assert runs == [("plain", 1, "ok"), ("plain", 3, "ok"), ("engine", 1, "ok"), ("engine", 3, "ok"),
-                    ("refill-queue", 2, "ok"), ("static-queue", 2, "ok"), ("engine", 4, "ok")]
-    refill, static = report.runs[4:6]
-    assert refill.clips == static.clips == 8 and refill.cache_len == static.cache_len
+                         "--queue-slots", "2", "--caption-tokens", "12", "--queue-batches", "1,4"])
+    runs = [(r.decoder, r.batch, r.clips, r.status) for r in report.runs]
+    assert runs == [("plain", 1, None, "ok"), ("plain", 3, None, "ok"), ("engine", 1, None, "ok"),
+                    ("engine", 3, None, "ok"), ("refill-queue", 2, 2, "ok"), ("static-queue", 2, 2, "ok"),
+                    ("refill-queue", 2, 8, "ok"), ("static-queue", 2, 8, "ok"), ("engine", 4, None, "ok")]
+    refill, static = report.runs[6:8]
+    assert refill.cache_len == static.cache_len
     assert 0 < refill.slot_use <= 1 and 0 < static.slot_use <= 1
     engine_3 = report.runs[3]
     assert engine_3.padded_batch == 4 and engine_3.cache_len == 256 and engine_3.decode_ms_per_step > 0
     assert all(r.x_realtime > 0 and r.tok_per_s > 0 for r in report.runs)
     assert json.loads(out.read_text())["runs"][3]["padded_batch"] == 4
-    assert report.tokenise_ms_per_clip > 0
-    assert "decoder | batch | ms/step" in capsys.readouterr().out
+    assert report.tokenise_ms_per_clip > 0 and report.pipeline_auto is None  # no GPU memory to size from
+    assert "decoder | batch | clips | ms/step" in capsys.readouterr().out
+
+
+def test_pipeline_auto_on_an_h100_sized_memory(monkeypatch):
+    """What a caption stage's `--batch-size auto` takes on an H100 after the 30B-A3B thinker (18.6 GiB free)."""
+    from omni_caption.model import decode_runtime
+
+    bench = load_bench("gpu_throughput")
+    config = bench.full_thinker_config()
+    thinker = bench.build_thinker(config, "meta")
+    monkeypatch.setattr(decode_runtime, "free_gpu_bytes", lambda device: int(18.6 * 2**30))
+    auto = bench.pipeline_auto(thinker, MemoryModel.from_text_config(config.text_config))
+    assert auto == {"free_gib": 18.6, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 32, "refill_slots": 64,
+                    "prefill_rows": 13}

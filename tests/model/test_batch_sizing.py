@@ -6,8 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from transformers import Qwen3OmniMoeTextConfig
 
-from omni_caption.model.batch_sizing import (GiB, BatchLimit, MemoryModel, auto_batch_size, bucket_down, bucket_up,
-                                             chunks_within, power_of_two_buckets, round_up, run_halving_on_oom)
+from omni_caption.model.batch_sizing import (GiB, BatchLimit, MemoryModel, auto_batch_size, bucket_up,
+                                             chunks_within, power_of_two_buckets, prefill_rows_that_fit, round_up,
+                                             run_halving_on_oom)
 
 # The released 30B-A3B thinker's text model (ARCHITECTURE.md section 2).
 FULL_TEXT = Qwen3OmniMoeTextConfig(vocab_size=152064, hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
@@ -38,14 +39,6 @@ def test_bucket_up_is_the_smallest_fitting_bucket(value, largest):
     assert not [b for b in buckets if value <= b < chosen]
 
 
-@given(st.integers(1, 5000), st.integers(1, 1024))
-def test_bucket_down_is_the_largest_bucket_below(value, largest):
-    buckets = power_of_two_buckets(largest)
-    chosen = bucket_down(value, buckets)
-    assert chosen in buckets and (chosen <= value)
-    assert not [b for b in buckets if chosen < b <= value]
-
-
 def test_memory_model_on_the_released_thinker():
     memory = MemoryModel.from_text_config(FULL_TEXT)
     assert memory.kv_bytes_per_token == 2 * 48 * 4 * 128 * 2 == 96 * 1024  # keys + values, 48 layers, bf16
@@ -57,18 +50,37 @@ def test_memory_model_on_the_released_thinker():
     assert auto_batch_size(16 * GiB, memory, 410, 2560) == 32  # 42 fit
     assert auto_batch_size(64 * GiB, memory, 410, 768, max_batch=256) == 256
     assert auto_batch_size(100 * 2**20, memory, 410, 2560) == 1  # nothing fits: still try one, OOM handling decides
+    # An H100 after the 30B-A3B thinker (about 18.6 GiB free), captions capped at 2048 tokens. Prefilling every
+    # slot at once, 48 rows of 361 MiB fit: 32 slots. The refill engine prefills in chunks, so activations are
+    # paid for a chunk (4 rows, then what the slots leave: 13), not for every slot: 64 slots.
+    h100_free = int(18.6 * GiB)
+    assert auto_batch_size(h100_free, memory, 454, 2560) == 32
+    assert auto_batch_size(h100_free, memory, 454, 2560, prefill_rows=4) == 64
+    assert prefill_rows_that_fit(h100_free, memory, 64, 454, 2560) == 13
+    assert memory.bytes_for_batch(64, 454, 2560, prefill_rows=13) == (
+        64 * (98304 * 2560 + 16 * 152064) + 2 * 137_216 * 454 * 13) <= 0.9 * h100_free
+    assert memory.bytes_for_batch(64, 454, 2560, prefill_rows=14) > 0.9 * h100_free
+    assert prefill_rows_that_fit(h100_free, memory, 128, 454, 2560) == 1  # the slots alone do not fit: OOM decides
+    assert prefill_rows_that_fit(64 * GiB, memory, 8, 454, 2560) == 8  # never more than the slots
 
 
-@given(st.integers(0, 200 * GiB), st.integers(1, 4000), st.integers(1, 8192), st.sampled_from([1, 8, 64, 256]))
-def test_auto_batch_size_fits_and_is_maximal(free, prompt, cache_len, max_batch):
+@given(st.integers(0, 200 * GiB), st.integers(1, 4000), st.integers(1, 8192), st.sampled_from([1, 8, 64, 200, 256]),
+       st.one_of(st.none(), st.integers(1, 300)))
+def test_auto_batch_size_fits_and_is_maximal(free, prompt, cache_len, max_batch, prefill_rows):
     memory = MemoryModel.from_text_config(FULL_TEXT)
-    size = auto_batch_size(free, memory, prompt, cache_len, max_batch=max_batch)
-    need = memory.bytes_per_sequence(prompt, cache_len)
+    size = auto_batch_size(free, memory, prompt, cache_len, max_batch=max_batch, prefill_rows=prefill_rows)
+
+    def need(batch):
+        prefilled = batch if prefill_rows is None else min(batch, prefill_rows)
+        return batch * memory.bytes_per_sequence(prompt, cache_len) - (batch - prefilled) * (
+            memory.bytes_per_sequence(prompt, cache_len) - memory.bytes_per_sequence(0, cache_len))
+
     assert 1 <= size <= max_batch and size in power_of_two_buckets(max_batch)
-    assert size == 1 or size * need <= 0.9 * free
+    assert size == 1 or need(size) <= 0.9 * free
     bigger = [b for b in power_of_two_buckets(max_batch) if b > size]
-    assert not bigger or bigger[0] * need > 0.9 * free
-    assert auto_batch_size(free * 2, memory, prompt, cache_len, max_batch=max_batch) >= size  # monotone
+    assert not bigger or need(bigger[0]) > 0.9 * free
+    assert auto_batch_size(free * 2, memory, prompt, cache_len, max_batch=max_batch, prefill_rows=prefill_rows) >= size
+    assert prefill_rows is None or size >= auto_batch_size(free, memory, prompt, cache_len, max_batch=max_batch)
 
 
 def fits_in(capacity, calls):

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from omni_caption.model import AutWindows, DecodingOptions, Prompt, generate_batch, generate_text, windows_from_pauses
 from omni_caption.model import generation, refill_engine
@@ -105,6 +104,26 @@ def test_refill_waits_for_enough_free_slots(tiny):
     run = decoder.decode_rows(rows, GREEDY, eos_ids=[], pad_id=0, slots=4, caps=[6, 6, 2, 2, 2, 2])
     assert run.prefills == 2  # the two short rows end together: half the slots, one prefill for the last two
     assert [len(t) for t in run.tokens] == [6, 6, 2, 2, 2, 2]
+
+
+def test_prefills_run_in_chunks_of_at_most_prefill_rows(tiny, monkeypatch):
+    """Four free slots, chunks of 3: a prefill of 3 rows then 1, and later chunks as slots free; same tokens."""
+    audios = six_clips()
+    sizes = []
+    real_refill = RefillDecoder._refill
+
+    def spy(self, state, cache, slot_ids, group, *args):
+        sizes.append(len(group))
+        assert len(slot_ids) == len(group) and not set(slot_ids) & {s for s, h in enumerate(state.holder) if h is not None}
+        return real_refill(self, state, cache, slot_ids, group, *args)
+
+    monkeypatch.setattr(RefillDecoder, "_refill", spy)
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=refill(tiny, prefill_rows=3), slots=4)
+    assert sizes[:2] == [3, 1] and max(sizes) == 3 and sum(sizes) == len(audios)
+    assert_same(alone(tiny, audios, Prompt(), GREEDY), engine)
+    sizes.clear()
+    generate_batch(tiny, audios, Prompt(), GREEDY, decoder=refill(tiny), slots=4)
+    assert sizes[0] == 4  # without a bound every free slot is prefilled at once
 
 
 def test_a_row_seeing_its_neighbours_is_detected(tiny, monkeypatch):

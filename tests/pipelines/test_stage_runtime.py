@@ -242,3 +242,19 @@ def test_auto_batch_size_reads_free_memory_after_loading(tiny):
     assert runtime.limit.size == auto_batch_size(free, memory, prompt, round_up(prompt + 128, 256)) == 32
     with pytest.raises(ValueError):
         decode_runtime(tiny, "turbo", 8, 100, 8)
+
+
+def test_refill_slots_are_sized_with_one_prefill_chunk_not_every_slot(tiny):
+    """tiny-random's prefill activations (3.3 MiB a row) outweigh its KV cache (0.4 MiB): prefilling in chunks
+    frees room for 8 times the slots a fixed batch gets, and the chunk takes what the slots leave."""
+    free = 200 * 2**20
+    prompt = prompt_tokens_for(30.0)
+    fixed = decode_runtime(tiny, "static", "auto", prompt, 128, free_bytes=lambda device: free)
+    refill = decode_runtime(tiny, "refill", "auto", prompt, 128, free_bytes=lambda device: free)
+    memory = MemoryModel.from_text_config(tiny.model.thinker.config.get_text_config(), dtype_bytes=4)
+    cache_len = round_up(prompt + 128, 256)
+    assert fixed.limit.size == 32 and fixed.decoder.options.max_batch == 256
+    assert refill.limit.size == 256 and refill.decoder.options.prefill_rows == 24
+    assert memory.bytes_for_batch(256, prompt, cache_len, prefill_rows=24) <= 0.9 * free
+    assert memory.bytes_for_batch(256, prompt, cache_len, prefill_rows=25) > 0.9 * free
+    assert decode_runtime(tiny, "refill", 8, prompt, 128).decoder.options.prefill_rows is None  # CPU: no budget
