@@ -100,9 +100,9 @@ def _parse_batch_size(value):
                    "speaking, with evidence).")
 @click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
                                                "omit to let the model say which.")
-@click.option("--batch-size", default="8", show_default=True, callback=lambda c, p, v: _parse_batch_size(v),
-              help="Segments per generate call, or 'auto': as many as the free GPU memory holds after the "
-                   "model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")
+@click.option("--batch-size", default="auto", show_default=True, callback=lambda c, p, v: _parse_batch_size(v),
+              help="Segments decoded at once (refill slots), or 'auto': as many as the free GPU memory holds "
+                   "after the model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")
 @click.option("--decoder", default="auto", show_default=True,
               type=click.Choice(["auto", "plain", "static", "refill"]),
               help="plain: transformers' generate; static: fixed batches through a static-cache engine (CUDA "
@@ -136,7 +136,8 @@ def _parse_batch_size(value):
                    "(default: they are kept as they were).")
 @click.option("--commit-every", default=None, type=click.IntRange(min=1),
               help="Recordings per committed part: at most this much work is redone after a crash. Default: at "
-                   "least 16 recordings and an hour of audio, so that short clips still fill a model batch.")
+                   "least 16 recordings and an hour of audio, or four batches of segments if that is more (about 8.5 h "
+                   "on a GPU), so that short clips still fill the model's batches.")
 @click.option("--segment-threads", default=None, type=click.IntRange(min=1),
               help="Recordings decoded and VAD-segmented at once, beside the model [default: a quarter of the "
                    "CPUs, 1 to 4].")

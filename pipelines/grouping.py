@@ -4,9 +4,14 @@ A model batch holds the segments of one group, so a group must hold enough
 audio to fill a batch: 16 recordings of 40 minutes give about 1,300 chunks,
 but 16 clips of 30 s give 16, and the GPU would decode a corpus of short
 clips sixteen at a time. By default a group closes once it has at least 16
-recordings and an hour of audio (by the files' headers), at most 4,096
-recordings; a crash redoes at most one group, an hour of audio, seconds of
-GPU time at the engine's rate. `--commit-every N` asks for exactly N.
+recordings and enough audio by the files' headers, at most 4,096 recordings:
+an hour, or QUEUE_FILL batches of the slots that decode at once, whichever
+is more. The refill engine idles slots while a group's last captions end: in
+bench/gpu_throughput.py's queue runs (64 slots, captions of 400 +- 30 %
+tokens) a queue of 1, 2, 4 and 8 batches kept 64, 71, 75 and 87 % of the
+slot-steps busy. A crash redoes at most one group: on a GPU, 256 slots x 4 x
+30 s, about 8.5 hours of audio, under two minutes at the engine's target rate.
+`--commit-every N` asks for exactly N.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from pathlib import Path
 from typing import TypeVar
 
 MIN_GROUP_RECORDINGS = 16
-GROUP_AUDIO_S = 3600.0
+GROUP_AUDIO_S = 3600.0  # the least audio a group holds
 MAX_GROUP_RECORDINGS = 4096
+QUEUE_FILL = 4  # a group holds at least this many batches of segments
 
 T = TypeVar("T")
 
@@ -26,17 +32,23 @@ def fixed_groups(items: Sequence[T], size: int) -> list[tuple[T, ...]]:
     return [tuple(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def auto_groups(items: Sequence[T], seconds_of: Callable[[T], float]) -> list[tuple[T, ...]]:
-    """`items` in order, in groups of at least MIN_GROUP_RECORDINGS and GROUP_AUDIO_S of audio (the last may
+def group_audio_s(slots: int, max_chunk_s: float) -> float:
+    """The audio a group holds at least: an hour, or QUEUE_FILL batches of `slots` segments of `max_chunk_s`."""
+    return max(GROUP_AUDIO_S, QUEUE_FILL * slots * max_chunk_s)
+
+
+def auto_groups(items: Sequence[T], seconds_of: Callable[[T], float],
+                least_audio_s: float = GROUP_AUDIO_S) -> list[tuple[T, ...]]:
+    """`items` in order, in groups of at least MIN_GROUP_RECORDINGS and `least_audio_s` of audio (the last may
     hold less), at most MAX_GROUP_RECORDINGS. `seconds_of` is asked only while a group is short of audio."""
     groups: list[tuple[T, ...]] = []
     group: list[T] = []
     audio_s = 0.0
     for item in items:
         group.append(item)
-        if audio_s < GROUP_AUDIO_S:
+        if audio_s < least_audio_s:
             audio_s += seconds_of(item)
-        full = len(group) >= MIN_GROUP_RECORDINGS and audio_s >= GROUP_AUDIO_S
+        full = len(group) >= MIN_GROUP_RECORDINGS and audio_s >= least_audio_s
         if full or len(group) >= MAX_GROUP_RECORDINGS:
             groups.append(tuple(group))
             group, audio_s = [], 0.0

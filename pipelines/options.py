@@ -41,7 +41,7 @@ class RunOptions:
     hf_token: str | None = field(default=None, repr=False)  # for gated hub pipelines; never stored
     embed_audio: bool = False  # segment audio as FLAC bytes in `audio` (Hugging Face Audio layout)
     aut_window: int | str | None = None  # None: the model's own (8 s); 1..8 seconds; "pause"
-    batch_size: int | str = 8  # or "auto": sized from free GPU memory after the model loads
+    batch_size: int | str = "auto"  # sized from free GPU memory after the model loads (8 on a CPU), or a number
     decoder: str = "auto"  # auto (refill engine on CUDA, generate on CPU) | plain | static | refill
     max_new_tokens: int | None = None
     greedy: bool = False
@@ -61,6 +61,17 @@ class RunOptions:
     def vad_device(self) -> str:
         """VAD runs on the GPU when generation does; the frames are tiny next to the model."""
         return "cuda" if self.device.startswith("cuda") or (self.device == "auto" and _cuda_available()) else "cpu"
+
+    def planned_slots(self) -> int:
+        """Segments decoded at once, as far as is known before a model loads: the batch size asked for; with
+        `auto`, 8 on a CPU and the engine's largest batch on a GPU (its memory decides after loading)."""
+        from omni_caption.model.decode_engine import EngineOptions  # imports torch: only when a run asks
+        from omni_caption.model.decode_runtime import CPU_AUTO_BATCH
+
+        if self.batch_size != "auto":
+            return int(self.batch_size)
+        on_gpu = self.vad_device() == "cuda" or (self.engine == "ray" and self.ray.num_gpus_per_worker > 0)
+        return EngineOptions.max_batch if on_gpu else CPU_AUTO_BATCH
 
     def segmenter_threads(self) -> int:
         """Recordings decoded + VAD'd at once, beside the model: 4 on a 16-core GPU machine, 1 on a small one,

@@ -31,7 +31,7 @@ from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetIn
 from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
-from .grouping import HeaderSeconds, auto_groups, fixed_groups
+from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s
 from .local_engine import LocalEngine
 from .options import ENGINES, RayOptions, RunOptions
 from .output_lock import OutputLock
@@ -224,7 +224,8 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
                               for r in rows])
     works = []
     if options.group_recordings is None:
-        groups = auto_groups(pending, lambda source: header_seconds(source.path))
+        groups = auto_groups(pending, lambda source: header_seconds(source.path),
+                             group_audio_s(options.planned_slots(), options.max_chunk_s))
     else:
         groups = fixed_groups(pending, options.group_recordings)
     for group in groups:

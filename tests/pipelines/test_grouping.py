@@ -1,4 +1,4 @@
-"""Groups hold enough audio to fill a model batch, whatever the recordings' lengths."""
+"""Groups hold enough audio to fill the model's batches, whatever the recordings' lengths."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omni_caption.pipelines.grouping import (GROUP_AUDIO_S, MAX_GROUP_RECORDINGS, MIN_GROUP_RECORDINGS, HeaderSeconds,
-                                             auto_groups, fixed_groups)
+                                             auto_groups, fixed_groups, group_audio_s)
 
 LENGTHS = st.lists(st.sampled_from([0.0, 2.0, 30.0, 600.0, 2400.0, 7200.0]), max_size=300)
 
@@ -46,3 +46,27 @@ def test_header_seconds_reads_each_file_once_and_gives_0_for_a_bad_one(tmp_path,
     assert abs(seconds(good) - 3.0) < 0.1 and seconds(bad) == 0.0
     good.unlink()
     assert abs(seconds(good) - 3.0) < 0.1  # remembered: read once per run
+
+
+def test_groups_hold_four_batches_of_the_slots_that_decode_at_once():
+    assert group_audio_s(8, 30.0) == GROUP_AUDIO_S  # a CPU's 8 rows: an hour is more than 4 x 8 x 30 s
+    assert group_audio_s(256, 30.0) == 4 * 256 * 30.0  # a GPU's engine: 8.5 h, 1,024 segments of 30 s
+    clips = list(range(3000))
+    assert [len(g) for g in auto_groups(clips, lambda _: 30.0, group_audio_s(256, 30.0))] == [1024, 1024, 952]
+    assert group_audio_s(64, 10.0) == GROUP_AUDIO_S  # 4 x 64 chunks of at most 10 s: 43 minutes
+    assert [len(g) for g in auto_groups(clips[:400], lambda _: 30.0, group_audio_s(64, 20.0))] == [171, 171, 58]
+
+
+def test_planned_slots_before_a_model_loads(monkeypatch):
+    from omni_caption.pipelines import options as run_options
+    from omni_caption.pipelines.options import RayOptions, RunOptions
+
+    assert RunOptions(batch_size=48).planned_slots() == 48
+    assert RunOptions(device="cpu").planned_slots() == 8
+    assert RunOptions(device="cuda").planned_slots() == 256
+    monkeypatch.setattr(run_options, "_cuda_available", lambda: True)
+    assert RunOptions().planned_slots() == 256
+    monkeypatch.setattr(run_options, "_cuda_available", lambda: False)
+    assert RunOptions().planned_slots() == 8
+    assert RunOptions(engine="ray").planned_slots() == 256  # GPU actors elsewhere
+    assert RunOptions(engine="ray", ray=RayOptions(num_gpus_per_worker=0)).planned_slots() == 8

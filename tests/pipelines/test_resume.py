@@ -328,3 +328,23 @@ def test_task_options_only_touch_their_own_task_hash(cache_dir, tiny_dir):
         cache_dir, tasks=("caption", "transcript", "reasoning"), language="German", question="Who laughs?"))}
     assert base["caption"] == changed["caption"]
     assert base["transcript"] != changed["transcript"] and base["reasoning"] != changed["reasoning"]
+
+
+def test_groups_are_sized_by_the_slots_that_decode_at_once(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """Four batches of segments per group: one slot and 10-s chunks make 40 s groups, 8 clips of 5 s (the hour
+    and the sixteen recordings a group otherwise holds at least are lowered here so that a slot counts)."""
+    from omni_caption.pipelines import grouping
+
+    monkeypatch.setattr(grouping, "GROUP_AUDIO_S", 1.0)
+    monkeypatch.setattr(grouping, "MIN_GROUP_RECORDINGS", 1)
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for i in range(12):
+        make_tone(folder / f"c{i:02d}.flac", seconds=5.0, freq=300 + 20 * i)
+    committed = []
+    real_write_part = PartStore.write_part
+    monkeypatch.setattr(PartStore, "write_part", lambda self, table, manifest=None: (
+        committed.append(len(manifest["recordings"])), real_write_part(self, table, manifest))[1])
+    run_corpus([folder], tmp_path / "out.parquet", options(cache_dir, batch_size=1, max_chunk_s=10.0),
+               show_progress=False)
+    assert committed == [8, 4]
