@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .ahead import one_ahead
 from .options import RunOptions
@@ -26,7 +26,7 @@ class LocalEngine:
 
     def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
         loaded = self._load(stage)
-        for work in self._segmented(works):
+        for work in self._segmented(works, lambda work: stage.prefetch(loaded, work)):
             try:
                 yield run_group(stage, loaded, work)
             finally:
@@ -47,9 +47,14 @@ class LocalEngine:
         self._loaded = (stage.load_key, loaded, stage)
         return loaded
 
-    def _segmented(self, works: list[GroupWork]) -> Iterator[GroupWork]:
-        """Segment the next group in a worker thread while the caller runs the model on this one; a run that
-        ends early (an error, Ctrl-C) stops the segmenter instead of waiting for it to finish a group."""
+    def _segmented(self, works: list[GroupWork], prefetch: Callable[[GroupWork], GroupWork]) -> Iterator[GroupWork]:
+        """Segment the next group, and tokenise its first batch, in a worker thread while the caller runs the
+        model on this one; a run that ends early (an error, Ctrl-C) stops the segmenter instead of waiting for
+        it to finish a group."""
         self.segmenter.resume()
-        return one_ahead(works, lambda work: segment_group(self.segmenter, work), "segmenter",
-                         on_leave=self.segmenter.stop)
+
+        def ready(work: GroupWork) -> GroupWork:
+            segmented = segment_group(self.segmenter, work)
+            return segmented if self.segmenter.stopping else prefetch(segmented)
+
+        return one_ahead(works, ready, "segmenter", on_leave=self.segmenter.stop)

@@ -103,6 +103,10 @@ class Segmenter:
     def resume(self) -> None:
         self._stopping.clear()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def warm_up(self) -> None:
         """Load the VAD models now (one per thread), so a benchmark or a first group times no loading."""
         with self._vad_loading:

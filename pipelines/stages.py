@@ -41,6 +41,7 @@ class GroupWork:
     todo: dict[str, frozenset[str]] = field(default_factory=dict)  # source path -> tasks still to do there
     texts: dict[str, list[SegmentRow]] = field(default_factory=dict)  # sha256 -> merged rows (text summaries)
     prepared: tuple[Prepared, ...] | None = None  # decode + VAD + segments, once done
+    first_batch: _TokenisedBatch | None = None  # its first model batch, tokenised ahead (local engine)
 
     def release_audio(self) -> None:
         """Remove the recordings' decoded-audio files: the stage is done with this group."""
@@ -116,7 +117,19 @@ class ModelStage:
     def rows(self, loaded: LoadedModel, work: GroupWork) -> list[SegmentRow]:
         if self.is_summary:
             return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts, loaded.runtime)
-        return model_group_rows(loaded.omni, self.configs, work.prepared, work.todo, self.options, loaded.runtime)
+        return model_group_rows(loaded.omni, self.configs, work.prepared, work.todo, self.options, loaded.runtime,
+                                first=work.first_batch)
+
+    def prefetch(self, loaded: LoadedModel, work: GroupWork) -> GroupWork:
+        """`work` with its first batch read and tokenised: the local engine calls this in its segmenter thread,
+        so a group's first batch is ready when the model is done with the group before."""
+        if self.is_summary or work.prepared is None:
+            return work
+        segments = _segments_of(work.prepared)
+        first = next(chunks_within(_by_duration(segments), lambda: loaded.runtime.segments_per_call), None)
+        if first is None:
+            return work
+        return replace(work, first_batch=_tokenise(loaded.omni, self.configs, segments, work.todo, first))
 
     def release(self, loaded: LoadedModel) -> None:
         """Free the model before the next one loads: two 30B models do not fit one GPU."""
@@ -164,6 +177,9 @@ class SpeakerStage:
     def rows(self, diarizer: Diarizer, work: GroupWork) -> list[SegmentRow]:
         return speaker_rows(diarizer, list(work.prepared), format_config_hash(self.hashes), PROMPT_VERSION)
 
+    def prefetch(self, diarizer: Diarizer, work: GroupWork) -> GroupWork:
+        return work
+
     def release(self, diarizer: Diarizer) -> None:
         pass
 
@@ -191,39 +207,28 @@ def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dic
 
 
 def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozenset[str]],
-                     options: RunOptions, runtime: DecodeRuntime) -> list[SegmentRow]:
+                     options: RunOptions, runtime: DecodeRuntime,
+                     first: _TokenisedBatch | None = None) -> list[SegmentRow]:
     """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there.
 
     The next batch's audio is read and tokenised (log-mel features) in a worker thread while the model
-    decodes this one, so the GPU does not wait on the CPU between batches.
+    decodes this one, so the GPU does not wait on the CPU between batches; `first`, the first batch
+    tokenised ahead (ModelStage.prefetch), is used as it is if the batches still start with it.
     """
     stage_hash = format_config_hash({c.name: c.config_hash() for c in configs})
-    recordings = [p for p in prepared if isinstance(p, Recording)]
     # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
     rows: list[SegmentRow] = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
-    segments = [(rec, index, seg) for rec in recordings for index, seg in enumerate(rec.segments)]
-    # Similar lengths share a batch, so little compute goes to padding.
-    order = sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
+    segments = _segments_of(prepared)
 
     def tokenised(batch: list[int]) -> _TokenisedBatch:
-        try:
-            audios = [segments[i][0].read(segments[i][2]) for i in batch]
-        except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
-            return _TokenisedBatch(batch, error=exc)
-        audio_of = dict(zip(batch, audios))
-        by_task = {}
-        for config in configs:
-            # A task already done for a recording (only another task's options changed) is not redone.
-            chosen = [i for i in batch if config.name in todo[segments[i][0].source.source_path]]
-            if chosen:
-                by_task[config.name] = (chosen, prepare_rows(omni, [audio_of[i] for i in chosen],
-                                                             config.prompt()))
-        return _TokenisedBatch(batch, by_task=by_task)
+        if first is not None and batch == first.batch:
+            return first
+        return _tokenise(omni, configs, segments, todo, batch)
 
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
     too_big: dict[str, tuple[Recording, str]] = {}  # source path -> a segment ran out of GPU memory even alone
     # An OOM lowers the limit for the batches that follow.
-    batches = chunks_within(order, lambda: runtime.segments_per_call)
+    batches = chunks_within(_by_duration(segments), lambda: runtime.segments_per_call)
     for ready in one_ahead(batches, tokenised, "tokeniser"):
         if ready.error is not None:
             failed = {segments[i][0].source.source_path: segments[i][0] for i in ready.batch}
@@ -273,6 +278,32 @@ def _guarded_outputs(omni: OmniModel, config: TaskConfig, picked: list[int], tas
             return [exc]
     return [output for i, row in zip(picked, task_rows)
             for output in _guarded_outputs(omni, config, [i], [row], segments, options, runtime)]
+
+
+def _segments_of(prepared) -> list[tuple[Recording, int, object]]:
+    """(recording, segment index, segment) of every segment of a group's readable recordings."""
+    return [(rec, index, seg) for rec in prepared if isinstance(rec, Recording) for index, seg in enumerate(rec.segments)]
+
+
+def _by_duration(segments) -> list[int]:
+    """Similar lengths share a batch, so little compute goes to padding."""
+    return sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
+
+
+def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]], batch: list[int]) -> _TokenisedBatch:
+    """Read the batch's audio and tokenise it for each task still to do there."""
+    try:
+        audios = [segments[i][0].read(segments[i][2]) for i in batch]
+    except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
+        return _TokenisedBatch(batch, error=exc)
+    audio_of = dict(zip(batch, audios))
+    by_task = {}
+    for config in configs:
+        # A task already done for a recording (only another task's options changed) is not redone.
+        chosen = [i for i in batch if config.name in todo[segments[i][0].source.source_path]]
+        if chosen:
+            by_task[config.name] = (chosen, prepare_rows(omni, [audio_of[i] for i in chosen], config.prompt()))
+    return _TokenisedBatch(batch, by_task=by_task)
 
 
 @dataclass

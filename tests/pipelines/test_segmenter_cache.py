@@ -109,6 +109,9 @@ class StageThatKeepsItsRecordings:
         assert all(rec.cache is not None for rec in self.seen[-len(work.sources):])  # readable during the group
         return []
 
+    def prefetch(self, _loaded, work):
+        return work
+
     def is_nonsense(self, _loaded):
         return False
 

@@ -139,6 +139,9 @@ def test_a_run_that_fails_stops_the_group_being_segmented_instead_of_waiting_for
         def release(self, loaded):
             pass
 
+        def prefetch(self, loaded, work):
+            return work
+
         def rows(self, loaded, work):
             raise RuntimeError("the model failed")
 

@@ -115,7 +115,59 @@ def test_the_next_batch_is_tokenised_while_the_model_decodes_this_one(tmp_path, 
     monkeypatch.setattr(guarded, "generate_rows", generate)
     summary, ahead = run(tmp_path, cache_dir, "ahead", decoder="plain", batch_size=1)
     assert waited == [True] and rounded(ahead) == rounded(alone)
-    assert len(threads) == 2 * summary.segments and all(name.startswith("tokeniser") for name in threads)
+    assert len(threads) == 2 * summary.segments  # each batch tokenised once per task, none twice
+    # The group's first batch was tokenised with its segmentation, the others while the model decoded.
+    assert [name.split("_")[0] for name in threads] == ["segmenter"] * 2 + ["tokeniser"] * (len(threads) - 2)
+
+
+def test_a_groups_first_batch_is_tokenised_while_the_model_runs_the_group_before(tmp_path, cache_dir, tiny_dir,
+                                                                                  monkeypatch):
+    from omni_caption.captioner import guarded
+    from omni_caption.pipelines import stages
+
+    _, alone = run(tmp_path, cache_dir, "alone", decoder="plain", batch_size=1)
+    real_prepare, real_generate = stages.prepare_rows, guarded.generate_rows
+    events = []
+
+    def prepare(omni, audios, prompt):
+        events.append(("tokenise", threading.current_thread().name.split("_")[0]))
+        return real_prepare(omni, audios, prompt)
+
+    def generate(omni, rows, *args, **kwargs):
+        events.append(("decode", threading.current_thread().name.split("_")[0]))
+        return real_generate(omni, rows, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "prepare_rows", prepare)
+    monkeypatch.setattr(guarded, "generate_rows", generate)
+    summary, ahead = run(tmp_path, cache_dir, "ahead", decoder="plain", batch_size=1, group_recordings=1)
+    assert rounded(ahead) == rounded(alone) and summary.ok == 3
+    from_segmenter = [e for e in events if e == ("tokenise", "segmenter")]
+    assert len(from_segmenter) == 2 * 3  # each group's first batch, both tasks
+    assert sum(1 for e in events if e[0] == "tokenise") == 2 * summary.segments
+    # The second and third groups' first batches were ready before the model was done with the group before.
+    first_decode_of_group = [i for i, e in enumerate(events) if e == ("decode", "MainThread")]
+    assert events.index(("tokenise", "segmenter"), 2) < first_decode_of_group[-1]
+
+
+def test_a_first_batch_tokenised_for_other_batches_is_not_used(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """An OOM between the prefetch and the run lowers the batch size, so the batches no longer start with the
+    prefetched one: it is tokenised again, not used (here the prefetched batch is empty and names no segment)."""
+    from dataclasses import replace
+
+    from omni_caption.pipelines import stages
+
+    _, alone = run(tmp_path, cache_dir, "alone", decoder="plain", batch_size=1)
+    real_prefetch = stages.ModelStage.prefetch
+    stale = []
+
+    def prefetch(self, loaded, work):
+        work = real_prefetch(self, loaded, work)
+        stale.append(work.first_batch)
+        return replace(work, first_batch=stages._TokenisedBatch(batch=[-1]))
+
+    monkeypatch.setattr(stages.ModelStage, "prefetch", prefetch)
+    summary, rows = run(tmp_path, cache_dir, "stale", decoder="plain", batch_size=1)
+    assert stale and len(stale[0].batch) == 1 and rounded(rows) == rounded(alone) and summary.ok == 3
 
 
 def summaries(tmp_path, cache_dir, name, max_new_tokens=6, **options):
