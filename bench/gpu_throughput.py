@@ -227,7 +227,8 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
         decoded = decoder.decode(inputs, forced, eos_ids=[], pad_id=0)
         total_s = time.perf_counter() - started
         prefill_s, step_s = decoded.prefill_s, decoded.decode_s / max(args.new_tokens - 1, 1)
-        run.warmup_s, run.padded_batch, run.cache_len = round(first_s - total_s, 2), decoded.padded_batch, decoded.cache_len
+        run.warmup_s = round(max(0.0, first_s - total_s), 2)  # timing noise can make it a little negative
+        run.padded_batch, run.cache_len = decoded.padded_batch, decoded.cache_len
     run.prefill_s = round(prefill_s, 3)
     run.decode_ms_per_step = round(1000 * step_s, 2)
     run.tok_per_s = significant(batch * args.new_tokens / total_s)
@@ -251,9 +252,11 @@ def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
     return [{k: v.cpu() for k, v in clip_inputs(thinker, special, 1, clip_s).items()} for _ in range(count)]
 
 
-def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, args) -> Run:
+def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, args,
+                  pipeline: dict | None = None) -> Run:
     """A queue of `batches` x `slots` clips with varied caption lengths: `static` in fixed batches, `refill`
-    through slots."""
+    through slots. `pipeline` (pipeline_auto's answer): the cache length and prefill chunk a caption stage
+    takes, instead of the queue's own longest caption and every slot prefilled at once."""
     import torch
 
     from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
@@ -265,7 +268,11 @@ def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, a
     caps = caption_lengths(count, args.caption_tokens)
     rows = clip_rows(thinker, special, count, args.clip_s)
     bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
-    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound)) if kind == "refill"
+    prefill_rows = None
+    if pipeline is not None:
+        bound, prefill_rows = max(bound, pipeline["cache_len"]), pipeline["prefill_rows"]
+    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows))
+               if kind == "refill"
                else StaticDecoder(thinker, EngineOptions(max_batch=slots, min_cache_len=bound)))
     run = Run(decoder=f"{kind}-queue", batch=slots, new_tokens=max(caps), clips=count)
     if thinker.device.type == "cuda":
@@ -327,11 +334,11 @@ def pipeline_auto(thinker, memory, caption_cap: int = 2048) -> dict | None:
 
 
 def print_table(runs: list[Run]) -> None:
-    header = ("decoder", "batch", "clips", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h", "peak GiB",
-              "slot use", "status")
+    header = ("decoder", "batch", "clips", "cache", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h",
+              "peak GiB", "slot use", "status")
     print(" | ".join(header))
     for r in runs:
-        cells = (r.decoder, r.batch, r.clips, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
+        cells = (r.decoder, r.batch, r.clips, r.cache_len, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
                  r.peak_gib, r.slot_use, r.status)
         print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
 
@@ -361,8 +368,9 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--engine-batches", default=None, help="extra batches for the engine only (default 128 on GPU)")
     parser.add_argument("--new-tokens", type=int, default=None, help="forced output length (default 128; 8 tiny)")
     parser.add_argument("--clip-s", type=float, default=30.0)
-    parser.add_argument("--queue-slots", type=int, default=None,
-                        help="slots of the queue runs, static vs refill (default 64; 2 with --tiny; 0: none)")
+    parser.add_argument("--queue-slots", default=None,
+                        help="slots of the queue runs, static vs refill (default 64; 2 with --tiny; 0: none); "
+                             "'auto': the slots, cache length and prefill chunk a caption stage takes on this GPU")
     parser.add_argument("--queue-batches", default=",".join(map(str, QUEUE_BATCHES)),
                         help="queue lengths in batches of slots, comma-separated (default %(default)s)")
     parser.add_argument("--caption-tokens", type=int, default=None,
@@ -386,7 +394,6 @@ def main(argv: list[str] | None = None) -> Report:
     extra = [int(b) for b in (args.engine_batches or ("" if args.tiny else "128")).split(",") if b]
     args.new_tokens = args.new_tokens or (8 if args.tiny else 128)
     args.caption_tokens = args.caption_tokens or (64 if args.tiny else CAPTION_TOKENS)
-    queue_slots = args.queue_slots if args.queue_slots is not None else (2 if args.tiny else 64)
     if args.tiny:
         thinker, special = tiny_thinker(args.cache_dir)
     else:
@@ -400,6 +407,14 @@ def main(argv: list[str] | None = None) -> Report:
                            "build_s": round(time.perf_counter() - started, 1), "memory_model": asdict(memory)})
     report.tokenise_ms_per_clip = tokenise_ms_per_clip(args.cache_dir, args.clip_s)
     report.pipeline_auto = pipeline_auto(thinker, memory)
+    pipeline = None
+    if args.queue_slots == "auto":
+        if report.pipeline_auto is None:
+            parser.error("--queue-slots auto sizes from free GPU memory: it needs a GPU")
+        pipeline = report.pipeline_auto
+        queue_slots = pipeline["refill_slots"]
+    else:
+        queue_slots = int(args.queue_slots) if args.queue_slots is not None else (2 if args.tiny else 64)
     print(json.dumps(asdict(report)), flush=True)
     decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra)))
     measure("plain", thinker, special, 1, argparse.Namespace(**{**vars(args), "new_tokens": 4}))  # warm-up
@@ -413,7 +428,8 @@ def main(argv: list[str] | None = None) -> Report:
             continue
         try:
             if name.endswith("-queue"):
-                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, k, args))
+                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, k, args,
+                                                 pipeline))
             else:
                 report.runs.append(measure(name, thinker, special, batch, args,
                                            decoder if name == "engine" else None))

@@ -52,7 +52,7 @@ def test_tiny_end_to_end_writes_the_table_and_json(tmp_path, cache_dir, tiny_dir
     assert all(r.x_realtime > 0 and r.tok_per_s > 0 for r in report.runs)
     assert json.loads(out.read_text())["runs"][3]["padded_batch"] == 4
     assert report.tokenise_ms_per_clip > 0 and report.pipeline_auto is None  # no GPU memory to size from
-    assert "decoder | batch | clips | ms/step" in capsys.readouterr().out
+    assert "decoder | batch | clips | cache | ms/step" in capsys.readouterr().out
 
 
 def test_pipeline_auto_on_an_h100_sized_memory(monkeypatch):
@@ -66,3 +66,22 @@ def test_pipeline_auto_on_an_h100_sized_memory(monkeypatch):
     auto = bench.pipeline_auto(thinker, MemoryModel.from_text_config(config.text_config))
     assert auto == {"free_gib": 18.6, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 32, "refill_slots": 64,
                     "prefill_rows": 13}
+
+
+def test_queue_runs_at_the_pipelines_own_batch(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """`--queue-slots auto`: the slots, cache length (prompt + the 2048-token caption cap) and prefill chunk a
+    caption stage takes in this memory (30 MiB for tiny-random here: 8 slots, chunks of 5 rows)."""
+    from omni_caption.model import decode_runtime
+
+    bench = load_bench("gpu_throughput")
+    base = ["--tiny", "--batches", "1", "--engine-batches", "", "--new-tokens", "2", "--cache-dir", str(cache_dir),
+            "--clip-s", "4", "--caption-tokens", "6", "--queue-batches", "1", "--json", str(tmp_path / "b.json")]
+    with pytest.raises(SystemExit):
+        bench.main(base + ["--queue-slots", "auto"])  # no GPU memory to size from
+    monkeypatch.setattr(decode_runtime, "free_gpu_bytes", lambda device: 30 * 2**20)
+    report = bench.main(base + ["--queue-slots", "auto"])
+    assert report.pipeline_auto == {"free_gib": 0.0, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 4,
+                                    "refill_slots": 8, "prefill_rows": 5}
+    refill, static = report.runs[2:]
+    assert (refill.decoder, refill.batch, refill.clips, refill.cache_len) == ("refill-queue", 8, 8, 2560)
+    assert (static.decoder, static.batch, static.cache_len) == ("static-queue", 8, 2560)
