@@ -283,16 +283,22 @@ def test_a_run_over_another_folder_keeps_what_earlier_runs_captioned(tmp_path, c
     assert dropped.recordings == 1 and recordings() == [("one_moved.wav", True)]
 
 
-def test_short_clips_share_a_group_unless_commit_every_says_otherwise(tmp_path, cache_dir, tiny_dir, monkeypatch):
-    """A batch holds one group's segments: 20 clips of 2 s by sixteens would be batches of 16 and 4."""
+def clips_and_commits(tmp_path, monkeypatch, count: int, seconds: float):
+    """A folder of `count` tones of `seconds`, and the list each committed part's recording count goes to."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    for i in range(20):
-        make_tone(folder / f"c{i:02d}.flac", seconds=2.0, freq=300 + 20 * i)
+    for i in range(count):
+        make_tone(folder / f"c{i:02d}.flac", seconds=seconds, freq=300 + 20 * i)
     committed = []
     real_write_part = PartStore.write_part
     monkeypatch.setattr(PartStore, "write_part", lambda self, table, manifest=None: (
         committed.append(len(manifest["recordings"])), real_write_part(self, table, manifest))[1])
+    return folder, committed
+
+
+def test_short_clips_share_a_group_unless_commit_every_says_otherwise(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """A batch holds one group's segments: 20 clips of 2 s by sixteens would be batches of 16 and 4."""
+    folder, committed = clips_and_commits(tmp_path, monkeypatch, count=20, seconds=2.0)
     run_corpus([folder], tmp_path / "auto.parquet", options(cache_dir), show_progress=False)
     assert committed == [20]
     committed.clear()
@@ -337,14 +343,7 @@ def test_groups_are_sized_by_the_slots_that_decode_at_once(tmp_path, cache_dir, 
 
     monkeypatch.setattr(grouping, "GROUP_AUDIO_S", 1.0)
     monkeypatch.setattr(grouping, "MIN_GROUP_RECORDINGS", 1)
-    folder = tmp_path / "clips"
-    folder.mkdir()
-    for i in range(12):
-        make_tone(folder / f"c{i:02d}.flac", seconds=5.0, freq=300 + 20 * i)
-    committed = []
-    real_write_part = PartStore.write_part
-    monkeypatch.setattr(PartStore, "write_part", lambda self, table, manifest=None: (
-        committed.append(len(manifest["recordings"])), real_write_part(self, table, manifest))[1])
+    folder, committed = clips_and_commits(tmp_path, monkeypatch, count=12, seconds=5.0)
     run_corpus([folder], tmp_path / "out.parquet", options(cache_dir, batch_size=1, max_chunk_s=10.0),
                show_progress=False)
     assert committed == [8, 4]
