@@ -32,9 +32,11 @@ def fixed_groups(items: Sequence[T], size: int) -> list[tuple[T, ...]]:
     return [tuple(items[i:i + size]) for i in range(0, len(items), size)]
 
 
-def group_audio_s(slots: int, max_chunk_s: float) -> float:
-    """The audio a group holds at least: an hour, or QUEUE_FILL batches of `slots` segments of `max_chunk_s`."""
-    return max(GROUP_AUDIO_S, QUEUE_FILL * slots * max_chunk_s)
+def group_audio_s(slots: int, max_chunk_s: float, workers: int = 1) -> float:
+    """The audio a group holds at least: an hour, or QUEUE_FILL batches of `slots` segments of `max_chunk_s`
+    shared out over `workers` (Ray model actors, each taking whole groups: fewer, fuller groups would leave
+    some of them idle)."""
+    return max(GROUP_AUDIO_S, QUEUE_FILL * slots * max_chunk_s / max(1, workers))
 
 
 def auto_groups(items: Sequence[T], seconds_of: Callable[[T], float],

@@ -225,7 +225,8 @@ def _pending_works(stage: ModelStage | SpeakerStage, sources: list[SourceFile], 
     works = []
     if options.group_recordings is None:
         groups = auto_groups(pending, lambda source: header_seconds(source.path),
-                             group_audio_s(options.planned_slots(), options.max_chunk_s))
+                             group_audio_s(options.planned_slots(), options.max_chunk_s,
+                                           workers=options.ray.workers if options.engine == "ray" else 1))
     else:
         groups = fixed_groups(pending, options.group_recordings)
     for group in groups:

@@ -54,6 +54,8 @@ def test_groups_hold_four_batches_of_the_slots_that_decode_at_once():
     clips = list(range(3000))
     assert [len(g) for g in auto_groups(clips, lambda _: 30.0, group_audio_s(256, 30.0))] == [1024, 1024, 952]
     assert group_audio_s(64, 10.0) == GROUP_AUDIO_S  # 4 x 64 chunks of at most 10 s: 43 minutes
+    assert group_audio_s(256, 30.0, workers=4) == 256 * 30.0  # four Ray actors share the four batches
+    assert group_audio_s(256, 30.0, workers=16) == GROUP_AUDIO_S
     assert [len(g) for g in auto_groups(clips[:400], lambda _: 30.0, group_audio_s(64, 20.0))] == [171, 171, 58]
 
 
