@@ -130,19 +130,23 @@ def run_halving_on_oom(run: Callable[[list[Item]], list[Result]], items: Sequenc
     """`run(items)`; if it runs out of memory, free, halve and run both halves: one result per item, in order.
 
     `in_flight(n)`: how many of n items `run` decodes at once (all of them, unless an engine queues them
-    through fewer slots); that is the size that did not fit. A single item that still does not fit
-    re-raises the error: there is nothing left to halve.
+    through fewer slots, or keeps more slots than items: fixed slots); that is the size that did not fit.
+    With fixed slots the same items are retried through fewer. A single item that still does not fit in
+    one slot re-raises the error: there is nothing left to halve.
     """
     items = list(items)
     try:
         return run(items)
     except Exception as exc:
-        if not is_out_of_memory(exc) or len(items) <= 1:
+        flying = in_flight(len(items))
+        if not is_out_of_memory(exc) or (len(items) <= 1 and (flying <= 1 or limit is None)):
             raise
     if on_oom is not None:
         on_oom()
     if limit is not None:
-        limit.after_oom(in_flight(len(items)))
+        limit.after_oom(flying)
+        if flying > len(items):  # the slots did not fit, not these items
+            return run_halving_on_oom(run, items, limit, on_oom, in_flight)
     half = (len(items) + 1) // 2
     return (run_halving_on_oom(run, items[:half], limit, on_oom, in_flight)
             + run_halving_on_oom(run, items[half:], limit, on_oom, in_flight))

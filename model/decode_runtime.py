@@ -47,8 +47,11 @@ class DecodeRuntime:
         return self.limit.size
 
     def in_flight(self, count: int) -> int:
-        """How many of `count` segments handed over in one call decode at the same time."""
-        return min(count, self.limit.size) if isinstance(self.decoder, RefillDecoder) else count
+        """How many of `count` segments handed over in one call decode at the same time (the memory in use):
+        the refill engine's slots, all of them when it keeps its shape for fewer rows."""
+        if isinstance(self.decoder, RefillDecoder):
+            return self.limit.size if self.decoder.fixed_slots else min(count, self.limit.size)
+        return count
 
     def free_after_oom(self) -> None:
         """Drop the engine's static caches and the allocator's free blocks before a smaller retry."""

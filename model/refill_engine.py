@@ -58,6 +58,9 @@ class RefillOptions:
     experts: str = "grouped_mm"
     queue_batches: int = 8  # the pipeline hands over this many batches of segments per call
     prefill_rows: int | None = None  # rows prefilled in one forward (activation memory); None: every free slot
+    # Keep all `slots` even for fewer rows (a group's last call): one cache shape, one compiled graph per stage,
+    # at nearly no cost where a step's time is the experts' weights. None: when compiled.
+    fixed_slots: bool | None = None
 
 
 @dataclass
@@ -157,6 +160,11 @@ class RefillDecoder:
     def release(self) -> None:
         self._cache = None
 
+    @property
+    def fixed_slots(self) -> bool:
+        """Whether a call keeps every slot for fewer rows (its cache shape, its compiled graph)."""
+        return self.options.fixed_slots if self.options.fixed_slots is not None else self.compiled
+
     def cache_len_for(self, rows: list[Row], caps: list[int]) -> int:
         longest = max(row["input_ids"].shape[1] for row in rows)
         return round_up(max(longest + max(caps), self.options.min_cache_len), self.options.length_quantum)
@@ -172,7 +180,7 @@ class RefillDecoder:
         import torch
 
         caps = list(caps) if caps is not None else [decoding.max_new_tokens] * len(rows)
-        slots = max(1, min(slots, len(rows)))
+        slots = max(1, slots if self.fixed_slots else min(slots, len(rows)))
         result = RefillResult(tokens=[None] * len(rows), logprobs=[None] * len(rows), slots=slots,
                               cache_len=self.cache_len_for(rows, caps))
         # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
@@ -228,7 +236,9 @@ class RefillDecoder:
             count=torch.zeros(slots, dtype=torch.long, device=device),
             caps=torch.ones(slots, dtype=torch.long, device=device),
             finished=torch.ones(slots, dtype=torch.bool, device=device),
-            mask=torch.zeros(slots, cache_len, dtype=torch.bool, device=device),
+            # An empty slot attends to its first position, so no row sees nothing (torch 2.11's sdpa gives 0 there,
+            # the eager path a uniform average; which a kernel gives is not this engine's to rely on).
+            mask=torch.nn.functional.pad(torch.ones(slots, 1, dtype=torch.bool, device=device), (0, cache_len - 1)),
             next_pos=torch.zeros(4, slots, 1, dtype=torch.long, device=device),
             history=torch.zeros(slots, cache_len, dtype=torch.long, device=device) if with_history else None,
             logits=torch.zeros(slots, self.thinker.lm_head.out_features, dtype=torch.float32, device=device),

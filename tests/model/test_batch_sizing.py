@@ -144,6 +144,32 @@ def test_halving_a_queue_run_through_slots(items, slots, capacity):
         assert capacity // 2 < limit.size <= capacity  # halved down to a size that fits, not further
 
 
+@given(st.lists(st.integers(), min_size=1, max_size=20), st.integers(1, 64), st.integers(0, 80))
+def test_halving_fixed_slots_retries_the_same_items_through_fewer(items, slots, capacity):
+    """Fixed slots (the compiled refill engine) hold `limit.size` slots whatever the rows: a call of fewer rows
+    than slots that runs out of memory is retried whole through half the slots, not split, so a lone
+    segment fails only when one slot does not fit."""
+    limit = BatchLimit(slots)
+    tried = []
+
+    def run(part):
+        tried.append((len(part), limit.size))
+        if limit.size > capacity:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return [f"out:{x}" for x in part]
+
+    if capacity == 0:
+        with pytest.raises(torch.OutOfMemoryError):
+            run_halving_on_oom(run, items, limit, in_flight=lambda count: limit.size)
+        assert limit.size == 1
+        return
+    results = run_halving_on_oom(run, items, limit, in_flight=lambda count: limit.size)
+    assert results == [f"out:{x}" for x in items]
+    assert limit.size <= capacity and (slots <= capacity or capacity // 2 < limit.size)
+    if len(items) <= capacity:
+        assert all(n == len(items) for n, _ in tried)  # never split: the slots were what did not fit
+
+
 @given(st.lists(st.integers(), max_size=60), st.lists(st.integers(1, 9), min_size=1, max_size=20))
 def test_chunks_within_follow_the_size_at_each_chunk(items, sizes):
     asked = iter(sizes * 60)

@@ -148,6 +148,22 @@ def test_cache_is_reused_for_one_shape_and_released(tiny):
     assert decoder._cache is None
 
 
+def test_fixed_slots_keep_their_shape_for_fewer_rows(tiny):
+    """Three rows through four fixed slots: the empty slot steps too, its garbage reaches no row, and sampling
+    (which fails on a NaN probability anywhere in the batch) runs."""
+    audios = six_clips()[:3]
+    decoder = refill(tiny, fixed_slots=True)
+    run = decoder.decode_rows(generation.prepare_rows(tiny, audios, Prompt()), GREEDY, [], 0, slots=4)
+    assert run.slots == 4 and decoder._cache.slots == 4 and [len(t) for t in run.tokens] == [12] * 3
+    assert_same(alone(tiny, audios, Prompt(), GREEDY), generate_batch(tiny, audios, Prompt(), GREEDY,
+                                                                      decoder=decoder, slots=4))
+    sampled = generate_batch(tiny, audios, Prompt(), DecodingOptions(max_new_tokens=12, do_sample=True),
+                             decoder=decoder, slots=4)
+    assert all(r.token_ids for r in sampled)
+    assert refill(tiny).decode_rows(generation.prepare_rows(tiny, audios, Prompt()), GREEDY, [], 0,
+                                    slots=4).slots == 3  # uncompiled by default: only the rows there are
+
+
 def test_compiled_step_is_one_graph_with_the_same_tokens(tiny, monkeypatch):
     """What CUDA graphs need, checked on the CPU: the decode step traces whole (no graph break), the
     per-row cache writes included, never copies the cache per query head, and its tokens equal generate's."""
@@ -169,10 +185,13 @@ def test_compiled_step_is_one_graph_with_the_same_tokens(tiny, monkeypatch):
     torch._dynamo.reset()
     counters.clear()
     audios = six_clips()[:4]
-    decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, compile=True))
+    decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=64, compile=True, min_cache_len=192))
     engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=decoder, slots=2)
     assert_same(reference, engine)
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
+    last = generate_batch(tiny, audios[:1], Prompt(), GREEDY, decoder=decoder, slots=2)  # a group's last call
+    assert_same(reference[:1], last)
+    assert counters["stats"]["unique_graphs"] == 1 and decoder._cache.slots == 2  # its shape: no new graph
     assert False in copies and True not in copies  # prompts repeated (eager), no compiled step did
 
 

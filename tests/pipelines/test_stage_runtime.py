@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from omni_caption.captioner import TaskConfig
-from omni_caption.model.batch_sizing import MemoryModel, auto_batch_size, round_up
+from omni_caption.model.batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
 from omni_caption.model.decode_engine import StaticDecoder
-from omni_caption.model.decode_runtime import decode_runtime, prompt_tokens_for
-from omni_caption.model.refill_engine import RefillDecoder
+from omni_caption.model.decode_runtime import DecodeRuntime, decode_runtime, prompt_tokens_for
+from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
 from omni_caption.pipelines import RunOptions, run_corpus
 from omni_caption.pipelines.stage_runtime import stage_runtime
 from tests.conftest import EXAMPLES
@@ -282,6 +282,8 @@ def test_stage_runtime_choices(tiny):
     refill = stage_runtime(tiny, [caption], RunOptions(decoder="refill", batch_size=4))
     assert isinstance(refill.decoder, RefillDecoder) and refill.segments_per_call == 32
     assert refill.in_flight(100) == 4 and refill.in_flight(3) == 3
+    fixed = DecodeRuntime(RefillDecoder(tiny.model.thinker, RefillOptions(fixed_slots=True)), BatchLimit(4))
+    assert fixed.in_flight(3) == 4  # compiled, the engine keeps its 4 slots for 3 rows: 4 is what is in memory
     assert stage_runtime(tiny, [summary], RunOptions(decoder="static", batch_size=3)).decoder is None
     assert stage_runtime(tiny, [summary], RunOptions(batch_size=3)).limit.size == 3
 
