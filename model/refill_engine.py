@@ -230,15 +230,17 @@ class RefillDecoder:
         import torch
 
         device = self.device
+        mask = torch.zeros(slots, cache_len, dtype=torch.bool, device=device)
+        # An empty slot attends to its first position, so no row sees nothing (torch 2.11's sdpa gives 0 there,
+        # the eager path a uniform average; which a kernel gives is not this engine's to rely on).
+        mask[:, 0] = True
         return _Slots(
             tokens=torch.zeros(slots, cap, dtype=torch.long, device=device),
             logprobs=torch.zeros(slots, cap, dtype=torch.float32, device=device),
             count=torch.zeros(slots, dtype=torch.long, device=device),
             caps=torch.ones(slots, dtype=torch.long, device=device),
             finished=torch.ones(slots, dtype=torch.bool, device=device),
-            # An empty slot attends to its first position, so no row sees nothing (torch 2.11's sdpa gives 0 there,
-            # the eager path a uniform average; which a kernel gives is not this engine's to rely on).
-            mask=torch.nn.functional.pad(torch.ones(slots, 1, dtype=torch.bool, device=device), (0, cache_len - 1)),
+            mask=mask,
             next_pos=torch.zeros(4, slots, 1, dtype=torch.long, device=device),
             history=torch.zeros(slots, cache_len, dtype=torch.long, device=device) if with_history else None,
             logits=torch.zeros(slots, self.thinker.lm_head.out_features, dtype=torch.float32, device=device),
