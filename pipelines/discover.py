@@ -111,7 +111,7 @@ def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:
     """Each (input folder, relative path) as its relative path, or, where that is shared by files of
     different inputs, behind the fewest trailing parts of the folder's path that make it unique."""
     names = [relative for _, relative in entries]
-    shared = {name for name in names if names.count(name) > 1}
+    shared = {name for name, count in Counter(names).items() if count > 1}
     if not shared:
         return names
     clashing = [i for i, name in enumerate(names) if name in shared]
