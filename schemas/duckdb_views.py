@@ -67,11 +67,12 @@ def dataset_files(path: str | os.PathLike) -> list[Path]:
 
 def check_whole_parquet(file: Path) -> None:
     """Raise NotADataset unless `file` starts and ends as Parquet does."""
+    size = file.stat().st_size
     with open(file, "rb") as handle:
         head = handle.read(4)
-        handle.seek(max(0, file.stat().st_size - 4))
+        handle.seek(max(0, size - 4))
         tail = handle.read(4)
-    if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC or file.stat().st_size < 12:
+    if head != _PARQUET_MAGIC or tail != _PARQUET_MAGIC or size < 12:
         why = "another kind of file" if head != _PARQUET_MAGIC else "cut short: it has no footer"
         raise NotADataset(f"{file} is not a whole Parquet file ({why})")
 

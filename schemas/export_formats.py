@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from .duckdb_views import dataset_files
-from .duckdb_views import connect_readonly
+from .duckdb_views import connect_readonly, dataset_files
 from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches
 from .segment_table import SEGMENT_SCHEMA
 from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt

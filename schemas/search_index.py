@@ -17,8 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .duckdb_views import dataset_files
-from .duckdb_views import connect_readonly
+from .duckdb_views import connect_readonly, dataset_files
 
 
 class FtsUnavailable(RuntimeError):
