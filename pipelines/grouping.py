@@ -68,10 +68,10 @@ class HeaderSeconds:
 
     def __call__(self, path: Path) -> float:
         if path not in self._seconds:
-            from .decode import audio_decoder
+            from .decode import AudioFile
 
             try:
-                self._seconds[path] = float(audio_decoder(path).metadata.duration_seconds or 0.0)
+                self._seconds[path] = float(AudioFile(path).duration_hint_s or 0.0)
             except Exception:  # noqa: BLE001 - any reason is the file's, and its error row says it
                 self._seconds[path] = 0.0
         return self._seconds[path]
