@@ -57,3 +57,14 @@ def packed_decode_attention(text_config):
         yield
     finally:
         text_config._attn_implementation = previous
+
+
+def slot_attention_mask(mask, implementation: str, dtype):
+    """A [rows, cache_len] bool mask (rows at different positions) as the [rows, 1, 1, cache_len] mask the
+    attention takes as is: bool for sdpa, additive for eager."""
+    import torch
+
+    if implementation != "sdpa":
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
+            ~mask, torch.finfo(dtype).min)[:, None, None, :]
+    return mask[:, None, None, :]

@@ -20,7 +20,12 @@ How, inside transformers + torch:
   prefill, which reads the experts' weights once whatever its size, waits
   until `refill_fraction` of the slots is free (or the rest of the queue fits);
   it runs in chunks of at most `prefill_rows` rows, so its activations are
-  paid for a chunk, not for every slot, and the memory goes to more slots.
+  paid for a chunk, not for every slot, and the memory goes to more slots;
+- with `slot_cache_len`, a slot holds the prompt and typical captions, not
+  the cap: more slots in the same memory. A row that fills its slot's cache
+  goes on after the queue in a full-length round over the same storage
+  (fewer slots): its prompt is prefilled again and the tokens it made are fed
+  after it, so it ends as it would have in one cache.
 
 Each row gets the tokens plain `generate` gives it alone: greedy tokens are
 the same (tests/model/test_refill_engine.py); its repetition-penalty history
@@ -35,17 +40,20 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from transformers.cache_utils import Cache, StaticLayer
-
 from .batch_sizing import round_up
-from .decode_attention import packed_decode_attention
+from .decode_attention import packed_decode_attention, slot_attention_mask
 from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
+from .refill_plan import full_length_slots, prefill_group
 from .row_batch import Row, batch_rows, to_device
+from .slot_cache import SlotCache, SlotStorage, slot_cache_numel
 
 if TYPE_CHECKING:
     import torch
 
     from .generation import DecodingOptions
+
+
+KEPT_SHAPES = 2  # cache shapes a decoder keeps: its slots' and the full-length round's
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,10 @@ class RefillOptions:
     # Keep all `slots` even for fewer rows (a group's last call): one cache shape, one compiled graph per stage,
     # at nearly no cost where a step's time is the experts' weights. None: when compiled.
     fixed_slots: bool | None = None
+    # A slot's cache holds at most this many positions (rounded up to the quantum; more slots in the same
+    # memory). A row that fills it continues after the queue in a cache of its full length, through fewer
+    # slots in the same memory: same tokens. None: every slot holds the longest prompt + cap.
+    slot_cache_len: int | None = None
 
 
 @dataclass
@@ -74,51 +86,17 @@ class RefillResult:
     steps: int = 0
     prefills: int = 0
     busy_slot_steps: int = 0  # slot-steps that produced a token of an unfinished row
+    slot_steps: int = 0  # steps x slots, summed over the rounds
+    continued: int = 0  # rows that filled their slot's cache and went on in a full-length one
+    long_slots: int = 0  # the slots of that full-length round (0: none ran)
+    long_cache_len: int = 0
     prefill_s: float = 0.0
     decode_s: float = 0.0
 
     @property
     def slot_use(self) -> float:
         """The share of slot-steps that decoded a real row (1.0: no slot ever idled)."""
-        return self.busy_slot_steps / max(1, self.steps * self.slots)
-
-
-class SlotLayer(StaticLayer):
-    """One layer's static keys/values; a decode step writes each row at its own position."""
-
-    def __init__(self, max_cache_len: int, write_pos, row_index):
-        super().__init__(max_cache_len)
-        self.write_pos = write_pos  # [slots], shared by every layer of the cache
-        self.row_index = row_index
-
-    def update(self, key_states, value_states, *args, **kwargs):
-        if key_states.shape[-2] != 1:
-            raise ValueError("a slot cache takes one token per row; prompts are loaded with SlotCache.load_rows")
-        self.keys[self.row_index, :, self.write_pos] = key_states[:, :, 0]
-        self.values[self.row_index, :, self.write_pos] = value_states[:, :, 0]
-        return self.keys, self.values
-
-
-class SlotCache(Cache):
-    def __init__(self, text_config, slots: int, cache_len: int, dtype, device):
-        import torch
-
-        self.write_pos = torch.zeros(slots, dtype=torch.long, device=device)
-        self.row_index = torch.arange(slots, device=device)
-        super().__init__(layers=[SlotLayer(cache_len, self.write_pos, self.row_index)
-                                 for _ in range(text_config.num_hidden_layers)])
-        head_dim = getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
-        self.early_initialization(slots, text_config.num_key_value_heads, head_dim, dtype, device)
-        torch._dynamo.mark_static_address(self.write_pos)
-        torch._dynamo.mark_static_address(self.row_index)
-        self.slots, self.cache_len = slots, cache_len
-
-    def load_rows(self, slot_ids, prefilled: Cache, length: int) -> None:
-        """A prefilled group's keys and values into rows `slot_ids`; their next token goes at `length`."""
-        for layer, source in zip(self.layers, prefilled.layers):
-            layer.keys[slot_ids, :, :length] = source.keys
-            layer.values[slot_ids, :, :length] = source.values
-        self.write_pos[slot_ids] = length
+        return self.busy_slot_steps / max(1, self.slot_steps)
 
 
 @dataclass
@@ -153,12 +131,18 @@ class RefillDecoder:
                              f"{self.text_config._attn_implementation!r}")
         use_compile = options.compile if options.compile is not None else self.device.type == "cuda"
         step = lambda *args: text_step(self.thinker, *args)  # noqa: E731
-        self._step = torch.compile(step, mode="reduce-overhead") if use_compile else step
+        self._step = torch.compile(step, mode="reduce-overhead", dynamic=False) if use_compile else step
         self.compiled = use_compile
-        self._cache: SlotCache | None = None
+        self._storage: SlotStorage | None = None
+        self._caches: dict[tuple[int, int], SlotCache] = {}  # (slots, cache_len) -> a cache viewing the storage
 
     def release(self) -> None:
-        self._cache = None
+        self._caches, self._storage = {}, None
+
+    @property
+    def cache_shapes(self) -> list[tuple[int, int]]:
+        """(slots, cache length) of the caches kept, oldest first."""
+        return list(self._caches)
 
     @property
     def fixed_slots(self) -> bool:
@@ -166,8 +150,14 @@ class RefillDecoder:
         return self.options.fixed_slots if self.options.fixed_slots is not None else self.compiled
 
     def cache_len_for(self, rows: list[Row], caps: list[int]) -> int:
+        """The cache length that holds every row's prompt and cap (at least the stage's bound)."""
         longest = max(row["input_ids"].shape[1] for row in rows)
         return round_up(max(longest + max(caps), self.options.min_cache_len), self.options.length_quantum)
+
+    def slot_cache_len(self, full_len: int) -> int:
+        """A slot's cache length for rows that need `full_len`: the `slot_cache_len` bound where it is shorter."""
+        bound = self.options.slot_cache_len
+        return full_len if bound is None else min(full_len, round_up(bound, self.options.length_quantum))
 
     def decode_rows(self, rows: list[Row], decoding: "DecodingOptions", eos_ids: list[int], pad_id: int,
                     slots: int, caps: list[int] | None = None,
@@ -180,51 +170,108 @@ class RefillDecoder:
         import torch
 
         caps = list(caps) if caps is not None else [decoding.max_new_tokens] * len(rows)
+        full_len = self.cache_len_for(rows, caps)
+        cache_len = self.slot_cache_len(full_len)
         slots = max(1, slots if self.fixed_slots else min(slots, len(rows)))
         result = RefillResult(tokens=[None] * len(rows), logprobs=[None] * len(rows), slots=slots,
-                              cache_len=self.cache_len_for(rows, caps))
-        # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
-        queue = sorted(range(len(rows)), key=lambda i: (-rows[i]["input_ids"].shape[1], i))
-        processors = logits_processors(decoding)
+                              cache_len=cache_len)
+        # A row goes first where its prompt leaves its slot room for two tokens (the next one, fed, and the
+        # one after); a longer prompt waits for the full-length round, with the rows that outgrew a slot.
+        first = {i for i, row in enumerate(rows) if row["input_ids"].shape[1] < cache_len}
+        queue, later = ([i for i in range(len(rows)) if i in first], [i for i in range(len(rows)) if i not in first])
+        round_len = cache_len if queue else full_len
+        prefixes: dict[int, tuple] = {}  # row -> (tokens, logprobs) it made before it outgrew a cache
+        left = list(caps)
         started = time.perf_counter()
         with (torch.inference_mode(), _experts(self.thinker, self.options.experts),
               packed_decode_attention(self.text_config)):
-            cache = self._slot_cache(slots, result.cache_len)
-            state = self._empty_slots(slots, result.cache_len, max(caps), bool(processors))
-            eos = torch.tensor(eos_ids or [-1], device=self.device)
             if decoding.do_sample:
                 torch.manual_seed(decoding.seed)
-            busy = torch.zeros((), dtype=torch.long, device=self.device)
-            while True:
-                if result.steps % self.options.sync_every == 0 or not any(h is not None for h in state.holder):
-                    self._collect(state, result)
-                    free = [s for s, h in enumerate(state.holder) if h is None]
-                    wanted = max(1, math.ceil(self.options.refill_fraction * slots))
-                    if queue and (len(free) >= min(wanted, len(queue)) or len(free) == slots):
-                        chunk = self.options.prefill_rows or len(free)
-                        while free and queue:
-                            group, queue = queue[:min(chunk, len(free))], queue[min(chunk, len(free)):]
-                            result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, caps,
-                                                             pad_id, prefill_context)
-                            free = free[len(group):]
-                            result.prefills += 1
-                    if all(h is None for h in state.holder):
-                        break
-                busy += self._choose(state, processors, decoding.do_sample, eos)
-                result.steps += 1
-                self._advance(state, cache)
+            eos = torch.tensor(eos_ids or [-1], device=self.device)
+            queue = queue or later
+            while queue:
+                round_slots = slots
+                if round_len > cache_len:  # over the same storage: fewer slots, the same memory
+                    round_slots = full_length_slots(slots, cache_len, full_len)
+                    round_slots = round_slots if self.fixed_slots else min(round_slots, len(queue))
+                    result.long_slots, result.long_cache_len = max(result.long_slots, round_slots), round_len
+                self._decode_round(queue, rows, prefixes, left, decoding, eos, pad_id, round_slots, round_len,
+                                   result, prefill_context)
+                outgrown = [i for i in queue
+                            if len(result.tokens[i]) < left[i] and int(result.tokens[i][-1]) not in eos_ids]
+                for i in outgrown:
+                    tokens, logprobs = prefixes.get(i, (result.tokens[i][:0], result.logprobs[i][:0]))
+                    prefixes[i] = (torch.cat([tokens, result.tokens[i]]), torch.cat([logprobs, result.logprobs[i]]))
+                    left[i] -= len(result.tokens[i])
+                queue = (later if round_len == cache_len else []) + outgrown
+                round_len = full_len
             _synchronize(self.device)
-        result.busy_slot_steps = int(busy)
+        for i, (tokens, logprobs) in prefixes.items():
+            result.tokens[i] = torch.cat([tokens, result.tokens[i]])
+            result.logprobs[i] = torch.cat([logprobs, result.logprobs[i]])
+        result.continued = len(prefixes)
         result.decode_s = time.perf_counter() - started - result.prefill_s
         return result
 
+    def _decode_round(self, queue: list[int], rows: list[Row], prefixes: dict, caps: list[int],
+                      decoding: "DecodingOptions", eos, pad_id: int, slots: int, cache_len: int,
+                      result: RefillResult, prefill_context) -> None:
+        """Rows `queue` through `slots` slots of `cache_len` positions, each to its cap, its end of turn, or
+        the end of its slot's cache; their tokens (made in this round) go to `result`."""
+        import torch
+
+        def prompt_len(i: int) -> int:
+            return rows[i]["input_ids"].shape[1]
+
+        def fed_len(i: int) -> int:
+            return len(prefixes[i][0]) if i in prefixes else 0
+
+        def length(i: int) -> int:
+            return prompt_len(i) + fed_len(i)
+
+        # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
+        queue = sorted(queue, key=lambda i: (-length(i), i))
+        processors = logits_processors(decoding)
+        cache = self._slot_cache(slots, cache_len)
+        state = self._empty_slots(slots, cache_len, min(cache_len, max(caps[i] for i in queue)), bool(processors))
+        busy = torch.zeros((), dtype=torch.long, device=self.device)
+        steps = 0
+        while True:
+            if steps % self.options.sync_every == 0 or not any(h is not None for h in state.holder):
+                self._collect(state, result)
+                free = [s for s, h in enumerate(state.holder) if h is None]
+                wanted = max(1, math.ceil(self.options.refill_fraction * slots))
+                if queue and (len(free) >= min(wanted, len(queue)) or len(free) == slots):
+                    chunk = self.options.prefill_rows or len(free)
+                    while free and queue:
+                        group = prefill_group(queue, min(chunk, len(free)), prompt_len, fed_len, caps, cache_len)
+                        queue = [i for i in queue if i not in group]
+                        result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, prefixes,
+                                                         caps, pad_id, prefill_context)
+                        free = free[len(group):]
+                        result.prefills += 1
+                if all(h is None for h in state.holder):
+                    break
+            busy += self._choose(state, processors, decoding.do_sample, eos)
+            steps += 1
+            self._advance(state, cache)
+        result.steps += steps
+        result.slot_steps += steps * slots
+        result.busy_slot_steps += int(busy)
+
     def _slot_cache(self, slots: int, cache_len: int) -> SlotCache:
-        """The cache of this shape, reused across calls (a compiled graph per shape); another shape replaces it."""
-        cache = self._cache
-        if cache is None or (cache.slots, cache.cache_len) != (slots, cache_len):
-            self._cache = None  # free the old one before the new one is allocated
-            cache = self._cache = SlotCache(self.text_config, slots, cache_len, self.thinker.dtype, self.device)
-        return cache
+        """The cache of this shape, kept across calls (a compiled graph per shape). Every shape views one
+        storage; a shape larger than it replaces it, and every cache with it."""
+        shape = (slots, cache_len)
+        if shape not in self._caches:
+            numel, dtype = slot_cache_numel(self.text_config, slots, cache_len), self.thinker.dtype
+            if self._storage is None or not self._storage.holds(numel, dtype, self.device):
+                self.release()  # the old buffers go before the new ones are allocated
+                self._storage = SlotStorage(self.text_config.num_hidden_layers, numel, dtype, self.device)
+            if len(self._caches) >= KEPT_SHAPES:
+                self._caches.pop(next(iter(self._caches)))
+            self._caches[shape] = SlotCache(self.text_config, slots, cache_len, dtype, self.device, self._storage)
+        return self._caches[shape]
 
     def _empty_slots(self, slots: int, cache_len: int, cap: int, with_history: bool) -> _Slots:
         import torch
@@ -261,8 +308,9 @@ class RefillDecoder:
                 state.holder[slot] = None
 
     def _refill(self, state: _Slots, cache: SlotCache, slot_ids: list[int], group: list[int], rows: list[Row],
-                caps: list[int], pad_id: int, prefill_context) -> float:
-        """Prefill rows `group` as one batch into slots `slot_ids`; returns the seconds it took."""
+                prefixes: dict, caps: list[int], pad_id: int, prefill_context) -> float:
+        """Prefill rows `group` as one batch into slots `slot_ids`; returns the seconds it took. A row in
+        `prefixes` outgrew a cache: the tokens it made so far follow its prompt."""
         import torch
         from transformers import DynamicCache
 
@@ -273,29 +321,57 @@ class RefillDecoder:
             prefilled = DynamicCache(config=self.text_config)
             model_inputs = {k: v for k, v in batch.items() if k != "attention_mask"}
             hidden = self.thinker.model(**model_inputs, attention_mask=batch["attention_mask"], position_ids=positions,
-                                        past_key_values=prefilled, use_cache=True).last_hidden_state
-        length = batch["input_ids"].shape[1]
+                                        past_key_values=prefilled, use_cache=True).last_hidden_state[:, -1]
+        token_ids, mask = batch["input_ids"], batch["attention_mask"].bool()
+        if any(i in prefixes for i in group):
+            hidden, positions, token_ids, mask = self._feed_prefixes(
+                prefilled, [prefixes[i][0] if i in prefixes else None for i in group], hidden, positions,
+                token_ids, mask)
+        length = token_ids.shape[1]
         ids = torch.tensor(slot_ids, device=self.device)
         cache.load_rows(ids, prefilled, length)
-        prompt_mask = batch["attention_mask"].bool()
         state.mask[ids] = False
-        state.mask[ids, :length] = prompt_mask
+        state.mask[ids, :length] = mask
         if state.next_pos.dtype != positions.dtype:  # get_rope_index's dtype, as the static engine feeds it
             state.next_pos = state.next_pos.to(positions.dtype)
         state.next_pos[:, ids, 0] = positions[:, :, -1] + 1
         if state.history is not None:
             # Unused positions repeat a token the row already has, so the penalty sees only its own tokens.
-            own = batch["input_ids"].gather(1, prompt_mask.long().argmax(1, keepdim=True))
+            own = token_ids.gather(1, mask.long().argmax(1, keepdim=True))
             state.history[ids] = own
-            state.history[ids, :length] = torch.where(prompt_mask, batch["input_ids"], own)
+            state.history[ids, :length] = torch.where(mask, token_ids, own)
         state.count[ids] = 0
-        state.caps[ids] = torch.tensor([caps[i] for i in group], device=self.device)
+        # A row stops where its slot's cache ends: the next token written there is its last (see decode_rows).
+        room = cache.cache_len - length + 1
+        state.caps[ids] = torch.tensor([min(caps[i], room) for i in group], device=self.device)
         state.finished[ids] = False
-        state.logits[ids] = self.thinker.lm_head(hidden[:, -1]).float()
+        state.logits[ids] = self.thinker.lm_head(hidden).float()
         for slot, row in zip(slot_ids, group):
             state.holder[slot] = row
         _synchronize(self.device)
         return time.perf_counter() - started
+
+    def _feed_prefixes(self, prefilled, prefixes: list, hidden, positions, token_ids, mask):
+        """The tokens rows made before they outgrew a cache, fed after their prompts in one forward, at the
+        positions decode steps gave them; right-aligned, so a fed row's last position is its last token, and a
+        row with none keeps its prompt's last hidden state. Returns what `_refill` goes on with: last hidden
+        states, positions, token ids and mask, each over prompt + fed tokens."""
+        import torch
+        import torch.nn.functional as F
+
+        width = max(len(p) for p in prefixes if p is not None)
+        fed = [p.to(self.device) if p is not None else token_ids.new_zeros(0) for p in prefixes]
+        fed_ids = torch.stack([F.pad(p, (width - len(p), 0), value=0) for p in fed])
+        real = torch.stack([F.pad(torch.ones(len(p), dtype=torch.bool, device=self.device), (width - len(p), 0))
+                            for p in fed])
+        fed_positions = positions[:, :, -1:] + real.long().cumsum(-1)[None].to(positions.dtype)
+        mask = torch.cat([mask, real], dim=1)
+        out = self.thinker.model.language_model(input_ids=fed_ids, position_ids=fed_positions,
+                                                attention_mask=mask.long(), past_key_values=prefilled,
+                                                use_cache=True).last_hidden_state[:, -1]
+        has_prefix = torch.tensor([p is not None for p in prefixes], device=self.device)
+        return (torch.where(has_prefix[:, None], out, hidden), torch.cat([positions, fed_positions], dim=2),
+                torch.cat([token_ids, fed_ids], dim=1), mask)
 
     def _choose(self, state: _Slots, processors, do_sample: bool, eos) -> "torch.Tensor":
         """Pick every live row's next token and record it; returns how many rows were live."""
@@ -323,17 +399,8 @@ class RefillDecoder:
             state.history[cache.row_index, write_at] = state.chosen
         if self.compiled:
             torch.compiler.cudagraph_mark_step_begin()
-        attention = _attention_mask(state.mask, self.text_config._attn_implementation, self.thinker.dtype)
+        attention = slot_attention_mask(state.mask, self.text_config._attn_implementation, self.thinker.dtype)
         state.logits = self._step(state.chosen[:, None], state.next_pos, attention, cache)
         write_at.add_(1).clamp_(max=cache.cache_len - 1)  # an ended row keeps stepping until its slot is refilled
         state.next_pos += 1
 
-
-def _attention_mask(mask, implementation: str, dtype):
-    """The [slots, 1, 1, cache_len] mask the attention takes as is: bool for sdpa, additive for eager."""
-    import torch
-
-    if implementation == "sdpa":
-        return mask[:, None, None, :]
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(
-        ~mask, torch.finfo(dtype).min)[:, None, None, :]

@@ -9,6 +9,7 @@ from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
 from tests.model.test_generation import clips
 
 GREEDY = DecodingOptions(max_new_tokens=12)
+GREEDY_30 = DecodingOptions(max_new_tokens=30)
 
 
 def six_clips():
@@ -129,7 +130,7 @@ def test_prefills_run_in_chunks_of_at_most_prefill_rows(tiny, monkeypatch):
 def test_a_row_seeing_its_neighbours_is_detected(tiny, monkeypatch):
     """Negative control: a mask that lets rows attend to every cache position must change the tokens."""
     audios = six_clips()
-    monkeypatch.setattr(refill_engine, "_attention_mask",
+    monkeypatch.setattr(refill_engine, "slot_attention_mask",
                         lambda mask, implementation, dtype: (mask | True)[:, None, None, :])
     engine = generate_batch(tiny, audios, Prompt(), GREEDY, decoder=refill(tiny), slots=2)
     assert [r.token_ids for r in engine] != [r.token_ids for r in alone(tiny, audios, Prompt(), GREEDY)]
@@ -139,13 +140,17 @@ def test_cache_is_reused_for_one_shape_and_released(tiny):
     decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=256))
     rows = generation.prepare_rows(tiny, clips()[:3], Prompt())
     decoder.decode_rows(rows, DecodingOptions(max_new_tokens=2), eos_ids=[], pad_id=0, slots=2)
-    first = decoder._cache
+    first = decoder._caches[(2, 256)]
     decoder.decode_rows(rows, DecodingOptions(max_new_tokens=3), eos_ids=[], pad_id=0, slots=2)
-    assert decoder._cache is first and (first.slots, first.cache_len) == (2, 256)
+    assert decoder._caches[(2, 256)] is first and decoder.cache_shapes == [(2, 256)]
     decoder.decode_rows(rows, DecodingOptions(max_new_tokens=3), eos_ids=[], pad_id=0, slots=3)
-    assert decoder._cache is not first
+    assert decoder.cache_shapes == [(3, 256)]  # a larger shape: new storage, and no cache views the old one
+    decoder.decode_rows(rows, DecodingOptions(max_new_tokens=3), eos_ids=[], pad_id=0, slots=2)
+    assert decoder.cache_shapes == [(3, 256), (2, 256)]  # a smaller one views the same storage
+    assert (decoder._caches[(2, 256)].layers[0].keys.data_ptr()
+            == decoder._caches[(3, 256)].layers[0].keys.data_ptr())
     decoder.release()
-    assert decoder._cache is None
+    assert decoder.cache_shapes == [] and decoder._storage is None
 
 
 def test_fixed_slots_keep_their_shape_for_fewer_rows(tiny):
@@ -154,7 +159,7 @@ def test_fixed_slots_keep_their_shape_for_fewer_rows(tiny):
     audios = six_clips()[:3]
     decoder = refill(tiny, fixed_slots=True)
     run = decoder.decode_rows(generation.prepare_rows(tiny, audios, Prompt()), GREEDY, [], 0, slots=4)
-    assert run.slots == 4 and decoder._cache.slots == 4 and [len(t) for t in run.tokens] == [12] * 3
+    assert run.slots == 4 and decoder.cache_shapes[0][0] == 4 and [len(t) for t in run.tokens] == [12] * 3
     assert_same(alone(tiny, audios, Prompt(), GREEDY), generate_batch(tiny, audios, Prompt(), GREEDY,
                                                                       decoder=decoder, slots=4))
     sampled = generate_batch(tiny, audios, Prompt(), DecodingOptions(max_new_tokens=12, do_sample=True),
@@ -191,7 +196,7 @@ def test_compiled_step_is_one_graph_with_the_same_tokens(tiny, monkeypatch):
     assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"]
     last = generate_batch(tiny, audios[:1], Prompt(), GREEDY, decoder=decoder, slots=2)  # a group's last call
     assert_same(reference[:1], last)
-    assert counters["stats"]["unique_graphs"] == 1 and decoder._cache.slots == 2  # its shape: no new graph
+    assert counters["stats"]["unique_graphs"] == 1 and decoder.cache_shapes == [(2, 192)]  # its shape: no new graph
     assert False in copies and True not in copies  # prompts repeated (eager), no compiled step did
 
 
@@ -201,3 +206,81 @@ def test_a_stage_bound_gives_every_call_one_cache_shape(tiny):
     assert {bounded.cache_len_for(rows[:n], [4] * n) for n in (1, 4)} == {320}
     assert refill(tiny).cache_len_for(rows[:1], [4]) < 320
     assert bounded.cache_len_for(rows, [400] * 4) > 320  # a bound is a floor, never a cut
+
+
+def short_slots(tiny, slot_cache_len, **options):
+    return RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=1, slot_cache_len=slot_cache_len, **options))
+
+
+@pytest.mark.parametrize("slot_cache_len, slots", [(60, 3), (70, 6), (64, 8)])
+def test_rows_that_outgrow_their_slot_go_on_with_the_same_tokens(tiny, slot_cache_len, slots):
+    """Slots shorter than prompt + cap (prompts of 27..108 tokens): rows that fill theirs go on in a full-length
+    cache through fewer slots, the rows too long for a slot go there first; every row as if alone."""
+    decoding = DecodingOptions(max_new_tokens=30, repetition_penalty=1.3)
+    audios = six_clips()
+    rows = generation.prepare_rows(tiny, audios, Prompt())
+    decoder = short_slots(tiny, slot_cache_len)
+    run = decoder.decode_rows(rows, decoding, generation.end_of_turn_ids(tiny), 0, slots)
+    full_len = decoder.cache_len_for(rows, [30] * len(rows))
+    assert run.cache_len == slot_cache_len < full_len == run.long_cache_len
+    first = min(slots, len(rows))  # uncompiled: no more slots than rows
+    assert run.continued > 0 and 1 <= run.long_slots <= max(1, first * slot_cache_len // full_len)  # same memory
+    assert decoder.cache_shapes == [(first, slot_cache_len), (run.long_slots, full_len)]  # one full-length round
+    assert_same(alone(tiny, audios, Prompt(), decoding),
+                generate_batch(tiny, audios, Prompt(), decoding, decoder=decoder, slots=slots))
+
+
+def test_a_group_prefills_continued_and_fresh_rows_together(tiny, monkeypatch):
+    """A prompt too long for a slot and rows that outgrew theirs share a prefill in the full-length round
+    (a stage bound gives that round room beyond the longest prompt + cap)."""
+    groups = []
+    real_feed = RefillDecoder._feed_prefixes
+
+    def spy(self, prefilled, prefixes, *args):
+        groups.append([p is not None for p in prefixes])
+        return real_feed(self, prefilled, prefixes, *args)
+
+    monkeypatch.setattr(RefillDecoder, "_feed_prefixes", spy)
+    audios = six_clips()
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY_30, decoder=short_slots(tiny, 70, min_cache_len=170),
+                            slots=6)
+    assert any(False in g and True in g for g in groups)
+    assert_same(alone(tiny, audios, Prompt(), GREEDY_30), engine)
+
+
+def test_continuing_from_the_prompt_alone_is_detected(tiny, monkeypatch):
+    """Negative control: a continued row that is not fed what it made before its slot filled goes elsewhere."""
+    monkeypatch.setattr(RefillDecoder, "_feed_prefixes",
+                        lambda self, prefilled, prefixes, hidden, positions, token_ids, mask: (
+                            hidden, positions, token_ids, mask))
+    audios = six_clips()
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY_30, decoder=short_slots(tiny, 60), slots=3)
+    assert [r.token_ids for r in engine] != [r.token_ids for r in alone(tiny, audios, Prompt(), GREEDY_30)]
+
+
+def test_prompts_longer_than_every_slot_go_straight_to_the_full_length_round(tiny):
+    rows = generation.prepare_rows(tiny, clips()[1:2] + clips()[3:4], Prompt())  # prompts of 62 and 108 tokens
+    decoder = short_slots(tiny, 48)
+    run = decoder.decode_rows(rows, GREEDY, [], 0, slots=4)
+    assert run.continued == 0 and run.long_slots == 1 and decoder.cache_shapes == [(1, 120)]
+    assert [len(t) for t in run.tokens] == [12, 12]
+    assert_same(alone(tiny, clips()[1:2] + clips()[3:4], Prompt(), GREEDY),
+                generate_batch(tiny, clips()[1:2] + clips()[3:4], Prompt(), GREEDY, decoder=decoder, slots=4))
+
+
+def test_compiled_slots_and_full_length_round_are_two_graphs(tiny):
+    """Compiled (CPU): the slots' shape and the full-length round's shape are one graph each, traced whole,
+    and a second call with rows that outgrow their slots again records nothing new; same tokens."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    audios = six_clips()[:4]
+    reference = alone(tiny, audios, Prompt(), GREEDY_30)
+    torch._dynamo.reset()
+    counters.clear()
+    decoder = RefillDecoder(tiny.model.thinker, RefillOptions(length_quantum=1, compile=True, min_cache_len=140,
+                                                              slot_cache_len=72))
+    for _ in range(2):
+        assert_same(reference, generate_batch(tiny, audios, Prompt(), GREEDY_30, decoder=decoder, slots=4))
+    assert decoder.cache_shapes == [(4, 72), (2, 140)]  # fixed slots, compiled: the same shapes every call
+    assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
