@@ -25,7 +25,12 @@ and the tail included; `slot_use` is the share of slot-steps that decoded a
 real caption token. Slot use is a count, the same on any device, so the
 refill engine's tail (slots idle once the queue runs dry) can be measured
 for k = 1, 2, 4, 8 with --tiny on a CPU: it sizes the pipeline's groups
-(pipelines/grouping.py). `tokenise_ms_per_clip` is the host CPU time per clip of
+(pipelines/grouping.py). `--long-captions SHARE` makes that share of a queue's
+captions loop to the cap (`--long-len`, 2048), and `--slot-cache-len` (or
+`--queue-slots auto`, the pipeline's choice) gives refill slots fewer
+positions than prompt + cap: a caption that fills its slot goes on in a
+full-length round, counted in `continued`. `tok/step` is caption tokens per
+decode step: at one step time, the caption rate. `tokenise_ms_per_clip` is the host CPU time per clip of
 the processor (log-mel + prompt): the pipeline spends it on the next batch in
 a worker thread while the GPU decodes this one. Results go to `$OUT/gpu_throughput.json` (or --json),
 rewritten after every run so a timeout keeps what finished.
@@ -43,6 +48,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTION_TOKENS = 400  # a Captioner caption of a 30 s clip runs about this long
+CAPTION_CAP = 2048  # a caption stage's token cap (captioner/tasks.py)
 CORPUS_S = 10 * 3600.0
 QUEUE_BATCHES = (4,)  # queue runs: clips = k x slots for each k
 
@@ -87,6 +93,8 @@ class Run:
     cache_len: int | None = None
     clips: int | None = None  # queue runs: clips decoded
     slot_use: float | None = None  # queue runs: share of slot-steps spent on real caption tokens
+    continued: int | None = None  # refill queue runs: captions that filled their slot and went on at full length
+    tok_per_step: float | None = None  # queue runs: caption tokens per decode step (at one step time, the rate)
 
 
 @dataclass
@@ -239,12 +247,16 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
     return run
 
 
-def caption_lengths(count: int, mean: int, seed: int = 0) -> list[int]:
-    """Caption lengths of a queue: normal around `mean` (sd 30 %), kept within 25 %..175 % of it."""
+def caption_lengths(count: int, mean: int, seed: int = 0, long_share: float = 0.0, long_len: int = 0) -> list[int]:
+    """Caption lengths of a queue: normal around `mean` (sd 30 %), kept within 25 %..175 % of it; with
+    `long_share`, that share of them (at random places) runs to `long_len` instead, as a caption that
+    loops to the token cap does."""
     import numpy as np
 
-    drawn = np.random.default_rng(seed).normal(mean, 0.3 * mean, count).round()
-    return [int(n) for n in np.clip(drawn, max(1, mean // 4), mean * 7 // 4)]
+    rng = np.random.default_rng(seed)
+    drawn = np.clip(rng.normal(mean, 0.3 * mean, count).round(), max(1, mean // 4), mean * 7 // 4)
+    drawn[rng.permutation(count)[:round(long_share * count)]] = long_len
+    return [int(n) for n in drawn]
 
 
 def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
@@ -255,91 +267,100 @@ def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
 def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, args,
                   pipeline: dict | None = None) -> Run:
     """A queue of `batches` x `slots` clips with varied caption lengths: `static` in fixed batches, `refill`
-    through slots. `pipeline` (pipeline_auto's answer): the cache length and prefill chunk a caption stage
-    takes, instead of the queue's own longest caption and every slot prefilled at once."""
+    through slots. `pipeline` (pipeline_auto's answer): the cache length, slot length and prefill chunk a
+    caption stage takes, instead of the queue's own longest caption and every slot prefilled at once
+    (`args.slot_cache_len`, where given, is the slot length instead)."""
     import torch
 
     from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
+    from omni_caption.model.decode_runtime import AUDIO_TOKENS_PER_S
     from omni_caption.model.generation import DecodingOptions
     from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
     from omni_caption.model.row_batch import batch_rows, to_device
 
     count = batches * slots
-    caps = caption_lengths(count, args.caption_tokens)
+    caps = caption_lengths(count, args.caption_tokens, long_share=args.long_captions, long_len=args.long_len)
     rows = clip_rows(thinker, special, count, args.clip_s)
     bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
-    prefill_rows = None
+    prefill_rows, slot_len = None, args.slot_cache_len
     if pipeline is not None:
         bound, prefill_rows = max(bound, pipeline["cache_len"]), pipeline["prefill_rows"]
-    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows))
+        slot_len = slot_len or pipeline["slot_cache_len"]
+    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows,
+                                                    slot_cache_len=slot_len))
                if kind == "refill"
                else StaticDecoder(thinker, EngineOptions(max_batch=slots, min_cache_len=bound)))
     run = Run(decoder=f"{kind}-queue", batch=slots, new_tokens=max(caps), clips=count)
+    # The full-length round's shape compiles in the warm-up too: a clip whose prompt outgrows every slot.
+    warm_rows = rows[:slots]
+    if kind == "refill" and slot_len:
+        warm_rows = warm_rows + clip_rows(thinker, special, 1, slot_len / AUDIO_TOKENS_PER_S + 5.0)
     if thinker.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
-    def decode_queue(queue_rows, queue_caps) -> tuple[int, float]:
-        """(slot-steps, prefill s) of decoding the queue."""
+    def decode_queue(queue_rows, queue_caps) -> tuple[int, int, float]:
+        """(slot-steps, steps, prefill s) of decoding the queue."""
         if kind == "refill":
             done = decoder.decode_rows(queue_rows, DecodingOptions(max_new_tokens=max(queue_caps)), [], 0, slots,
                                        caps=queue_caps)
-            run.cache_len = done.cache_len
-            return done.steps * slots, done.prefill_s
-        slot_steps, prefill_s = 0, 0.0
+            run.cache_len, run.continued = done.cache_len, done.continued  # the slots' length
+            return done.slot_steps, done.steps, done.prefill_s
+        slot_steps, all_steps, prefill_s = 0, 0, 0.0
         for start in range(0, len(queue_rows), slots):
             part = batch_rows(queue_rows[start:start + slots], 0)
             steps = max(queue_caps[start:start + slots])  # the batch runs until its longest caption ends
             done = decoder.decode(to_device(part, thinker.device, thinker.dtype), DecodingOptions(max_new_tokens=steps),
                                   [], 0)
-            slot_steps += done.padded_batch * steps
+            slot_steps, all_steps = slot_steps + done.padded_batch * steps, all_steps + steps
             prefill_s += done.prefill_s
             run.cache_len = done.cache_len
-        return slot_steps, prefill_s
+        return slot_steps, all_steps, prefill_s
 
     started = time.perf_counter()
-    decode_queue(rows[:slots], [2] * slots)  # compiles and records this shape's graph (the cache length is pinned)
+    decode_queue(warm_rows, [2] * len(warm_rows))  # compiles and records its graphs (the cache length is pinned)
     warmup_s = time.perf_counter() - started
     started = time.perf_counter()
-    slot_steps, prefill_s = decode_queue(rows, caps)
+    slot_steps, steps, prefill_s = decode_queue(rows, caps)
     wall_s = time.perf_counter() - started
     run.warmup_s = round(max(0.0, warmup_s), 2)
     run.prefill_s = round(prefill_s, 3)
-    run.decode_ms_per_step = round(1000 * (wall_s - prefill_s) / max(1, slot_steps // slots), 2)
+    run.decode_ms_per_step = round(1000 * (wall_s - prefill_s) / max(1, steps), 2)
     run.tok_per_s = significant(sum(caps) / wall_s)
     run.x_realtime = significant(count * args.clip_s / wall_s)
     run.x_realtime_10h = significant(corpus_speed(run.x_realtime, run.warmup_s))
     run.slot_use = round(sum(caps) / slot_steps, 3)
+    run.tok_per_step = round(sum(caps) / steps, 1)
     if thinker.device.type == "cuda":
         run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     return run
 
 
-def pipeline_auto(thinker, memory, caption_cap: int = 2048) -> dict | None:
+def pipeline_auto(thinker, memory, caption_cap: int = CAPTION_CAP) -> dict | None:
     """The batch a caption stage's `--batch-size auto` takes in this memory (None off CUDA): a fixed batch
-    (static engine, plain) pays every row's prefill activations, refill slots one prefill chunk's."""
+    (static engine, plain) pays every row's prefill activations, refill slots one prefill chunk's, and they
+    hold the prompt and half the cap where that buys more of them (`slot_cache_len`)."""
     from omni_caption.model.batch_sizing import prefill_rows_that_fit, round_up
-    from omni_caption.model.decode_runtime import (MIN_PREFILL_ROWS, free_gpu_bytes, prompt_tokens_for,
-                                                   resolve_batch_size)
+    from omni_caption.model.decode_runtime import free_gpu_bytes, prompt_tokens_for, refill_slots, resolve_batch_size
 
     free = free_gpu_bytes(str(thinker.device))
     if free is None:
         return None
     prompt = prompt_tokens_for(30.0)
     fixed = resolve_batch_size("auto", memory, free, prompt, caption_cap)
-    slots = resolve_batch_size("auto", memory, free, prompt, caption_cap, prefill_rows=MIN_PREFILL_ROWS)
+    slots, slot_cache_len = refill_slots(free, memory, prompt, caption_cap)
     cache_len = round_up(prompt + caption_cap, 256)
     return {"free_gib": round(free / 2**30, 1), "caption_cap": caption_cap, "cache_len": cache_len,
-            "fixed_batch": fixed, "refill_slots": slots,
-            "prefill_rows": prefill_rows_that_fit(free, memory, slots, prompt, cache_len)}
+            "fixed_batch": fixed, "refill_slots": slots, "slot_cache_len": slot_cache_len,
+            "prefill_rows": prefill_rows_that_fit(free, memory, slots, prompt, slot_cache_len or cache_len)}
 
 
 def print_table(runs: list[Run]) -> None:
     header = ("decoder", "batch", "clips", "cache", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h",
-              "peak GiB", "slot use", "status")
+              "peak GiB", "slot use", "tok/step", "continued", "status")
     print(" | ".join(header))
     for r in runs:
         cells = (r.decoder, r.batch, r.clips, r.cache_len, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
-                 r.peak_gib, r.slot_use, r.status)
+                 r.peak_gib, r.slot_use, r.tok_per_step, r.continued, r.status)
         print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
 
 
@@ -375,6 +396,12 @@ def main(argv: list[str] | None = None) -> Report:
                         help="queue lengths in batches of slots, comma-separated (default %(default)s)")
     parser.add_argument("--caption-tokens", type=int, default=None,
                         help=f"mean caption length of the queue runs (default {CAPTION_TOKENS}; 64 with --tiny)")
+    parser.add_argument("--long-captions", type=float, default=0.0,
+                        help="share of the queue's captions that run to --long-len tokens (looping to the cap)")
+    parser.add_argument("--long-len", type=int, default=None, help="default: the caption cap, 2048 (256 --tiny)")
+    parser.add_argument("--slot-cache-len", type=int, default=None,
+                        help="refill queue runs: slots of this many positions (default: none; with --queue-slots "
+                             "auto, the pipeline's)")
     parser.add_argument("--budget-s", type=float, default=480.0, help="start no run after this many seconds")
     parser.add_argument("--profile", action="store_true", help="profile 8 steps, plain vs engine, largest batch")
     parser.add_argument("--json", type=Path, default=None, help="default: $OUT/gpu_throughput.json")
@@ -394,6 +421,7 @@ def main(argv: list[str] | None = None) -> Report:
     extra = [int(b) for b in (args.engine_batches or ("" if args.tiny else "128")).split(",") if b]
     args.new_tokens = args.new_tokens or (8 if args.tiny else 128)
     args.caption_tokens = args.caption_tokens or (64 if args.tiny else CAPTION_TOKENS)
+    args.long_len = args.long_len or (256 if args.tiny else CAPTION_CAP)
     if args.tiny:
         thinker, special = tiny_thinker(args.cache_dir)
     else:

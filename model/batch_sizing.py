@@ -35,6 +35,14 @@ def power_of_two_buckets(largest: int) -> tuple[int, ...]:
     return tuple(buckets + [largest])
 
 
+def slot_counts(largest: int, step: int = 16) -> tuple[int, ...]:
+    """Refill slot counts to size from: powers of two below `step`, then every multiple of it, up to
+    `largest` (itself always one). The refill engine compiles one shape per stage, so its slots need not be a
+    power of two, and steps of 16 leave less memory unused (112 slots where 64 is the power of two below)."""
+    counts = [1 << k for k in range(step.bit_length()) if 1 << k < min(step, largest)]
+    return tuple(counts + list(range(step, largest, step)) + [largest])
+
+
 def bucket_up(value: int, buckets: Sequence[int]) -> int:
     """The smallest bucket >= value; a value above every bucket is its own bucket."""
     return next((b for b in sorted(buckets) if b >= value), value)
@@ -79,10 +87,12 @@ class MemoryModel:
 
 
 def auto_batch_size(free_bytes: int, memory: MemoryModel, prompt_tokens: int, cache_len: int,
-                    max_batch: int = 256, reserve_fraction: float = 0.1, prefill_rows: int | None = None) -> int:
-    """The largest power-of-two batch (<= max_batch, >= 1) that fits in `free_bytes` minus a reserve."""
+                    max_batch: int = 256, reserve_fraction: float = 0.1, prefill_rows: int | None = None,
+                    sizes: Sequence[int] | None = None) -> int:
+    """The largest batch of `sizes` (default: the powers of two up to max_batch) that fits in `free_bytes`
+    minus a reserve; 1 where none does."""
     usable = free_bytes * (1.0 - reserve_fraction)
-    fitting = [b for b in power_of_two_buckets(max_batch)
+    fitting = [b for b in (sizes or power_of_two_buckets(max_batch))
                if memory.bytes_for_batch(b, prompt_tokens, cache_len, prefill_rows) <= usable]
     return max(fitting, default=1)
 

@@ -231,6 +231,11 @@ class RefillDecoder:
 
         # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
         queue = sorted(queue, key=lambda i: (-length(i), i))
+        # `prefill_rows` is sized for the call's longest prompt; rows that come back with their tokens are
+        # longer, so a chunk is bounded in positions too.
+        prefill_tokens = None
+        if self.options.prefill_rows:
+            prefill_tokens = self.options.prefill_rows * max(row["input_ids"].shape[1] for row in rows)
         processors = logits_processors(decoding)
         cache = self._slot_cache(slots, cache_len)
         state = self._empty_slots(slots, cache_len, min(cache_len, max(caps[i] for i in queue)), bool(processors))
@@ -244,7 +249,8 @@ class RefillDecoder:
                 if queue and (len(free) >= min(wanted, len(queue)) or len(free) == slots):
                     chunk = self.options.prefill_rows or len(free)
                     while free and queue:
-                        group = prefill_group(queue, min(chunk, len(free)), prompt_len, fed_len, caps, cache_len)
+                        group = prefill_group(queue, min(chunk, len(free)), prompt_len, fed_len, caps, cache_len,
+                                              prefill_tokens)
                         queue = [i for i in queue if i not in group]
                         result.prefill_s += self._refill(state, cache, free[:len(group)], group, rows, prefixes,
                                                          caps, pad_id, prefill_context)

@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 
 def prefill_group(queue: list[int], size: int, prompt_len: Callable[[int], int], fed_len: Callable[[int], int],
-                  caps: list[int], cache_len: int) -> list[int]:
-    """The queue's head and up to `size - 1` rows after it, in queue order.
+                  caps: list[int], cache_len: int, max_tokens: int | None = None) -> list[int]:
+    """The queue's head and up to `size - 1` rows after it, in queue order; with `max_tokens`, no more rows
+    than keep rows x loaded positions within it (a prefill's activations), the head alone excepted.
 
     A group loads its longest prompt plus its longest fed prefix (the tokens a continued row made before) for
     every row, and that takes room from each row's slot. A row whose cap fits its slot alone joins only a
@@ -30,6 +31,8 @@ def prefill_group(queue: list[int], size: int, prompt_len: Callable[[int], int],
             break
         trial = group + [i]
         loaded = max(map(prompt_len, trial)) + max(map(fed_len, trial))
+        if max_tokens is not None and len(trial) * loaded > max_tokens:
+            break
         if all(caps[j] <= room(loaded) for j in trial if fits_alone(j)):
             group = trial
     return group

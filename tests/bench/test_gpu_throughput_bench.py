@@ -24,6 +24,8 @@ def test_queue_caption_lengths_vary_around_the_mean():
     assert lengths == load_bench("gpu_throughput").caption_lengths(256, 400)  # a fixed seed: runs compare
     assert 100 <= min(lengths) < 300 and 500 < max(lengths) <= 700
     assert 380 < sum(lengths) / len(lengths) < 420
+    looping = load_bench("gpu_throughput").caption_lengths(256, 400, long_share=0.02, long_len=2048)
+    assert [a for a, b in zip(looping, lengths) if a != b] == [2048] * 5  # the rest drawn as before
 
 
 def test_speed_arithmetic():
@@ -64,13 +66,14 @@ def test_pipeline_auto_on_an_h100_sized_memory(monkeypatch):
     thinker = bench.build_thinker(config, "meta")
     monkeypatch.setattr(decode_runtime, "free_gpu_bytes", lambda device: int(18.6 * 2**30))
     auto = bench.pipeline_auto(thinker, MemoryModel.from_text_config(config.text_config))
-    assert auto == {"free_gib": 18.6, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 32, "refill_slots": 64,
-                    "prefill_rows": 13}
+    assert auto == {"free_gib": 18.6, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 32, "refill_slots": 112,
+                    "slot_cache_len": 1536, "prefill_rows": 6}
 
 
 def test_queue_runs_at_the_pipelines_own_batch(tmp_path, cache_dir, tiny_dir, monkeypatch):
-    """`--queue-slots auto`: the slots, cache length (prompt + the 2048-token caption cap) and prefill chunk a
-    caption stage takes in this memory (30 MiB for tiny-random here: 8 slots, chunks of 5 rows)."""
+    """`--queue-slots auto`: the slots, their length (prompt + half the 2048-token caption cap), the full length
+    and the prefill chunk a caption stage takes in this memory (30 MiB for tiny-random here: 16 slots of 1536
+    positions, chunks of 4 rows)."""
     from omni_caption.model import decode_runtime
 
     bench = load_bench("gpu_throughput")
@@ -81,7 +84,22 @@ def test_queue_runs_at_the_pipelines_own_batch(tmp_path, cache_dir, tiny_dir, mo
     monkeypatch.setattr(decode_runtime, "free_gpu_bytes", lambda device: 30 * 2**20)
     report = bench.main(base + ["--queue-slots", "auto"])
     assert report.pipeline_auto == {"free_gib": 0.0, "caption_cap": 2048, "cache_len": 2560, "fixed_batch": 4,
-                                    "refill_slots": 8, "prefill_rows": 5}
+                                    "refill_slots": 16, "slot_cache_len": 1536, "prefill_rows": 4}
     refill, static = report.runs[2:]
-    assert (refill.decoder, refill.batch, refill.clips, refill.cache_len) == ("refill-queue", 8, 8, 2560)
-    assert (static.decoder, static.batch, static.cache_len) == ("static-queue", 8, 2560)
+    assert (refill.decoder, refill.batch, refill.clips, refill.cache_len) == ("refill-queue", 16, 16, 1536)
+    assert (static.decoder, static.batch, static.cache_len) == ("static-queue", 16, 2560)
+
+
+def test_long_captions_outgrow_short_slots_and_go_on(tmp_path, cache_dir, tiny_dir):
+    """A quarter of the captions loop to 256 tokens: slots of 256 positions (prompt + 12-token captions need
+    under 100) hold the rest, and those go on in a full-length round; a static queue decodes their whole
+    batches to 256."""
+    bench = load_bench("gpu_throughput")
+    report = bench.main(["--tiny", "--batches", "1", "--engine-batches", "", "--new-tokens", "2",
+                         "--cache-dir", str(cache_dir), "--clip-s", "4", "--caption-tokens", "12",
+                         "--queue-slots", "4", "--queue-batches", "2", "--long-captions", "0.25",
+                         "--slot-cache-len", "256", "--json", str(tmp_path / "b.json")])
+    refill, static = report.runs[2:]
+    assert refill.continued == 2 and refill.cache_len == 256 and refill.new_tokens == static.new_tokens == 256
+    assert static.cache_len > 256 and static.continued is None
+    assert refill.slot_use > static.slot_use

@@ -8,7 +8,8 @@ from transformers import Qwen3OmniMoeTextConfig
 
 from omni_caption.model.batch_sizing import (GiB, BatchLimit, MemoryModel, auto_batch_size, bucket_up,
                                              chunks_within, power_of_two_buckets, prefill_rows_that_fit, round_up,
-                                             run_halving_on_oom)
+                                             run_halving_on_oom, slot_counts)
+from omni_caption.model.decode_runtime import refill_slots
 
 # The released 30B-A3B thinker's text model (ARCHITECTURE.md section 2).
 FULL_TEXT = Qwen3OmniMoeTextConfig(vocab_size=152064, hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
@@ -62,6 +63,32 @@ def test_memory_model_on_the_released_thinker():
     assert memory.bytes_for_batch(64, 454, 2560, prefill_rows=14) > 0.9 * h100_free
     assert prefill_rows_that_fit(h100_free, memory, 128, 454, 2560) == 1  # the slots alone do not fit: OOM decides
     assert prefill_rows_that_fit(64 * GiB, memory, 8, 454, 2560) == 8  # never more than the slots
+    # Refill slots need not be powers of two (one compiled shape per stage), and `auto` gives a slot the prompt
+    # and half the cap where that buys more slots: 112 of 1536 positions instead of 64 of 2560.
+    assert refill_slots(h100_free, memory, 454, 2048) == (112, 1536)
+    assert memory.bytes_for_batch(112, 454, 1536, prefill_rows=4) <= 0.9 * h100_free
+    assert memory.bytes_for_batch(128, 454, 1536, prefill_rows=4) > 0.9 * h100_free
+    assert refill_slots(h100_free, memory, 454, 2048, cap_share=1.0) == (64, None)
+    assert refill_slots(80 * GiB, memory, 454, 2048) == (256, None)  # an emptier GPU: the whole cap fits anyway
+
+
+@given(st.integers(1, 2048))
+def test_slot_counts_are_powers_of_two_then_steps_of_16(largest):
+    counts = slot_counts(largest)
+    assert counts[0] == 1 and counts[-1] == largest and list(counts) == sorted(set(counts))
+    assert all(b - a <= 16 for a, b in zip(counts, counts[1:]))
+    assert all(c & (c - 1) == 0 or c % 16 == 0 for c in counts[:-1])
+
+
+@given(st.integers(0, 100 * GiB), st.integers(1, 3000), st.integers(1, 8192))
+def test_refill_slots_never_fewer_than_slots_of_the_whole_cap(free, prompt, cap):
+    memory = MemoryModel.from_text_config(FULL_TEXT)
+    slots, slot_len = refill_slots(free, memory, prompt, cap)
+    full_len = round_up(prompt + cap, 256)
+    whole = auto_batch_size(free, memory, prompt, full_len, prefill_rows=4, sizes=slot_counts(256))
+    assert slots >= whole and (slot_len is None) == (slots == whole)
+    assert slot_len is None or prompt < slot_len < full_len
+    assert slots == 1 or memory.bytes_for_batch(slots, prompt, slot_len or full_len, prefill_rows=4) <= 0.9 * free
 
 
 @given(st.integers(0, 200 * GiB), st.integers(1, 4000), st.integers(1, 8192), st.sampled_from([1, 8, 64, 200, 256]),

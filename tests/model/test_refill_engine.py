@@ -284,3 +284,22 @@ def test_compiled_slots_and_full_length_round_are_two_graphs(tiny):
         assert_same(reference, generate_batch(tiny, audios, Prompt(), GREEDY_30, decoder=decoder, slots=4))
     assert decoder.cache_shapes == [(4, 72), (2, 140)]  # fixed slots, compiled: the same shapes every call
     assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]
+
+
+def test_prefill_chunks_of_continued_rows_stay_within_the_chunks_positions(tiny, monkeypatch):
+    """`prefill_rows` is sized for the longest prompt (108 tokens here); rows that come back with the tokens
+    they made are longer, so fewer of them are prefilled at once."""
+    loaded = []
+    real_refill = RefillDecoder._refill
+
+    def spy(self, state, cache, slot_ids, group, rows, prefixes, *args):
+        loaded.append(len(group) * (max(rows[i]["input_ids"].shape[1] for i in group)
+                                    + max((len(prefixes[i][0]) for i in group if i in prefixes), default=0)))
+        return real_refill(self, state, cache, slot_ids, group, rows, prefixes, *args)
+
+    monkeypatch.setattr(RefillDecoder, "_refill", spy)
+    audios = six_clips()
+    engine = generate_batch(tiny, audios, Prompt(), GREEDY_30, slots=6,
+                            decoder=short_slots(tiny, 70, min_cache_len=170, prefill_rows=2))
+    assert max(loaded) <= 2 * 108 and len(loaded) > 3
+    assert_same(alone(tiny, audios, Prompt(), GREEDY_30), engine)

@@ -45,3 +45,12 @@ def test_full_length_slots_fit_in_the_slots_memory(slots, cache_len, extra):
     long = full_length_slots(slots, cache_len, full_len)
     assert long >= 1 and (long == 1 or long * full_len <= slots * cache_len)
     assert (long + 1) * full_len > slots * cache_len
+
+
+@given(rows_strategy, st.integers(1, 16), st.integers(1, 5000))
+def test_a_group_keeps_within_its_positions_budget(rows, size, max_tokens):
+    prompt, fed, caps = ([r[k] for r in rows] for k in range(3))
+    queue = list(range(len(rows)))
+    group = prefill_group(queue, size, prompt.__getitem__, fed.__getitem__, caps, 10_000, max_tokens)
+    loaded = max(prompt[i] for i in group) + max(fed[i] for i in group)
+    assert len(group) == 1 or len(group) * loaded <= max_tokens

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from omni_caption.captioner import TaskConfig
-from omni_caption.model.batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up
+from omni_caption.model.batch_sizing import BatchLimit, MemoryModel, auto_batch_size, round_up, slot_counts
 from omni_caption.model.decode_engine import StaticDecoder
 from omni_caption.model.decode_runtime import DecodeRuntime, decode_runtime, prompt_tokens_for
 from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
@@ -312,3 +312,18 @@ def test_refill_slots_are_sized_with_one_prefill_chunk_not_every_slot(tiny):
     assert memory.bytes_for_batch(256, prompt, cache_len, prefill_rows=24) <= 0.9 * free
     assert memory.bytes_for_batch(256, prompt, cache_len, prefill_rows=25) > 0.9 * free
     assert decode_runtime(tiny, "refill", 8, prompt, 128).decoder.options.prefill_rows is None  # CPU: no budget
+
+
+def test_auto_refill_slots_hold_half_the_cap_where_that_buys_more_slots(tiny):
+    """A 1024-token cap in 50 MiB: slots of prompt + 512 (1024 positions) instead of prompt + 1024 (1536)."""
+    prompt = prompt_tokens_for(30.0)
+    refill = decode_runtime(tiny, "refill", "auto", prompt, 1024, free_bytes=lambda device: 50 * 2**20)
+    memory = MemoryModel.from_text_config(tiny.model.thinker.config.get_text_config(), dtype_bytes=4)
+    full_cap_slots = auto_batch_size(50 * 2**20, memory, prompt, 1536, prefill_rows=4, sizes=slot_counts(256))
+    assert refill.decoder.options.slot_cache_len == 1024 and refill.limit.size == 48 > full_cap_slots == 32
+    assert refill.decoder.options.min_cache_len == prompt + 1024  # the full-length round's shape
+    assert memory.bytes_for_batch(48, prompt, 1024, prefill_rows=refill.decoder.options.prefill_rows) <= 0.9 * 50 * 2**20
+    roomy = decode_runtime(tiny, "refill", "auto", prompt, 1024, free_bytes=lambda device: 400 * 2**20)
+    assert roomy.limit.size == 256 and roomy.decoder.options.slot_cache_len is None  # the whole cap fits anyway
+    asked = decode_runtime(tiny, "refill", 16, prompt, 1024, free_bytes=lambda device: 50 * 2**20)
+    assert asked.limit.size == 16 and asked.decoder.options.slot_cache_len is None  # a number asked: as asked
