@@ -6,11 +6,9 @@ slot whose row ended takes a new segment while the others go on, so the GPU
 keeps decoding real rows until the queue runs dry.
 
 How, inside transformers + torch:
-- `SlotCache`: a static KV cache whose rows each have their own write
-  position (`SlotLayer.update` writes row r's key at `write_pos[r]`), so a row
-  can start a new sequence while its neighbours continue. Each row's mask says
-  which of its cache positions hold its own tokens, so it never sees a former
-  occupant or its neighbours' lengths;
+- `SlotCache` (model/slot_cache.py) writes each row at its own position, so a
+  row can start a new sequence while its neighbours continue; each row's mask
+  says which positions hold its own tokens (not a former occupant's);
 - new segments are prefilled eagerly as one group (their own left-padded
   batch into a DynamicCache); keys and values are copied into the free rows;
 - a decode step is the static engine's (`decode_engine.text_step`: grouped_mm
@@ -226,16 +224,12 @@ class RefillDecoder:
         def fed_len(i: int) -> int:
             return len(prefixes[i][0]) if i in prefixes else 0
 
-        def length(i: int) -> int:
-            return prompt_len(i) + fed_len(i)
-
         # Longest prompts first: groups of similar length pad little, and long rows do not end the run alone.
-        queue = sorted(queue, key=lambda i: (-length(i), i))
+        queue = sorted(queue, key=lambda i: (-prompt_len(i) - fed_len(i), i))
         # `prefill_rows` is sized for the call's longest prompt; rows that come back with their tokens are
         # longer, so a chunk is bounded in positions too.
-        prefill_tokens = None
-        if self.options.prefill_rows:
-            prefill_tokens = self.options.prefill_rows * max(row["input_ids"].shape[1] for row in rows)
+        longest = max(row["input_ids"].shape[1] for row in rows)
+        prefill_tokens = self.options.prefill_rows * longest if self.options.prefill_rows else None
         processors = logits_processors(decoding)
         cache = self._slot_cache(slots, cache_len)
         state = self._empty_slots(slots, cache_len, min(cache_len, max(caps[i] for i in queue)), bool(processors))
@@ -358,10 +352,9 @@ class RefillDecoder:
         return time.perf_counter() - started
 
     def _feed_prefixes(self, prefilled, prefixes: list, hidden, positions, token_ids, mask):
-        """The tokens rows made before they outgrew a cache, fed after their prompts in one forward, at the
-        positions decode steps gave them; right-aligned, so a fed row's last position is its last token, and a
-        row with none keeps its prompt's last hidden state. Returns what `_refill` goes on with: last hidden
-        states, positions, token ids and mask, each over prompt + fed tokens."""
+        """The tokens rows made before they outgrew a cache, fed after their prompts in one forward at the
+        positions decode steps gave them (right-aligned: a fed row ends on its last token; a row with none keeps
+        its prompt's last hidden state). Returns last hidden states, positions, token ids and mask."""
         import torch
         import torch.nn.functional as F
 
