@@ -48,6 +48,11 @@ def bucket_up(value: int, buckets: Sequence[int]) -> int:
     return next((b for b in sorted(buckets) if b >= value), value)
 
 
+def head_dim_of(text_config) -> int:
+    """Each attention head's width: the config's own, or hidden size over heads where it names none."""
+    return getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
+
+
 @dataclass(frozen=True)
 class MemoryModel:
     """Bytes one sequence needs on the GPU while it is decoded, from the thinker's text config.
@@ -66,7 +71,7 @@ class MemoryModel:
     @classmethod
     def from_text_config(cls, config, dtype_bytes: int = 2) -> "MemoryModel":
         hidden = config.hidden_size
-        head_dim = getattr(config, "head_dim", None) or hidden // config.num_attention_heads
+        head_dim = head_dim_of(config)
         kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * dtype_bytes
         # MoE (Qwen3-Omni): the top-k experts' activations; dense (Qwen2.5-Omni): one MLP of intermediate_size.
         top_k = getattr(config, "num_experts_per_tok", None) or 1

@@ -101,16 +101,15 @@ def prompt_tokens_for(max_audio_s: float, text_tokens: int = 0) -> int:
 
 def resolve_batch_size(batch_size: int | str, memory: MemoryModel, free_bytes: int | None, prompt_tokens: int,
                        max_new_tokens: int, length_quantum: int = EngineOptions.length_quantum,
-                       max_batch: int = EngineOptions.max_batch, prefill_rows: int | None = None) -> int:
-    """An int stays; `auto` sizes from `free_bytes` (None: no GPU, the CPU default). `prefill_rows`: the engine
-    prefills at most that many rows at once (None: the whole batch)."""
+                       max_batch: int = EngineOptions.max_batch) -> int:
+    """A fixed batch (static engine, plain `generate`): an int stays; `auto` sizes from `free_bytes` (None: no
+    GPU, the CPU default), every row's prefill activations counted."""
     if batch_size != "auto":
         return int(batch_size)
     if free_bytes is None:
         return CPU_AUTO_BATCH
     cache_len = round_up(prompt_tokens + max_new_tokens, length_quantum)
-    return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, max_batch=max_batch,
-                           prefill_rows=prefill_rows)
+    return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, max_batch=max_batch)
 
 
 def free_gpu_bytes(device: str) -> int | None:
@@ -132,17 +131,17 @@ def decode_runtime(omni: OmniModel, decoder: str, batch_size: int | str, prompt_
     dtype_bytes = torch.empty((), dtype=thinker.dtype).element_size()
     memory = MemoryModel.from_text_config(thinker.config.get_text_config(), dtype_bytes)
     free = free_bytes(omni.device)
-    refill = decoder_kind(omni, decoder) == "refill"
     bound = prompt_tokens + max_new_tokens  # one cache shape (one compiled graph) for the whole stage
     prefill_rows = slot_cache_len = None  # no GPU: no memory to share out, every free slot is prefilled at once
-    if refill and free is not None and batch_size == "auto":
-        size, slot_cache_len = refill_slots(free, memory, prompt_tokens, max_new_tokens)
-    else:
-        size = resolve_batch_size(batch_size, memory, free, prompt_tokens, max_new_tokens,
-                                  prefill_rows=MIN_PREFILL_ROWS if refill else None)
-    if refill and free is not None:
+    if decoder_kind(omni, decoder) == "refill" and free is not None:
+        if batch_size == "auto":
+            size, slot_cache_len = refill_slots(free, memory, prompt_tokens, max_new_tokens)
+        else:
+            size = int(batch_size)
         cache_len = slot_cache_len or round_up(bound, RefillOptions.length_quantum)
         prefill_rows = prefill_rows_that_fit(free, memory, size, prompt_tokens, cache_len)
+    else:
+        size = resolve_batch_size(batch_size, memory, free, prompt_tokens, max_new_tokens)
     refill_options = RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows, slot_cache_len=slot_cache_len)
     return DecodeRuntime(decoder=make_decoder(omni, decoder, EngineOptions(min_cache_len=bound), refill_options),
                          limit=BatchLimit(size))
@@ -153,10 +152,11 @@ def refill_slots(free_bytes: int, memory: MemoryModel, prompt_tokens: int, max_n
                  cap_share: float = SLOT_CAP_SHARE) -> tuple[int, int | None]:
     """`auto` for the refill engine: (slots, slot cache length), the length None where slots holding the
     prompt and `cap_share` of the cap would be no more than slots holding the whole cap."""
-    counts = slot_counts(max_batch)
+    def slots_of(cache_len: int) -> int:
+        return auto_batch_size(free_bytes, memory, prompt_tokens, cache_len, prefill_rows=MIN_PREFILL_ROWS,
+                               sizes=slot_counts(max_batch))
+
     full_len = round_up(prompt_tokens + max_new_tokens, quantum)
     short_len = round_up(prompt_tokens + math.ceil(cap_share * max_new_tokens), quantum)
-    full = auto_batch_size(free_bytes, memory, prompt_tokens, full_len, prefill_rows=MIN_PREFILL_ROWS, sizes=counts)
-    short = auto_batch_size(free_bytes, memory, prompt_tokens, short_len, prefill_rows=MIN_PREFILL_ROWS,
-                            sizes=counts)
+    full, short = slots_of(full_len), slots_of(short_len)
     return (short, short_len) if short > full and short_len < full_len else (full, None)

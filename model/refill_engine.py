@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Callable
 from .batch_sizing import round_up
 from .decode_attention import packed_decode_attention, slot_attention_mask
 from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
-from .refill_plan import full_length_slots, prefill_group
+from .refill_plan import full_length_slots, prefill_group, slot_room
 from .row_batch import Row, batch_rows, to_device
 from .slot_cache import SlotCache, SlotStorage, slot_cache_numel
 
@@ -175,9 +175,11 @@ class RefillDecoder:
                               cache_len=cache_len)
         # A row goes first where its prompt leaves its slot room for two tokens (the next one, fed, and the
         # one after); a longer prompt waits for the full-length round, with the rows that outgrew a slot.
-        first = {i for i, row in enumerate(rows) if row["input_ids"].shape[1] < cache_len}
-        queue, later = ([i for i in range(len(rows)) if i in first], [i for i in range(len(rows)) if i not in first])
-        round_len = cache_len if queue else full_len
+        fits = [row["input_ids"].shape[1] < cache_len for row in rows]
+        queue, later = [i for i, ok in enumerate(fits) if ok], [i for i, ok in enumerate(fits) if not ok]
+        round_len = cache_len
+        if not queue:
+            queue, later, round_len = later, [], full_len
         prefixes: dict[int, tuple] = {}  # row -> (tokens, logprobs) it made before it outgrew a cache
         left = list(caps)
         started = time.perf_counter()
@@ -186,7 +188,6 @@ class RefillDecoder:
             if decoding.do_sample:
                 torch.manual_seed(decoding.seed)
             eos = torch.tensor(eos_ids or [-1], device=self.device)
-            queue = queue or later
             while queue:
                 round_slots = slots
                 if round_len > cache_len:  # over the same storage: fewer slots, the same memory
@@ -201,8 +202,7 @@ class RefillDecoder:
                     tokens, logprobs = prefixes.get(i, (result.tokens[i][:0], result.logprobs[i][:0]))
                     prefixes[i] = (torch.cat([tokens, result.tokens[i]]), torch.cat([logprobs, result.logprobs[i]]))
                     left[i] -= len(result.tokens[i])
-                queue = (later if round_len == cache_len else []) + outgrown
-                round_len = full_len
+                queue, later, round_len = later + outgrown, [], full_len
             _synchronize(self.device)
         for i, (tokens, logprobs) in prefixes.items():
             result.tokens[i] = torch.cat([tokens, result.tokens[i]])
@@ -342,7 +342,7 @@ class RefillDecoder:
             state.history[ids, :length] = torch.where(mask, token_ids, own)
         state.count[ids] = 0
         # A row stops where its slot's cache ends: the next token written there is its last (see decode_rows).
-        room = cache.cache_len - length + 1
+        room = slot_room(cache.cache_len, length)
         state.caps[ids] = torch.tensor([min(caps[i], room) for i in group], device=self.device)
         state.finished[ids] = False
         state.logits[ids] = self.thinker.lm_head(hidden).float()

@@ -9,6 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
+def slot_room(cache_len: int, loaded: int) -> int:
+    """Tokens a row can make in a slot of `cache_len` positions that holds `loaded` of prompt: its last token
+    is chosen from the step that wrote the slot's last position."""
+    return cache_len - loaded + 1
+
+
 def prefill_group(queue: list[int], size: int, prompt_len: Callable[[int], int], fed_len: Callable[[int], int],
                   caps: list[int], cache_len: int, max_tokens: int | None = None) -> list[int]:
     """The queue's head and up to `size - 1` rows after it, in queue order; with `max_tokens`, no more rows
@@ -19,11 +25,8 @@ def prefill_group(queue: list[int], size: int, prompt_len: Callable[[int], int],
     group where it still fits, so it never outgrows a cache for its neighbours' sake; one that cannot fit
     alone goes on after the queue either way, so it joins any group.
     """
-    def room(loaded: int) -> int:  # tokens a row can make in a slot holding `loaded` positions of prompt
-        return cache_len - loaded + 1
-
     def fits_alone(i: int) -> bool:
-        return caps[i] <= room(prompt_len(i) + fed_len(i))
+        return caps[i] <= slot_room(cache_len, prompt_len(i) + fed_len(i))
 
     group = [queue[0]]
     for i in queue[1:]:
@@ -33,7 +36,7 @@ def prefill_group(queue: list[int], size: int, prompt_len: Callable[[int], int],
         loaded = max(map(prompt_len, trial)) + max(map(fed_len, trial))
         if max_tokens is not None and len(trial) * loaded > max_tokens:
             break
-        if all(caps[j] <= room(loaded) for j in trial if fits_alone(j)):
+        if all(caps[j] <= slot_room(cache_len, loaded) for j in trial if fits_alone(j)):
             group = trial
     return group
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from transformers.cache_utils import Cache, StaticLayer
 
+from .batch_sizing import head_dim_of
+
 if TYPE_CHECKING:
     import torch
 
@@ -77,10 +79,6 @@ class SlotLayer(StaticLayer):
         self.keys[self.row_index, :, self.write_pos] = key_states[:, :, 0]
         self.values[self.row_index, :, self.write_pos] = value_states[:, :, 0]
         return self.keys, self.values
-
-
-def head_dim_of(text_config) -> int:
-    return getattr(text_config, "head_dim", None) or text_config.hidden_size // text_config.num_attention_heads
 
 
 def slot_cache_numel(text_config, slots: int, cache_len: int) -> int:
