@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from .batch_sizing import bucket_up, power_of_two_buckets, round_up
 from .decode_attention import packed_decode_attention
+from .loop_stop import looping_now
 
 if TYPE_CHECKING:
     import torch
@@ -166,7 +167,11 @@ class StaticDecoder:
             tokens[:, step] = chosen
             finished |= torch.isin(chosen, eos)
             done_steps = step + 1
-            if step + 1 == steps or ((step + 1) % self.options.sync_every == 0 and bool(finished.all())):
+            at_sync = done_steps % self.options.sync_every == 0
+            if at_sync and decoding.loop_stop and done_steps >= decoding.loop_stop.min_tokens:
+                finished |= looping_now(tokens[:, :done_steps], torch.full_like(finished, done_steps, dtype=torch.long),
+                                        decoding.loop_stop)
+            if done_steps == steps or (at_sync and bool(finished.all())):
                 break
             if processors:  # only the repetition penalty and friends read the history
                 history = torch.cat([history, chosen[:, None]], dim=1)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .aut_windows import AutWindows
 from .loading import OmniModel
+from .loop_stop import LoopStop, LoopStopCriteria, first_loop_end
 from .row_batch import Row, batch_rows, feature_lengths, to_device
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class DecodingOptions:
     top_k: int = 0
     repetition_penalty: float = 1.0
     seed: int = 0
+    loop_stop: LoopStop | None = None  # None: a loop runs to the cap
 
     def generate_kwargs(self) -> dict:
         kwargs = {"do_sample": self.do_sample, "repetition_penalty": self.repetition_penalty}
@@ -66,6 +68,7 @@ class GenerationResult:
     num_tokens: int  # generated tokens, end-of-turn token excluded
     hit_token_cap: bool  # stopped by max_new_tokens, not by end of turn: the text is truncated
     mean_logprob: float | None
+    loop_stopped: bool = False  # cut where its tokens began to loop (DecodingOptions.loop_stop)
 
 
 class _LogProbRecorder:
@@ -183,17 +186,19 @@ def generate_rows(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, w
 
         decoded = decoder.decode_rows(rows, decoding, eos_ids, pad_id, slots or len(rows),
                                       prefill_context=clips_windows)
-        return [_to_result(omni, row, logprobs, eos_ids, decoding.max_new_tokens)
+        return [_to_result(omni, row, logprobs, eos_ids, decoding)
                 for row, logprobs in zip(decoded.tokens, decoded.logprobs)]
     inputs = _on_device(omni, rows)
     feature_lens = feature_lengths(rows)
     if decoder is not None:
         with omni.family.encoder_windows(omni.model, windows, feature_lens):
             decoded = decoder.decode(inputs, decoding, eos_ids, pad_id)
-        return [_to_result(omni, row, logprobs, eos_ids, decoding.max_new_tokens)
+        return [_to_result(omni, row, logprobs, eos_ids, decoding)
                 for row, logprobs in zip(decoded.tokens, decoded.logprobs)]
     # ---- end of hook ----
     recorder = _LogProbRecorder()
+    prompt_len = inputs["input_ids"].shape[1]
+    loop_criteria = [LoopStopCriteria(prompt_len, decoding.loop_stop)] if decoding.loop_stop else []
     handle = omni.model.thinker.lm_head.register_forward_hook(recorder.hook)
     try:
         with torch.inference_mode(), omni.family.encoder_windows(omni.model, windows, feature_lens):
@@ -203,7 +208,7 @@ def generate_rows(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, w
                 max_new_tokens=decoding.max_new_tokens,
                 eos_token_id=eos_ids,
                 pad_token_id=omni.processor.tokenizer.pad_token_id,
-                stopping_criteria=StoppingCriteriaList([recorder]),
+                stopping_criteria=StoppingCriteriaList([recorder] + loop_criteria),
                 **decoding.generate_kwargs(),
             ))
     finally:
@@ -212,14 +217,18 @@ def generate_rows(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, w
         sequences = sequences.sequences
     generated = sequences[:, inputs["input_ids"].shape[1]:].cpu()
     logprobs = torch.stack(recorder.steps, dim=1).cpu() if recorder.steps else None
-    return [_to_result(omni, row, logprobs[i] if logprobs is not None else None, eos_ids, decoding.max_new_tokens)
+    return [_to_result(omni, row, logprobs[i] if logprobs is not None else None, eos_ids, decoding)
             for i, row in enumerate(generated)]
 
 
-def _to_result(omni: OmniModel, row, row_logprobs, eos_ids: list[int], cap: int) -> GenerationResult:
+def _to_result(omni: OmniModel, row, row_logprobs, eos_ids: list[int], decoding: DecodingOptions) -> GenerationResult:
     ids = row.tolist()
     end = next((i for i, t in enumerate(ids) if t in eos_ids), None)
     content = ids if end is None else ids[:end]
+    # Every decoder stops a loop at or after this point; the cut makes their tokens the same.
+    loop_end = first_loop_end(content, decoding.loop_stop) if decoding.loop_stop else None
+    if loop_end is not None:
+        content, end = content[:loop_end], None
     # The end-of-turn token's probability counts: a confident stop is part of a confident answer.
     scored = len(content) + (0 if end is None else 1)
     mean_logprob = None
@@ -227,4 +236,5 @@ def _to_result(omni: OmniModel, row, row_logprobs, eos_ids: list[int], cap: int)
         mean_logprob = float(row_logprobs[:scored].mean())
     text = omni.processor.tokenizer.decode(content, skip_special_tokens=True)
     return GenerationResult(text=text.strip(), token_ids=tuple(content), num_tokens=len(content),
-                            hit_token_cap=end is None and len(ids) >= cap, mean_logprob=mean_logprob)
+                            hit_token_cap=loop_end is None and end is None and len(ids) >= decoding.max_new_tokens,
+                            mean_logprob=mean_logprob, loop_stopped=loop_end is not None)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Callable
 from .batch_sizing import round_up
 from .decode_attention import packed_decode_attention, slot_attention_mask
 from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
+from .loop_stop import looping_now
 from .refill_plan import full_length_slots, prefill_group, slot_room
 from .row_batch import Row, batch_rows, to_device
 from .slot_cache import SlotCache, SlotStorage, slot_cache_numel
@@ -86,6 +87,7 @@ class RefillResult:
     busy_slot_steps: int = 0  # slot-steps that produced a token of an unfinished row
     slot_steps: int = 0  # steps x slots, summed over the rounds
     continued: int = 0  # rows that filled their slot's cache and went on in a full-length one
+    loop_stopped: set[int] = field(default_factory=set)  # rows stopped because their tokens loop
     long_slots: int = 0  # the slots of that full-length round (0: none ran)
     long_cache_len: int = 0
     prefill_s: float = 0.0
@@ -106,6 +108,7 @@ class _Slots:
     count: "torch.Tensor"  # tokens generated so far
     caps: "torch.Tensor"
     finished: "torch.Tensor"  # True for an ended row and for an empty slot
+    looped: "torch.Tensor"  # True for a row stopped because its tokens loop
     mask: "torch.Tensor"  # [slots, cache_len] bool: cache positions holding this row's tokens
     next_pos: "torch.Tensor"  # [4, slots, 1] text + M-RoPE positions of the next token
     history: "torch.Tensor | None"  # [slots, cache_len] token ids for the repetition penalty
@@ -196,8 +199,8 @@ class RefillDecoder:
                     result.long_slots, result.long_cache_len = max(result.long_slots, round_slots), round_len
                 self._decode_round(queue, rows, prefixes, left, decoding, eos, pad_id, round_slots, round_len,
                                    result, prefill_context)
-                outgrown = [i for i in queue
-                            if len(result.tokens[i]) < left[i] and int(result.tokens[i][-1]) not in eos_ids]
+                outgrown = [i for i in queue if len(result.tokens[i]) < left[i]
+                            and int(result.tokens[i][-1]) not in eos_ids and i not in result.loop_stopped]
                 for i in outgrown:
                     tokens, logprobs = prefixes.get(i, (result.tokens[i][:0], result.logprobs[i][:0]))
                     prefixes[i] = (torch.cat([tokens, result.tokens[i]]), torch.cat([logprobs, result.logprobs[i]]))
@@ -237,6 +240,10 @@ class RefillDecoder:
         steps = 0
         while True:
             if steps % self.options.sync_every == 0 or not any(h is not None for h in state.holder):
+                if decoding.loop_stop:
+                    looped = ~state.finished & looping_now(state.tokens, state.count, decoding.loop_stop)
+                    state.finished |= looped
+                    state.looped |= looped
                 self._collect(state, result)
                 free = [s for s, h in enumerate(state.holder) if h is None]
                 wanted = max(1, math.ceil(self.options.refill_fraction * slots))
@@ -287,6 +294,7 @@ class RefillDecoder:
             count=torch.zeros(slots, dtype=torch.long, device=device),
             caps=torch.ones(slots, dtype=torch.long, device=device),
             finished=torch.ones(slots, dtype=torch.bool, device=device),
+            looped=torch.zeros(slots, dtype=torch.bool, device=device),
             mask=mask,
             next_pos=torch.zeros(4, slots, 1, dtype=torch.long, device=device),
             history=torch.zeros(slots, cache_len, dtype=torch.long, device=device) if with_history else None,
@@ -298,10 +306,12 @@ class RefillDecoder:
         """Hand the rows that ended to the result and free their slots (one host sync)."""
         import torch
 
-        finished = state.finished.tolist()
+        finished, looped = state.finished.tolist(), state.looped.tolist()
         counts = state.count.tolist()
         for slot, row in enumerate(state.holder):
             if row is not None and finished[slot]:
+                if looped[slot]:
+                    result.loop_stopped.add(row)
                 # A copy even on a CPU: the slot's buffers are overwritten by its next row.
                 result.tokens[row] = state.tokens[slot, :counts[slot]].to("cpu", copy=True)
                 result.logprobs[row] = state.logprobs[slot, :counts[slot]].to("cpu", torch.float32, copy=True)
@@ -345,6 +355,7 @@ class RefillDecoder:
         room = slot_room(cache.cache_len, length)
         state.caps[ids] = torch.tensor([min(caps[i], room) for i in group], device=self.device)
         state.finished[ids] = False
+        state.looped[ids] = False
         state.logits[ids] = self.thinker.lm_head(hidden).float()
         for slot, row in zip(slot_ids, group):
             state.holder[slot] = row

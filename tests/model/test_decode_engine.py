@@ -126,3 +126,23 @@ def test_experts_implementation_is_restored(tiny):
     assert seen == ["batched_mm", "batched_mm"]
     assert thinker.get_experts_implementation() == before
     assert torch.is_inference_mode_enabled() is False
+
+
+def test_loop_stop_gives_plain_generates_tokens_and_ends_the_batch_early(tiny, decoder):
+    from tests.model.test_loop_stop import STOPPED_120
+    from tests.model.test_refill_engine import six_clips
+
+    audios = six_clips()
+    plain = generate_batch(tiny, audios, Prompt(), STOPPED_120)
+    assert any(r.loop_stopped for r in plain) and not all(r.loop_stopped for r in plain)
+    engine = generate_batch(tiny, audios, Prompt(), STOPPED_120, decoder=decoder)
+    assert_same(plain, engine)
+    assert [r.loop_stopped for r in engine] == [r.loop_stopped for r in plain]
+    alone = [generate_batch(tiny, [audio], Prompt(), STOPPED_120)[0] for audio in audios]
+    looper = min(range(len(audios)), key=lambda i: alone[i].num_tokens)
+    alone = alone[looper]
+    assert alone.loop_stopped and alone.num_tokens < 100
+    inputs = generation.prepare_inputs(tiny, [audios[looper]], Prompt())
+    decoded = decoder.decode(inputs, STOPPED_120, generation.end_of_turn_ids(tiny), 0)
+    # Caught at the first sync (every 8 steps) after the loop began, not at the cap.
+    assert alone.num_tokens <= decoded.tokens.shape[1] < alone.num_tokens + decoder.options.sync_every

@@ -303,3 +303,41 @@ def test_prefill_chunks_of_continued_rows_stay_within_the_chunks_positions(tiny,
                             decoder=short_slots(tiny, 70, min_cache_len=170, prefill_rows=2))
     assert max(loaded) <= 2 * 108 and len(loaded) > 3
     assert_same(alone(tiny, audios, Prompt(), GREEDY_30), engine)
+
+
+def test_looping_rows_stop_early_with_plain_generates_tokens(tiny):
+    """With a loop stop, rows that loop end at a host sync after their loop is caught and free their slots;
+    every row's tokens (cut where its loop began) equal plain `generate` alone, which checks every step."""
+    from tests.model.test_loop_stop import STOPPED_120, TINY_LOOPS
+
+    audios = six_clips()
+    plain = alone(tiny, audios, Prompt(), STOPPED_120)
+    looping = {i for i, r in enumerate(plain) if r.loop_stopped}
+    assert looping and len(looping) < len(audios)  # some rows loop, some run to the cap
+    rows = generation.prepare_rows(tiny, audios, Prompt())
+    eos = generation.end_of_turn_ids(tiny)
+    free = refill(tiny).decode_rows(rows, DecodingOptions(max_new_tokens=120), eos, 0, slots=2)
+    run = refill(tiny).decode_rows(rows, STOPPED_120, eos, 0, slots=2)
+    # Caught at a sync (every 8 steps) where the loop still goes on; tiny-random's loops may break before one
+    # (or the cap comes first), and those rows are cut afterwards all the same.
+    assert run.loop_stopped and run.loop_stopped <= looping and run.steps < free.steps
+    for i in run.loop_stopped:
+        assert plain[i].num_tokens <= len(run.tokens[i]) < 120
+    engine = generate_batch(tiny, audios, Prompt(), STOPPED_120, decoder=refill(tiny), slots=2)
+    assert_same(plain, engine)
+    assert [r.loop_stopped for r in engine] == [r.loop_stopped for r in plain]
+    assert TINY_LOOPS.min_tokens < min(plain[i].num_tokens for i in looping)  # the stop had tokens to look at
+
+
+def test_a_row_stopped_for_looping_does_not_go_on_in_a_full_length_round(tiny):
+    """Its slot has room left, so without the loop it would have counted as outgrowing its slot."""
+    from tests.model.test_loop_stop import STOPPED_120
+
+    audios = six_clips()
+    plain = alone(tiny, audios, Prompt(), STOPPED_120)
+    looper = min(range(len(audios)), key=lambda i: (not plain[i].loop_stopped, plain[i].num_tokens))
+    rows = generation.prepare_rows(tiny, [audios[looper]], Prompt())
+    prompt_len = rows[0]["input_ids"].shape[1]
+    decoder = short_slots(tiny, prompt_len + plain[looper].num_tokens + 16)  # room past the sync that stops it
+    run = decoder.decode_rows(rows, STOPPED_120, generation.end_of_turn_ids(tiny), 0, slots=1)
+    assert run.loop_stopped == {0} and run.continued == 0 and run.long_slots == 0
