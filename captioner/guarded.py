@@ -33,7 +33,7 @@ def repetition_judge(task: TaskConfig, options: guards.GuardOptions = guards.DEF
     def judge(result: GenerationResult) -> Verdict:
         found = guards.repetition_guard(guards.GuardInput(task.name, guarded_text(task, result)), options)
         ratio = found.scores.get(guards.score_name(task.name, "compression_ratio"), 0.0)
-        return Verdict(failed=bool(found.flags), compression_ratio=ratio)
+        return Verdict(failed=bool(found.flags) or result.loop_stopped, compression_ratio=ratio)
 
     return judge
 
@@ -57,7 +57,9 @@ def guard_outcome(task: TaskConfig, outcome: FallbackOutcome, context: guards.Se
     item = guards.GuardInput(task.name, guarded_text(task, result), context, result.num_tokens,
                              result.hit_token_cap)
     report = guards.check(item, options, model_guards=(guards.repetition_guard,))
-    out.flags.extend(f for f in report.flags if f not in out.flags)
+    # A loop stopped while decoding is a loop, even where its kept copies are too few for the text guard.
+    loop_flags = (f"repetition:{task.name}", f"loop_stopped:{task.name}") if result.loop_stopped else ()
+    out.flags.extend(f for f in report.flags + loop_flags if f not in out.flags)
     out.scores.update(report.scores)
     column = _TEXT_COLUMN.get(task.name)
     if report.raw_text is not None and column is not None:

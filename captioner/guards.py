@@ -18,6 +18,8 @@ Flags:
   transcript of the same segment lacks.
 - `fallback:<task>` (added by `guarded.run_guarded_task`, not a guard here): the
   kept text comes from a retry at a higher temperature.
+- `loop_stopped:<task>` (added there too, with `repetition:<task>`): decoding
+  stopped a loop (model/loop_stop.py); the text keeps its first copies.
 """
 
 from __future__ import annotations

@@ -48,10 +48,11 @@ class MockBackend:
     _queue: deque = field(default_factory=deque, repr=False)
 
     def enqueue(self, text: str, *, num_tokens: int | None = None, hit_token_cap: bool = False,
-                mean_logprob: float | None = -0.1) -> "MockBackend":
+                mean_logprob: float | None = -0.1, loop_stopped: bool = False) -> "MockBackend":
         tokens = num_tokens if num_tokens is not None else max(1, len(text.split()))
         self._queue.append(MockGenerationResult(text=text, token_ids=tuple(range(tokens)), num_tokens=tokens,
-                                                hit_token_cap=hit_token_cap, mean_logprob=mean_logprob))
+                                                hit_token_cap=hit_token_cap, mean_logprob=mean_logprob,
+                                                loop_stopped=loop_stopped))
         return self
 
     @property

@@ -16,8 +16,8 @@ needs no model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 
 from omni_caption.model import GenerationResult
 
@@ -240,7 +240,7 @@ class _Progress:
     results: list[GenerationResult]
     spans: list[tuple[float, float]]
     calls: list[int]
-    truncated: bool = False
+    cut: set[str] = field(default_factory=set)  # why any call of it was cut short (cut_flags)
 
 
 def run_summary_plans(plans: Sequence[SummaryPlan], summarise: Summarise,
@@ -267,7 +267,7 @@ def run_summary_plans(plans: Sequence[SummaryPlan], summarise: Summarise,
             states[i] = state
             state.results = plan_results
             state.calls.append(len(plan_results))
-            state.truncated |= any(r.hit_token_cap for r in plan_results)
+            state.cut |= cut_flags(plan_results)
             if len(plan_results) == 1:
                 continue
             partials = [SourceLine(start, end, f"[{format_span(start, end)}] {partial_answer(result)}")
@@ -313,15 +313,21 @@ def summary_shrinking_on_oom(segments: Sequence[SegmentText], summarise: Summari
 
 
 def _final(state: _Progress) -> SummaryResult:
-    return final_summary(state.results[0], state.truncated, tuple(state.calls))
+    return final_summary(state.results[0], state.cut, tuple(state.calls))
 
 
-def final_summary(result: GenerationResult, truncated: bool, calls_per_round: tuple[int, ...] = ()) -> SummaryResult:
-    """The last call's answer and trace, flagged; `truncated`: any call of this summary hit its cap."""
+def cut_flags(results: Sequence[GenerationResult]) -> set[str]:
+    """The summary's flags for calls cut short: at the token cap, or where their text began to loop."""
+    flags = {"truncated:summary"} if any(r.hit_token_cap for r in results) else set()
+    return flags | ({"repetition:summary", "loop_stopped:summary"} if any(r.loop_stopped for r in results) else set())
+
+
+def final_summary(result: GenerationResult, cut: Collection[str] = (),
+                  calls_per_round: tuple[int, ...] = ()) -> SummaryResult:
+    """The last call's answer and trace, flagged; `cut`: the `cut_flags` of every call of this summary."""
     reasoning, answer, problem = split_think(result.text)
     flags = [f"{problem}:summary"] if problem else []
-    if truncated:
-        flags.append("truncated:summary")
+    flags += sorted(cut)
     if not has_words(answer):
         flags.append("empty:summary")
     return SummaryResult(summary=answer, reasoning=reasoning, flags=tuple(flags), calls_per_round=calls_per_round)

@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from omni_caption.model import DecodingOptions, GenerationResult, Prompt
+from omni_caption.model.loop_stop import LoopStop
 from omni_caption.model.families import FAMILIES, UnsupportedFeatureError
 
 from . import guards, prompts
@@ -22,6 +23,9 @@ DEFAULT_PRESET = {"caption": "captioner", "transcript": "instruct", "reasoning":
 DEFAULT_MAX_NEW_TOKENS = {"caption": 2048, "transcript": 1024, "reasoning": 4096, "summary": 4096}
 # Random weights rarely emit end-of-turn; a short cap keeps the offline demo quick.
 TINY_RANDOM_MAX_NEW_TOKENS = 32
+
+# A loop is stopped once one unit has repeated over this many tokens (model/loop_stop.py); 0: never.
+DEFAULT_LOOP_STOP_TOKENS = LoopStop.min_tokens
 
 # Model-card decoding: the Captioner samples, ASR is greedy.
 CAPTION_SAMPLING = dict(do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
@@ -41,10 +45,13 @@ class TaskConfig:
     segmentation: str = ""  # how segments are cut (granularity, chunk limit, AuT windows): other cuts, other rows
     summary_from: str = "text"  # summary: from the segments' captions/transcripts, or from the audio itself
     family: str = "qwen3-omni"  # the model's family (model.families): its prompts differ where it lacks a variant
+    loop_stop_tokens: int = DEFAULT_LOOP_STOP_TOKENS  # a decoding loop stops after this many tokens; 0: at the cap
 
     def __post_init__(self):
         if self.name not in TASKS:
             raise ValueError(f"unknown task {self.name!r}: choose from {', '.join(TASKS)}")
+        if self.loop_stop_tokens < 0 or self.loop_stop_tokens == 1:
+            raise ValueError(f"loop_stop_tokens must be 0 (never stop a loop) or >= 2, not {self.loop_stop_tokens}")
         if self.summary_from not in ("text", "audio"):
             raise ValueError(f"summary source must be 'text' or 'audio', not {self.summary_from!r}")
         check_task_fits(self.name, self.family, self.model)
@@ -64,16 +71,19 @@ class TaskConfig:
 
     def decoding(self) -> DecodingOptions:
         sampling = CAPTION_SAMPLING if self.name == "caption" and not self.greedy else {}
-        return DecodingOptions(max_new_tokens=self.max_new_tokens, seed=self.seed, **sampling)
+        loop_stop = LoopStop(min_tokens=self.loop_stop_tokens) if self.loop_stop_tokens else None
+        return DecodingOptions(max_new_tokens=self.max_new_tokens, seed=self.seed, loop_stop=loop_stop, **sampling)
 
     def config_hash(self) -> str:
         # Guards and the fallback ladder change stored text, so their settings are part of the key.
         from .fallback import DEFAULT_LADDER
 
         # The family acts through the prompt and its version (both below); leaving the field itself out keeps
-        # the hashes of datasets made before families existed.
-        fields = {k: v for k, v in asdict(self).items() if k != "family"}
-        payload = {**fields, "prompt": asdict(self.prompt()), "decoding": asdict(self.decoding()),
+        # the hashes of datasets made before families existed. With loops left to run, so does the loop stop's.
+        fields = {k: v for k, v in asdict(self).items()
+                  if k != "family" and not (k == "loop_stop_tokens" and v == 0)}
+        decoding = {k: v for k, v in asdict(self.decoding()).items() if not (k == "loop_stop" and v is None)}
+        payload = {**fields, "prompt": asdict(self.prompt()), "decoding": decoding,
                    "prompt_version": self.prompt_version, "guards": repr(guards.DEFAULT_OPTIONS),
                    "ladder": asdict(DEFAULT_LADDER)}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -74,6 +74,12 @@ def _parse_batch_size(value):
     raise click.BadParameter(f"{value!r}: give a number >= 1 or 'auto'")
 
 
+def _parse_loop_stop_tokens(value: int) -> int:
+    if value == 0 or value >= 2:
+        return value
+    raise click.BadParameter(f"{value}: give 0 (never stop a loop) or a number of tokens >= 2")
+
+
 @cli.command(name="run")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--out", "-o", required=True, type=click.Path(),
@@ -129,6 +135,11 @@ def _parse_batch_size(value):
 @click.option("--max-new-tokens", default=None, type=click.IntRange(min=1),
               help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning and "
                    "summary 4096).")
+@click.option("--loop-stop-tokens", default=128, show_default=True, type=int,
+              callback=lambda c, p, v: _parse_loop_stop_tokens(v),
+              help="Stop a decoding loop once one unit of 1-64 tokens has repeated over this many tokens (0: "
+                   "let it run to the cap). The row keeps the loop's first copies and is flagged "
+                   "repetition:<task> and loop_stopped:<task>.")
 @click.option("--overwrite", is_flag=True, help="Start fresh: discard the existing output and work in progress.")
 @click.option("--retry-errors", is_flag=True, help="Retry recordings whose last attempt ended as an error row.")
 @click.option("--prune", is_flag=True,
@@ -171,7 +182,7 @@ def _parse_batch_size(value):
 def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transcript_model, reasoning_model, summary_model,
                 summary_from, question, language,
                 batch_size, decoder, max_chunk_s, granularity, aut_window, embed_audio, diarize, diarize_model, num_speakers, min_speakers,
-                max_speakers, max_new_tokens, overwrite, retry_errors, prune, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
+                max_speakers, max_new_tokens, loop_stop_tokens, overwrite, retry_errors, prune, commit_every, segment_threads, greedy, seed, device, dtype, cache_dir, engine,
                 ray_address, num_gpus_per_worker, workers, dry_run, quiet, debug):
     """Caption, transcribe, reason about and summarise every recording under PATHS into Parquet.
 
@@ -215,7 +226,7 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
             aut_window=aut_window, batch_size=batch_size, decoder=decoder, overwrite=overwrite, retry_errors=retry_errors,
             prune=prune,
             group_recordings=commit_every, segment_threads=segment_threads,
-            max_new_tokens=max_new_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
+            max_new_tokens=max_new_tokens, loop_stop_tokens=loop_stop_tokens, greedy=greedy, seed=seed, device=device, dtype=dtype,
             cache_dir=cache_dir, engine=engine,
             ray=RayOptions(address=ray_address, workers=workers, num_gpus_per_worker=num_gpus_per_worker),
         )

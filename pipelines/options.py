@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_caption.captioner import DEFAULT_PRESET
+from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
 
 from .diarize import DiarizeOptions
 
@@ -44,6 +45,7 @@ class RunOptions:
     batch_size: int | str = "auto"  # sized from free GPU memory after the model loads (8 on a CPU), or a number
     decoder: str = "auto"  # auto (refill engine on CUDA, generate on CPU) | plain | static | refill
     max_new_tokens: int | None = None
+    loop_stop_tokens: int = DEFAULT_LOOP_STOP_TOKENS  # a decoding loop stops after this many tokens; 0: at the cap
     greedy: bool = False
     seed: int = 0
     device: str = "auto"

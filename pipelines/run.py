@@ -119,7 +119,7 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
         configs.append(TaskConfig(name=task, model=spec, language=language, max_new_tokens=cap,
                                   greedy=options.greedy, seed=options.seed, segmentation=options.segmentation_key(),
                                   summary_from=options.summary_from if task == "summary" else "text",
-                                  family=family.name, **extra))
+                                  family=family.name, loop_stop_tokens=options.loop_stop_tokens, **extra))
     return configs
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from omni_caption.captioner import SegmentText, TaskConfig, plan_summary, run_summary_plans, summary_shrinking_on_oom
 from omni_caption.captioner.prompts import SUMMARY_AUDIO_TEXT, SUMMARY_REDUCE_TEXT
-from omni_caption.captioner.summary import final_summary, format_span, partial_answer
+from omni_caption.captioner.summary import cut_flags, final_summary, format_span, partial_answer
 from omni_caption.model import DecodingOptions, GenerationResult, OmniModel, Prompt, generate_batch, generate_text
 from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory, run_halving_on_oom
 from omni_caption.model.decode_runtime import DecodeRuntime
@@ -120,13 +120,13 @@ def _from_audio_within_memory(omni: OmniModel, rec: Recording, decoding: Decodin
 def _from_audio(omni: OmniModel, rec: Recording, decoding: DecodingOptions, spans: list[tuple[float, float]]):
     results = [generate_batch(omni, [rec.read_span(start, end)], Prompt(text=SUMMARY_AUDIO_TEXT), decoding)[0]
                for start, end in spans]
-    truncated = any(r.hit_token_cap for r in results)
+    cut = cut_flags(results)
     final = results[0]
     if len(results) > 1:
         parts = "\n".join(f"[{format_span(s, e)}] {partial_answer(r)}" for (s, e), r in zip(spans, results))
         final = generate_text(omni, [Prompt(text=SUMMARY_REDUCE_TEXT.format(source=parts))], decoding)[0]
-        truncated |= final.hit_token_cap
-    result = final_summary(final, truncated, (len(results),) + ((1,) if len(results) > 1 else ()))
+        cut |= cut_flags([final])
+    result = final_summary(final, cut, (len(results),) + ((1,) if len(results) > 1 else ()))
     return result.summary, result.reasoning, list(result.flags)
 
 

@@ -243,3 +243,16 @@ def test_model_generate_fn_halves_a_batch_that_runs_out_of_memory(monkeypatch):
     assert sorted(i for c in calls if len(c) <= 2 for i in c) == list(range(7))  # each segment decoded once
     assert runtime.limit.size == 2 and len(freed) == 3  # 7 -> 4 + 3 -> 2 + 2 + 2 + 1
     assert tokeniser.calls == [[6, 5, 4, 3, 2, 1, 0]]  # the halves reuse the rows: features are computed once
+
+
+def test_a_row_stopped_for_looping_is_retried_and_flagged_though_its_text_passes():
+    """The kept copies of a stopped loop can be too few for the text guard; the stop itself says it looped."""
+    mock = MockBackend().enqueue(GOOD, loop_stopped=True).enqueue(GOOD + " again", loop_stopped=True)
+    [out] = run_guarded_task(mock, TRANSCRIPT, [SegmentContext(duration_s=10.0)])
+    assert [c.indices for c in mock.calls] == [(0,), (0,)]  # retried at the next temperature
+    assert {"repetition:transcript", "loop_stopped:transcript"} <= set(out.flags)
+    assert "truncated:transcript" not in out.flags
+    mock = MockBackend().enqueue(GOOD, loop_stopped=True).enqueue(GOOD + " again")
+    [out] = run_guarded_task(mock, TRANSCRIPT, [SegmentContext(duration_s=10.0)])
+    assert out.columns["transcript"] == GOOD + " again" and "fallback:transcript" in out.flags
+    assert not any(f.startswith(("repetition", "loop_stopped")) for f in out.flags)

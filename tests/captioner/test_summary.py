@@ -159,6 +159,18 @@ def test_summary_flags():
     assert result.flags == ("unclosed_think:summary", "truncated:summary", "empty:summary")
 
 
+def test_a_summary_call_stopped_for_looping_flags_the_summary():
+    plan = plan_summary(segments(12), max_tokens=64)  # several calls: one of the first round loops
+
+    def one_loops(prompts):
+        return [GenerationResult("<think>ok</think> A meeting.", (), 9, False, -0.1, loop_stopped=i == 1)
+                for i, _ in enumerate(prompts)]
+
+    result = run_summary_plan(plan, one_loops, max_tokens=64)
+    assert len(result.calls_per_round) > 1
+    assert result.flags == ("loop_stopped:summary", "repetition:summary")
+
+
 def test_nothing_to_summarise_is_no_plan():
     assert plan_summary([SegmentText(0, 5, caption=None, transcript="")]) is None
 

@@ -50,8 +50,29 @@ def test_config_hash_changes_with_anything_that_changes_output():
     assert base.config_hash() == TaskConfig("transcript", "instruct", language="English").config_hash()
     for other in (TaskConfig("transcript", "instruct", language="German"),
                   TaskConfig("transcript", "other/model", language="English"),
-                  TaskConfig("transcript", "instruct", language="English", max_new_tokens=10)):
+                  TaskConfig("transcript", "instruct", language="English", max_new_tokens=10),
+                  TaskConfig("transcript", "instruct", language="English", loop_stop_tokens=0)):
         assert other.config_hash() != base.config_hash()
+
+
+def test_datasets_made_before_the_loop_stop_keep_their_hash_with_loops_left_to_run():
+    # Hashes of these configs before the loop stop existed (commit b4d2fd2): a dataset made then resumes.
+    assert TaskConfig("transcript", "instruct", language="English", loop_stop_tokens=0).config_hash() == \
+        "4f23625554913a6f"
+    assert TaskConfig("caption", "captioner", max_new_tokens=2048, loop_stop_tokens=0).config_hash() == \
+        "514a1787ca6ade02"
+
+
+def test_every_task_stops_loops_unless_told_not_to():
+    from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
+    from omni_caption.model.loop_stop import LoopStop
+
+    for name in ("caption", "transcript", "summary"):
+        assert TaskConfig(name, "captioner").decoding().loop_stop == LoopStop(min_tokens=DEFAULT_LOOP_STOP_TOKENS)
+    assert TaskConfig("caption", "captioner", loop_stop_tokens=300).decoding().loop_stop.min_tokens == 300
+    assert TaskConfig("caption", "captioner", loop_stop_tokens=0).decoding().loop_stop is None
+    with pytest.raises(ValueError, match="loop_stop_tokens"):
+        TaskConfig("caption", "captioner", loop_stop_tokens=1)
 
 
 def test_prompt_version_tracks_every_template():

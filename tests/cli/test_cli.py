@@ -173,16 +173,25 @@ def test_batch_size_auto_and_engine_decoders(tmp_path, cache_dir, tiny_dir, deco
     out = tmp_path / "x.parquet"
     result = CliRunner().invoke(cli, [str(EXAMPLES / "field"), "--out", str(out), "--model", "tiny-random",
                                       "--tasks", "transcript", "--batch-size", "auto", "--decoder", decoder,
-                                      "--segment-threads", "2",
+                                      "--segment-threads", "2", "--loop-stop-tokens", "64",
                                       "--max-new-tokens", "3", "--cache-dir", str(cache_dir), "--quiet"])
     assert result.exit_code == 0, result.output
     options = json.loads(duckdb.sql(f"SELECT value FROM parquet_kv_metadata('{out}') "
                                     "WHERE key = 'omni_caption.run_config'").fetchone()[0])["options"]
     assert options["batch_size"] == "auto" and options["decoder"] == decoder and options["segment_threads"] == 2
+    assert options["loop_stop_tokens"] == 64
     assert duckdb.sql(f"SELECT count(DISTINCT source_path) FROM '{out}' WHERE status = 'ok'").fetchone()[0] == 2
 
 
-@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "many"], ["--decoder", "turbo"]])
+def test_the_loop_stop_default_is_the_tasks():
+    from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
+    from omni_caption.cli.main import run_command
+
+    assert next(p.default for p in run_command.params if p.name == "loop_stop_tokens") == DEFAULT_LOOP_STOP_TOKENS
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--batch-size", "many"], ["--decoder", "turbo"],
+                                  ["--loop-stop-tokens", "1"], ["--loop-stop-tokens", "-3"]])
 def test_bad_batch_size_or_decoder_is_a_usage_error(tmp_path, args):
     result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), *args])
     assert result.exit_code == 2 and args[0] in result.output
