@@ -29,8 +29,12 @@ for k = 1, 2, 4, 8 with --tiny on a CPU: it sizes the pipeline's groups
 captions loop to the cap (`--long-len`, 2048), and `--slot-cache-len` (or
 `--queue-slots auto`, the pipeline's choice) gives refill slots fewer
 positions than prompt + cap: a caption that fills its slot goes on in a
-full-length round, counted in `continued`. `tok/step` is caption tokens per
-decode step: at one step time, the caption rate. `tokenise_ms_per_clip` is the host CPU time per clip of
+full-length round, counted in `continued`. `--loop-stop-after N` stands for
+the pipeline's loop stop (model/loop_stop.py; random weights make no real
+loops, so it is a length, not a check): a looping caption ends N tokens after
+its loop began (its drawn length). `tok/step` is caption tokens per decode
+step and `clips/kstep` clips per 1000 steps: at one step time, the caption
+rate and the realtime factor. `tokenise_ms_per_clip` is the host CPU time per clip of
 the processor (log-mel + prompt): the pipeline spends it on the next batch in
 a worker thread while the GPU decodes this one. Results go to `$OUT/gpu_throughput.json` (or --json),
 rewritten after every run so a timeout keeps what finished.
@@ -95,6 +99,7 @@ class Run:
     slot_use: float | None = None  # queue runs: share of slot-steps spent on real caption tokens
     continued: int | None = None  # refill queue runs: captions that filled their slot and went on at full length
     tok_per_step: float | None = None  # queue runs: caption tokens per decode step (at one step time, the rate)
+    clips_per_kstep: float | None = None  # queue runs: clips per 1000 decode steps (at one step time, x realtime)
 
 
 @dataclass
@@ -247,15 +252,18 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
     return run
 
 
-def caption_lengths(count: int, mean: int, seed: int = 0, long_share: float = 0.0, long_len: int = 0) -> list[int]:
+def caption_lengths(count: int, mean: int, seed: int = 0, long_share: float = 0.0, long_len: int = 0,
+                    loop_stop_after: int = 0) -> list[int]:
     """Caption lengths of a queue: normal around `mean` (sd 30 %), kept within 25 %..175 % of it; with
     `long_share`, that share of them (at random places) runs to `long_len` instead, as a caption that
-    loops to the token cap does."""
+    loops to the token cap does, or with `loop_stop_after`, that many tokens past its drawn length (where
+    its loop began), as the loop stop ends it."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     drawn = np.clip(rng.normal(mean, 0.3 * mean, count).round(), max(1, mean // 4), mean * 7 // 4)
-    drawn[rng.permutation(count)[:round(long_share * count)]] = long_len
+    looping = rng.permutation(count)[:round(long_share * count)]
+    drawn[looping] = np.minimum(drawn[looping] + loop_stop_after, long_len) if loop_stop_after else long_len
     return [int(n) for n in drawn]
 
 
@@ -279,7 +287,8 @@ def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, a
     from omni_caption.model.row_batch import batch_rows, to_device
 
     count = batches * slots
-    caps = caption_lengths(count, args.caption_tokens, long_share=args.long_captions, long_len=args.long_len)
+    caps = caption_lengths(count, args.caption_tokens, long_share=args.long_captions, long_len=args.long_len,
+                           loop_stop_after=args.loop_stop_after)
     rows = clip_rows(thinker, special, count, args.clip_s)
     bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
     prefill_rows, slot_len = None, args.slot_cache_len
@@ -330,6 +339,7 @@ def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, a
     run.x_realtime_10h = significant(corpus_speed(run.x_realtime, run.warmup_s))
     run.slot_use = round(sum(caps) / slot_steps, 3)
     run.tok_per_step = round(sum(caps) / steps, 1)
+    run.clips_per_kstep = round(1000 * count / steps, 1)
     if thinker.device.type == "cuda":
         run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     return run
@@ -356,11 +366,11 @@ def pipeline_auto(thinker, memory, caption_cap: int = CAPTION_CAP) -> dict | Non
 
 def print_table(runs: list[Run]) -> None:
     header = ("decoder", "batch", "clips", "cache", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h",
-              "peak GiB", "slot use", "tok/step", "continued", "status")
+              "peak GiB", "slot use", "tok/step", "clips/kstep", "continued", "status")
     print(" | ".join(header))
     for r in runs:
         cells = (r.decoder, r.batch, r.clips, r.cache_len, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
-                 r.peak_gib, r.slot_use, r.tok_per_step, r.continued, r.status)
+                 r.peak_gib, r.slot_use, r.tok_per_step, r.clips_per_kstep, r.continued, r.status)
         print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
 
 
@@ -399,6 +409,9 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--long-captions", type=float, default=0.0,
                         help="share of the queue's captions that run to --long-len tokens (looping to the cap)")
     parser.add_argument("--long-len", type=int, default=None, help="default: the caption cap, 2048 (256 --tiny)")
+    parser.add_argument("--loop-stop-after", type=int, default=0,
+                        help="a looping caption ends this many tokens after its loop began, as the pipeline's loop "
+                             "stop ends it (about 136: 128 tokens, then the next sync); 0: it runs to --long-len")
     parser.add_argument("--slot-cache-len", type=int, default=None,
                         help="refill queue runs: slots of this many positions (default: none; with --queue-slots "
                              "auto, the pipeline's)")

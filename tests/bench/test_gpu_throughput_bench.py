@@ -26,6 +26,9 @@ def test_queue_caption_lengths_vary_around_the_mean():
     assert 380 < sum(lengths) / len(lengths) < 420
     looping = load_bench("gpu_throughput").caption_lengths(256, 400, long_share=0.02, long_len=2048)
     assert [a for a, b in zip(looping, lengths) if a != b] == [2048] * 5  # the rest drawn as before
+    stopped = load_bench("gpu_throughput").caption_lengths(256, 400, long_share=0.02, long_len=2048,
+                                                           loop_stop_after=136)
+    assert [a - b for a, b in zip(stopped, lengths) if a != b] == [136] * 5  # the same captions, stopped
 
 
 def test_speed_arithmetic():
