@@ -107,3 +107,19 @@ def test_generate_stops_decoding_when_every_row_loops(tiny, free_and_stopped):
 def test_without_a_loop_stop_loops_run_to_the_cap(free_and_stopped):
     free, _ = free_and_stopped
     assert not any(r.loop_stopped for r in free) and all(r.num_tokens == 120 for r in free)
+
+
+def test_qwen25_generate_checks_for_loops_too(tiny25, monkeypatch):
+    """Qwen2.5-Omni generates through the thinker's own `generate` (its tiny model does not loop): the criterion
+    must reach it, every step once there are tokens enough to look at."""
+    seen = []
+    real = LoopStopCriteria.__call__
+
+    def spy(self, input_ids, scores, **kwargs):
+        seen.append(input_ids.shape[1] - self.prompt_len)
+        return real(self, input_ids, scores, **kwargs)
+
+    monkeypatch.setattr(LoopStopCriteria, "__call__", spy)
+    stop = LoopStop(max_unit=2, min_repeats=2, min_tokens=4)
+    generate_batch(tiny25, six_clips()[:2], Prompt(), DecodingOptions(max_new_tokens=10, loop_stop=stop))
+    assert seen == list(range(1, 11))
