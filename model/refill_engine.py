@@ -45,6 +45,7 @@ from .loop_stop import looping_now
 from .refill_plan import full_length_slots, prefill_group, slot_room
 from .row_batch import Row, batch_rows, to_device
 from .slot_cache import SlotCache, SlotStorage, slot_cache_numel
+from .slot_state import SlotState
 
 if TYPE_CHECKING:
     import torch
@@ -97,24 +98,6 @@ class RefillResult:
     def slot_use(self) -> float:
         """The share of slot-steps that decoded a real row (1.0: no slot ever idled)."""
         return self.busy_slot_steps / max(1, self.slot_steps)
-
-
-@dataclass
-class _Slots:
-    """Device-side state of every slot, plus which input row each one holds (host side)."""
-
-    tokens: "torch.Tensor"  # [slots, cap] generated tokens of the current row
-    logprobs: "torch.Tensor"
-    count: "torch.Tensor"  # tokens generated so far
-    caps: "torch.Tensor"
-    finished: "torch.Tensor"  # True for an ended row and for an empty slot
-    looped: "torch.Tensor"  # True for a row stopped because its tokens loop
-    mask: "torch.Tensor"  # [slots, cache_len] bool: cache positions holding this row's tokens
-    next_pos: "torch.Tensor"  # [4, slots, 1] text + M-RoPE positions of the next token
-    history: "torch.Tensor | None"  # [slots, cache_len] token ids for the repetition penalty
-    logits: "torch.Tensor | None" = None  # [slots, vocab] for the next choice
-    chosen: "torch.Tensor | None" = None  # [slots] the last tokens chosen, fed by the next step
-    holder: list = field(default_factory=list)  # input row index per slot, None when free
 
 
 class RefillDecoder:
@@ -235,7 +218,8 @@ class RefillDecoder:
         prefill_tokens = self.options.prefill_rows * longest if self.options.prefill_rows else None
         processors = logits_processors(decoding)
         cache = self._slot_cache(slots, cache_len)
-        state = self._empty_slots(slots, cache_len, min(cache_len, max(caps[i] for i in queue)), bool(processors))
+        state = SlotState.empty(slots, cache_len, min(cache_len, max(caps[i] for i in queue)), bool(processors),
+                                self.thinker.lm_head.out_features, self.device)
         busy = torch.zeros((), dtype=torch.long, device=self.device)
         steps = 0
         while True:
@@ -280,29 +264,7 @@ class RefillDecoder:
             self._caches[shape] = SlotCache(self.text_config, slots, cache_len, dtype, self.device, self._storage)
         return self._caches[shape]
 
-    def _empty_slots(self, slots: int, cache_len: int, cap: int, with_history: bool) -> _Slots:
-        import torch
-
-        device = self.device
-        mask = torch.zeros(slots, cache_len, dtype=torch.bool, device=device)
-        # An empty slot attends to its first position, so no row sees nothing (torch 2.11's sdpa gives 0 there,
-        # the eager path a uniform average; which a kernel gives is not this engine's to rely on).
-        mask[:, 0] = True
-        return _Slots(
-            tokens=torch.zeros(slots, cap, dtype=torch.long, device=device),
-            logprobs=torch.zeros(slots, cap, dtype=torch.float32, device=device),
-            count=torch.zeros(slots, dtype=torch.long, device=device),
-            caps=torch.ones(slots, dtype=torch.long, device=device),
-            finished=torch.ones(slots, dtype=torch.bool, device=device),
-            looped=torch.zeros(slots, dtype=torch.bool, device=device),
-            mask=mask,
-            next_pos=torch.zeros(4, slots, 1, dtype=torch.long, device=device),
-            history=torch.zeros(slots, cache_len, dtype=torch.long, device=device) if with_history else None,
-            logits=torch.zeros(slots, self.thinker.lm_head.out_features, dtype=torch.float32, device=device),
-            holder=[None] * slots,
-        )
-
-    def _collect(self, state: _Slots, result: RefillResult) -> None:
+    def _collect(self, state: SlotState, result: RefillResult) -> None:
         """Hand the rows that ended to the result and free their slots (one host sync)."""
         import torch
 
@@ -317,7 +279,7 @@ class RefillDecoder:
                 result.logprobs[row] = state.logprobs[slot, :counts[slot]].to("cpu", torch.float32, copy=True)
                 state.holder[slot] = None
 
-    def _refill(self, state: _Slots, cache: SlotCache, slot_ids: list[int], group: list[int], rows: list[Row],
+    def _refill(self, state: SlotState, cache: SlotCache, slot_ids: list[int], group: list[int], rows: list[Row],
                 prefixes: dict, caps: list[int], pad_id: int, prefill_context) -> float:
         """Prefill rows `group` as one batch into slots `slot_ids`; returns the seconds it took. A row in
         `prefixes` outgrew a cache: the tokens it made so far follow its prompt."""
@@ -383,7 +345,7 @@ class RefillDecoder:
         return (torch.where(has_prefix[:, None], out, hidden), torch.cat([positions, fed_positions], dim=2),
                 torch.cat([token_ids, fed_ids], dim=1), mask)
 
-    def _choose(self, state: _Slots, processors, do_sample: bool, eos) -> "torch.Tensor":
+    def _choose(self, state: SlotState, processors, do_sample: bool, eos) -> "torch.Tensor":
         """Pick every live row's next token and record it; returns how many rows were live."""
         import torch
 
@@ -399,7 +361,7 @@ class RefillDecoder:
         state.chosen = chosen
         return live.sum()
 
-    def _advance(self, state: _Slots, cache: SlotCache) -> None:
+    def _advance(self, state: SlotState, cache: SlotCache) -> None:
         """Feed every slot's chosen token through one decode step (ended rows too: their output is ignored)."""
         import torch
 
