@@ -57,8 +57,7 @@ def guard_outcome(task: TaskConfig, outcome: FallbackOutcome, context: guards.Se
     item = guards.GuardInput(task.name, guarded_text(task, result), context, result.num_tokens,
                              result.hit_token_cap)
     report = guards.check(item, options, model_guards=(guards.repetition_guard,))
-    # A loop stopped while decoding is a loop, even where its kept copies are too few for the text guard.
-    loop_flags = (f"repetition:{task.name}", f"loop_stopped:{task.name}") if result.loop_stopped else ()
+    loop_flags = guards.loop_stop_flags(task.name) if result.loop_stopped else ()
     out.flags.extend(f for f in report.flags + loop_flags if f not in out.flags)
     out.scores.update(report.scores)
     column = _TEXT_COLUMN.get(task.name)

@@ -126,6 +126,12 @@ def repetition_guard(item: GuardInput, options: GuardOptions = DEFAULT_OPTIONS) 
     return Findings(flags=flags, scores={score_name(item.task, "compression_ratio"): round(ratio, 4)})
 
 
+def loop_stop_flags(task: str) -> tuple[str, ...]:
+    """The flags of a text whose decoding loop was stopped (model/loop_stop.py): a loop, even where its kept
+    copies are too few for `repetition_guard`."""
+    return f"repetition:{task}", f"loop_stopped:{task}"
+
+
 def is_repetitive(text: str | None, options: GuardOptions = DEFAULT_OPTIONS) -> bool:
     return bool(repetition_guard(GuardInput("any", text), options).flags)
 

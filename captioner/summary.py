@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from omni_caption.model import GenerationResult
 
+from .guards import loop_stop_flags
 from .speech_rate import syllabic_count
 from .tasks import split_think
 from .text_stats import has_words
@@ -319,7 +320,7 @@ def _final(state: _Progress) -> SummaryResult:
 def cut_flags(results: Sequence[GenerationResult]) -> set[str]:
     """The summary's flags for calls cut short: at the token cap, or where their text began to loop."""
     flags = {"truncated:summary"} if any(r.hit_token_cap for r in results) else set()
-    return flags | ({"repetition:summary", "loop_stopped:summary"} if any(r.loop_stopped for r in results) else set())
+    return flags | (set(loop_stop_flags("summary")) if any(r.loop_stopped for r in results) else set())
 
 
 def final_summary(result: GenerationResult, cut: Collection[str] = (),

@@ -215,7 +215,7 @@ def generate_rows(omni: OmniModel, rows: list[Row], decoding: DecodingOptions, w
         handle.remove()
     if not isinstance(sequences, torch.Tensor):
         sequences = sequences.sequences
-    generated = sequences[:, inputs["input_ids"].shape[1]:].cpu()
+    generated = sequences[:, prompt_len:].cpu()
     logprobs = torch.stack(recorder.steps, dim=1).cpu() if recorder.steps else None
     return [_to_result(omni, row, logprobs[i] if logprobs is not None else None, eos_ids, decoding)
             for i, row in enumerate(generated)]
