@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .duckdb_views import connect_readonly, dataset_files
-from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches
+from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches, temp_file_beside
 from .segment_table import SEGMENT_SCHEMA
 from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt
 
@@ -39,9 +38,8 @@ class ExportResult:
 def atomic_output(path: Path) -> Iterator[Path]:
     """A temp path beside `path` to write to; renamed over `path` only if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
         yield tmp
         with open(tmp, "rb") as handle:

@@ -88,8 +88,7 @@ class AtomicParquetWriter:
         self.rename = rename
         self.rows = 0
         self._pending: list[pa.Table] = []
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        self.tmp_path = Path(tmp_name)
+        fd, self.tmp_path = temp_file_beside(path)
         self._handle = os.fdopen(fd, "wb")
         # Dictionary encoding keeps the repeated recording-level columns cheap.
         self._writer = pq.ParquetWriter(self._handle, schema, compression="zstd", use_dictionary=True)
@@ -139,6 +138,31 @@ class AtomicParquetWriter:
         except BaseException:
             self.abandon()
             raise
+
+
+def temp_file_beside(path: Path) -> tuple[int, Path]:
+    """An open temp file in `path`'s folder, to be renamed over `path`, with the mode a plain `open` would
+    give it (0666 less the umask): mkstemp's 0600 would leave a team's dataset readable by its writer alone."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except OSError:  # a file system without modes (some mounts): its own default stands
+        pass
+    return fd, Path(tmp_name)
+
+
+def current_umask() -> int:
+    """The process's umask, read where Linux shows it, so threads never see it changed to read it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(directory: Path) -> None:

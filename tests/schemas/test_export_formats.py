@@ -143,3 +143,21 @@ def test_hf_upgrades_files_of_older_schema_versions(tmp_path, load_hf):
     assert pq.read_schema(result.paths[0]).names == [n for n in SEGMENT_SCHEMA.names if n != "audio"]
     ds = load_hf(str(result.paths[0]))
     assert ds.num_rows == 5 and ds[0]["caption"] == "A dog barks loudly near the river."
+
+
+
+@pytest.mark.parametrize("export", [
+    lambda dataset, out: export_jsonl(dataset, out / "out.jsonl"),
+    lambda dataset, out: export_hf(dataset, out / "hf.parquet"),
+    lambda dataset, out: export_hf(dataset, out / "hf"),
+    lambda dataset, out: export_subtitles(dataset, out / "subs", "srt"),
+], ids=["jsonl", "hf-file", "hf-folder", "srt"])
+def test_exports_get_the_mode_the_umask_gives_not_0600(dataset, tmp_path, export):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        result = export(dataset, tmp_path / "out")
+    finally:
+        os.umask(previous)
+    assert result.paths and {p.stat().st_mode & 0o777 for p in result.paths} == {0o640}

@@ -156,3 +156,20 @@ def test_dataset_commands_say_a_run_is_in_progress(tmp_path):
     committed_parts(out, [[3]])
     info = CliRunner().invoke(cli, ["info", str(out)])
     assert info.exit_code == 0 and "in progress      1 committed part (1 recording) in" in info.output
+
+
+@pytest.fixture(params=[0o022, 0o027])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+@pytest.mark.parametrize("out", ["out.parquet", "ds/"])
+def test_outputs_and_parts_get_the_mode_the_umask_gives_not_0600(tmp_path, out, umask):
+    """A corpus is written for a team: mkstemp's 0600 would hide it from everyone but its writer."""
+    store = PartStore(str(tmp_path / out), rows_per_shard=3)
+    part = store.write_part(rows_to_table(rec(0)))
+    assert part.stat().st_mode & 0o777 == 0o666 & ~umask
+    written = store.finalize_chunks([rec(1), rec(2)], INFO)
+    assert written and {p.stat().st_mode & 0o777 for p in written} == {0o666 & ~umask}
