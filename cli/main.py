@@ -15,10 +15,12 @@ from click_default_group import DefaultGroup
 from omni_caption import __version__
 
 from .dataset_commands import DatasetPath
+from .run_report import print_preview, print_summary
 
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
 EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
 EXIT_TERMINATED = 128 + signal.SIGTERM  # stopped by SIGTERM, as a shell reports a process killed by it
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # stopped by Ctrl-C, likewise
 
 
 def _fail(ctx: click.Context, exc: BaseException) -> None:
@@ -233,20 +235,21 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
         if dry_run:
             from omni_caption.pipelines.run_preview import preview_run
 
-            _print_preview(preview_run(list(paths), out, options, listed))
+            print_preview(preview_run(list(paths), out, options, listed))
             return
         with _sigterm_stops_the_run():
             summary = run_corpus(list(paths), out, options, show_progress=not quiet, listed=listed)
     except click.UsageError:  # BadParameter too: click prints usage and exits 2
         raise
-    except Terminated:
-        click.echo(f"Error: stopped by SIGTERM; the committed work stays in {out}.parts/ and the same command "
-                   f"resumes it", err=True)
-        ctx.exit(EXIT_TERMINATED)
+    except (Terminated, KeyboardInterrupt) as stop:
+        how, code = ("SIGTERM", EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
+        click.echo(f"\nError: stopped by {how}; the committed work stays in {Path(out)}.parts/ and the same "
+                   f"command resumes it", err=True)
+        ctx.exit(code)
     except Exception as exc:  # one line for the user; --debug shows the traceback
         _fail(ctx, exc)
         return
-    _print_summary(summary, out)
+    print_summary(summary, out)
 
 
 class Terminated(BaseException):
@@ -270,67 +273,6 @@ def _sigterm_stops_the_run():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _print_preview(preview) -> None:
-    click.echo("Dry run: nothing loaded, decoded or written.")
-    click.echo(f"  inputs  {_recordings(preview.recordings)}, {preview.audio_s / 3600:.2f} h of audio by their headers"
-               + (f"; {preview.ignored}" if preview.ignored else ""))
-    kept = (f", and {_recordings(preview.kept)} of earlier runs that it keeps (--prune drops them)"
-            if preview.kept else "")
-    click.echo(f"  output  {preview.out} holds work for {preview.stored_recordings} of them{kept}")
-    width = max(len(stage.label) for stage in preview.stages)
-    for stage in preview.stages:
-        per_task = (f"; by task: {', '.join(f'{task} {n}' for task, n in stage.tasks_left.items())}"
-                    if len(stage.tasks_left) > 1 and stage.recordings else "")
-        click.echo(f"  {stage.label:<{width}}  to do: {_recordings(stage.recordings)}, {stage.audio_s / 3600:.2f} h"
-                   f" (done: {stage.done}{per_task})")
-    if preview.unreadable:
-        click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
-        for line in preview.unreadable:
-            click.echo(f"    {line}")
-    for line in preview.unread_folders:
-        click.echo(f"  warning: {line}")
-    for line in preview.replaced:
-        click.echo(f"  replaced: {line}")
-    if preview.nothing_to_do:
-        click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
-
-
-def _recordings(count: int) -> str:
-    return f"{count} recording{'' if count == 1 else 's'}"
-
-
-def _print_summary(summary, out: Path) -> None:
-    rows = [
-        ("recordings", f"{summary.recordings}"),
-        ("ok", f"{summary.ok}"),
-        *([("partial", f"{summary.partial} (a task failed; their rows keep the other tasks' results)")]
-          if summary.partial else []),
-        ("errors", f"{summary.errors}"),
-        ("segments", f"{summary.segments}"),
-        ("flagged segments", f"{summary.flagged_segments}"),
-        ("audio hours", f"{summary.audio_s / 3600:.3f}"),
-        ("wall time", f"{summary.wall_s:.1f} s"),
-        ("speed", f"{summary.realtime_factor:.1f}x realtime"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    click.echo(f"Wrote {out}")
-    if summary.resumed:
-        click.echo(f"  resumed: {summary.resumed} recordings were already done")
-    if summary.ignored:
-        click.echo(f"  ignored: {summary.ignored}")
-    if summary.kept:
-        click.echo(f"  kept: {_recordings(summary.kept)} of earlier runs, not among these inputs, as they were "
-                   f"(--prune drops them)")
-    for key, value in rows:
-        click.echo(f"  {key:<{width}}  {value}")
-    for line in summary.error_lines:
-        click.echo(f"  error: {line}", err=True)
-    for line in summary.warning_lines:
-        click.echo(f"  warning: {line}", err=True)
-    if summary.nonsense_model:
-        click.echo("  note: tiny random models have random weights; their captions and transcripts are nonsense.")
 
 
 @cli.command(name="query")

@@ -58,7 +58,8 @@ class RunSummary:
     resumed: int = 0  # recordings whose results were already in the output
     kept: int = 0  # recordings of earlier runs, not among these inputs, left in the output as they were
     ignored: str | None = None  # the input folders' files of other kinds, by extension (discover.ignored_line)
-    audio_s: float = 0.0
+    audio_s: float = 0.0  # the output's recordings, this run's and resumed ones
+    run_audio_s: float = 0.0  # the recordings this run worked on: what the speed is of
     wall_s: float = 0.0
     error_lines: list[str] = field(default_factory=list)
     warning_lines: list[str] = field(default_factory=list)  # e.g. a recording whose audio ends early
@@ -66,7 +67,8 @@ class RunSummary:
 
     @property
     def realtime_factor(self) -> float:
-        return self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
+        """Audio worked on per second of this run: resumed recordings cost nothing, so they do not count."""
+        return self.run_audio_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
 def check_output_path(out: Path, sharded: bool) -> None:
@@ -151,8 +153,10 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
             header_seconds = HeaderSeconds()  # read once for all stages, only where groups are sized by audio
+            worked: set[str] = set()
             for stage in plan:
                 works = _pending_works(stage, sources, keys, done, store, wanted, options, header_seconds)
+                worked.update(source.source_path for work in works for source in work.sources)
                 progress.skip(len(sources) - sum(len(w.sources) for w in works))
                 if not works:
                     continue
@@ -174,7 +178,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             summary.kept = len(earlier.kept)
             summary.warning_lines += earlier.replaced_lines()
             chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, options)
-            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths()),
+            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked),
                                   DatasetInfo(tool_version=__version__, run_config=run_config),
                                   audio=options.embed_audio or store.has_audio())
     finally:
@@ -314,9 +318,9 @@ def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: d
 
 
 def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
-             skip: set[str] = frozenset()) -> Iterator[list[SegmentRow]]:
+             skip: set[str] = frozenset(), worked: set[str] = frozenset()) -> Iterator[list[SegmentRow]]:
     """The chunks, unchanged, counted into `summary` on their way to the writer (but rows of `skip` paths:
-    recordings of earlier runs, counted as `kept`)."""
+    recordings of earlier runs, counted as `kept`); `worked`: the paths this run had work for."""
     seen: dict[str, str] = {}
     for rows in chunks:
         for row in rows:
@@ -329,6 +333,8 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
             if row.source_path not in seen:
                 seen[row.source_path] = "partial" if row.error else "ok"
                 summary.audio_s += row.recording_duration_s or 0.0
+                if row.source_path in worked:
+                    summary.run_audio_s += row.recording_duration_s or 0.0
                 if row.error:
                     summary.error_lines.append(f"{row.source_path}: {row.error}")
             summary.segments += 1

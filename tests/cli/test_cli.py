@@ -273,6 +273,20 @@ def test_dry_run_says_what_is_left_and_writes_nothing(tmp_path, cache_dir, tiny_
     assert out.stat().st_mtime_ns == before
 
 
+def test_a_rerun_with_nothing_left_claims_no_speed(tmp_path, cache_dir, tiny_dir, demo_run):
+    _, done = demo_run
+    out = tmp_path / "captions.parquet"
+    shutil.copy(done, out)
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(out), "--model", "tiny-random",
+                                      "--tasks", "caption,transcript,reasoning", "--max-new-tokens", "8",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "  resumed: 5 recordings were already done" in lines  # the error row too: --retry-errors redoes it
+    assert any(line.startswith("  audio hours") and line.endswith("(0.000 worked on in this run)") for line in lines)
+    assert "  speed             - (no audio to work on)" in lines
+
+
 def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
     import lhotse
 

@@ -42,6 +42,9 @@ def test_rerun_skips_finished_work_and_gives_the_same_file(corpus, tmp_path, cac
     second = run_corpus([corpus], out, options(cache_dir), show_progress=False)
     assert first.resumed == 0 and second.resumed == first.recordings == 5
     assert rows_of(out) == before
+    # The speed is of the audio worked on: a rerun with nothing to do claims none, not the whole corpus's.
+    assert first.run_audio_s == first.audio_s > 0 and first.realtime_factor > 0
+    assert second.audio_s == first.audio_s and second.run_audio_s == 0 and second.realtime_factor == 0
 
 
 def test_moved_file_is_not_redone_changed_file_is(corpus, tmp_path, cache_dir, tiny_dir):
@@ -52,6 +55,7 @@ def test_moved_file_is_not_redone_changed_file_is(corpus, tmp_path, cache_dir, t
     make_tone(corpus / "field" / "river_morning.flac", seconds=3.0)  # same name, new bytes
     summary = run_corpus([corpus], out, options(cache_dir), show_progress=False)
     assert summary.resumed == 4  # all but river_morning, whose bytes changed
+    assert summary.run_audio_s == pytest.approx(3.0, abs=0.05) and summary.audio_s > 10
     paths = {r["source_path"] for r in rows_of(out)}
     assert "archive/renamed.mp3" in paths and "podcast_episode.mp3" not in paths
 
@@ -110,8 +114,12 @@ def test_kill_9_mid_run_then_rerun_equals_uninterrupted(tmp_path, cache_dir, tin
     assert not (tmp_path / "killed.parquet.lock").exists()
 
 
-def test_sigterm_stops_like_ctrl_c_releasing_the_lock_and_a_rerun_resumes(tmp_path, cache_dir, tiny_dir):
-    """SLURM sends SIGTERM before a preemption; a requeued job on another host must find no lock left."""
+@pytest.mark.parametrize("stop, code, said", [(signal.SIGTERM, 143, "stopped by SIGTERM"),
+                                               (signal.SIGINT, 130, "stopped by Ctrl-C")])
+def test_sigterm_or_ctrl_c_stops_releasing_the_lock_and_a_rerun_resumes(tmp_path, cache_dir, tiny_dir, stop, code,
+                                                                       said):
+    """SLURM sends SIGTERM before a preemption; a requeued job on another host must find no lock left.
+    Either way the user is told where the work is and how to go on."""
     corpus = tmp_path / "in"
     for i in range(6):
         shutil.copytree(EXAMPLES, corpus / f"batch{i:02d}", ignore=shutil.ignore_patterns("*.txt"))
@@ -123,10 +131,11 @@ def test_sigterm_stops_like_ctrl_c_releasing_the_lock_and_a_rerun_resumes(tmp_pa
     deadline = time.monotonic() + 120
     while not store.part_paths() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     _, stderr = proc.communicate(timeout=60)
-    assert not out.exists(), "the run finished before SIGTERM: make the corpus bigger"
-    assert proc.returncode == 143 and "stopped by SIGTERM" in stderr
+    assert not out.exists(), "the run finished before the signal: make the corpus bigger"
+    assert proc.returncode == code and f"{said}; the committed work stays in {out}.parts/" in stderr
+    assert "Traceback" not in stderr and "Aborted!" not in stderr
     assert not (tmp_path / "o.parquet.lock").exists() and store.part_paths()
     rerun = subprocess.run(args, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
