@@ -181,6 +181,10 @@ def segments_for(granularity: str, regions: list[TimeSpan], windows: list[TimeSp
                 stretch = caption_chunks([], g1 - g0, options)
                 spans += [TimeSpan(g0 + s.start_s, g0 + s.end_s) for s in stretch]
         spans.sort(key=lambda s: s.start_s)
+        if not spans and duration_s > 0:
+            # No speech and no stretch long enough for a row of its own: the recording still gets one row,
+            # else it would leave no trace in the dataset (a clip of a door shutting, a 1 s silence).
+            spans = [TimeSpan(0.0, duration_s)]
     else:
         raise ValueError(f"granularity must be 'chunk' or 'utterance', not {granularity!r}")
     return [Segment(span, speech_ratio(span, regions),

@@ -65,8 +65,18 @@ def test_segments_have_valid_speech_ratio(layout, granularity):
     windows = utterance_windows(regions, duration, energy, FRAME_S, OPTIONS)
     segments = segments_for(granularity, regions, windows, duration, OPTIONS)
     starts = [s.start_s for s in segments]
+    assert segments, "every recording gets at least one row"
     assert starts == sorted(starts)
     assert all(0.0 <= s.speech_ratio <= 1.0 for s in segments)
+
+
+@pytest.mark.parametrize("duration", [0.05, 1.5, 1.999])
+def test_a_short_recording_without_speech_is_one_utterance_row(duration):
+    energy = np.zeros(int(np.ceil(duration / FRAME_S)), dtype=np.float32)
+    (only,) = segments_for("utterance", [], [], duration, OPTIONS)
+    assert (only.span.start_s, only.span.end_s, only.speech_ratio, only.windows) == (0.0, duration, 0.0, ())
+    assert segments_for("chunk", [], utterance_windows([], duration, energy, FRAME_S, OPTIONS), duration,
+                        OPTIONS)[0].span == only.span
 
 
 def test_long_speech_run_is_cut_at_its_quietest_frame():
