@@ -34,7 +34,9 @@ the pipeline's loop stop (model/loop_stop.py; random weights make no real
 loops, so it is a length, not a check): a looping caption ends N tokens after
 its loop began (its drawn length). `tok/step` is caption tokens per decode
 step and `clips/kstep` clips per 1000 steps: at one step time, the caption
-rate and the realtime factor. `tokenise_ms_per_clip` is the host CPU time per clip of
+rate and the realtime factor. `--queue-slots` and `--loop-stop-after` take comma lists, `--queue-kinds`
+the engines: every combination runs in this one process, on one build of the model (bench/gpu_owed.sh, the
+owed GPU calls, uses this). `tokenise_ms_per_clip` is the host CPU time per clip of
 the processor (log-mel + prompt): the pipeline spends it on the next batch in
 a worker thread while the GPU decodes this one. Results go to `$OUT/gpu_throughput.json` (or --json),
 rewritten after every run so a timeout keeps what finished.
@@ -47,98 +49,17 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CAPTION_TOKENS = 400  # a Captioner caption of a 30 s clip runs about this long
-CAPTION_CAP = 2048  # a caption stage's token cap (captioner/tasks.py)
-CORPUS_S = 10 * 3600.0
-QUEUE_BATCHES = (4,)  # queue runs: clips = k x slots for each k
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ scripts are loaded by path, not as a package
 
-# The released Qwen3-Omni-30B-A3B thinker (ARCHITECTURE §2), as in the shared baseline.
-FULL_TEXT = dict(vocab_size=152064, hidden_size=2048, intermediate_size=768, num_hidden_layers=48,
-                 num_attention_heads=32, num_key_value_heads=4, head_dim=128, num_experts=128,
-                 num_experts_per_tok=8, moe_intermediate_size=768, max_position_embeddings=65536,
-                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0,
-                                  "mrope_section": [24, 20, 20], "interleaved": True})
-FULL_AUDIO = dict(d_model=1280, encoder_layers=32, encoder_attention_heads=20, encoder_ffn_dim=5120,
-                  output_dim=2048, num_mel_bins=128, n_window=50, n_window_infer=800)
-FULL_VISION = dict(depth=27, hidden_size=1152, intermediate_size=4304, out_hidden_size=2048)
-# <|im_start|> <|im_end|> <|audio_pad|> <|audio_start|> <|audio_end|> in the released tokenizer.
-FULL_SPECIAL_IDS = dict(im_start=151644, im_end=151645, audio_pad=151646, audio_start=151647, audio_end=151648)
-
-
-def import_project() -> None:
-    """`omni_caption` from this checkout when it is not installed (the GPU machine gets a bare copy)."""
-    try:
-        import omni_caption.model  # noqa: F401
-    except ImportError:
-        sys.path.insert(0, str(REPO))
-        import omni_caption
-
-        omni_caption.__path__.append(str(REPO))  # the rooms (model/, ...) sit at the top of the repository
-
-
-@dataclass
-class Run:
-    decoder: str  # plain | engine
-    batch: int
-    new_tokens: int
-    status: str = "ok"  # ok | OOM | skipped
-    prefill_s: float | None = None
-    decode_ms_per_step: float | None = None
-    tok_per_s: float | None = None
-    x_realtime: float | None = None  # captions of 30 s clips, CAPTION_TOKENS each
-    warmup_s: float | None = None  # engine: first call of this shape (compile + CUDA graph) minus a timed call
-    x_realtime_10h: float | None = None  # over a 10-hour corpus, warm-up charged once
-    peak_gib: float | None = None
-    padded_batch: int | None = None
-    cache_len: int | None = None
-    clips: int | None = None  # queue runs: clips decoded
-    slot_use: float | None = None  # queue runs: share of slot-steps spent on real caption tokens
-    continued: int | None = None  # refill queue runs: captions that filled their slot and went on at full length
-    tok_per_step: float | None = None  # queue runs: caption tokens per decode step (at one step time, the rate)
-    clips_per_kstep: float | None = None  # queue runs: clips per 1000 decode steps (at one step time, x realtime)
-
-
-@dataclass
-class Report:
-    versions: dict
-    device: str
-    model: dict
-    runs: list[Run] = field(default_factory=list)
-    tokenise_ms_per_clip: float | None = None  # host CPU per clip, hidden by the pipeline's tokeniser thread
-    pipeline_auto: dict | None = None  # GPU: what `--batch-size auto` picks for a caption stage on this GPU
-
-
-def full_thinker_config():
-    from transformers import Qwen3OmniMoeThinkerConfig
-
-    config = Qwen3OmniMoeThinkerConfig(text_config=FULL_TEXT, audio_config=FULL_AUDIO, vision_config=FULL_VISION)
-    if not hasattr(config, "vision_start_token_id"):  # transformers 5.x thinker-only config lacks it
-        config.vision_start_token_id = 151652
-    return config
-
-
-def build_thinker(config, device: str):
-    """Random bf16 weights built where they will run (`meta`: shapes only, no memory)."""
-    import torch
-    from transformers import Qwen3OmniMoeThinkerForConditionalGeneration
-
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = Qwen3OmniMoeThinkerForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    return model.eval()
-
-
-def tiny_thinker(cache_dir: Path | None):
-    from omni_caption.model import LoadOptions, load_model
-
-    omni = load_model("tiny-random", LoadOptions(device="cpu", cache_dir=cache_dir))
-    tokens = omni.processor.tokenizer.convert_tokens_to_ids(
-        ["<|im_start|>", "<|im_end|>", "<|audio_pad|>", "<|audio_start|>", "<|audio_end|>"])
-    return omni.model.thinker, dict(zip(("im_start", "im_end", "audio_pad", "audio_start", "audio_end"), tokens))
+from decode_queue import (CAPTION_CAP, QUEUE_BATCHES, measure_queue, pipeline_auto, queue_plan,  # noqa: E402
+                          queue_record)
+from thinker_shapes import (FULL_SPECIAL_IDS, build_thinker, clip_inputs, full_thinker_config,  # noqa: E402
+                            import_project, sync, tiny_thinker)
+from throughput_report import (CAPTION_TOKENS, Report, Run, caption_speed, corpus_speed, print_table,  # noqa: E402
+                               significant)
 
 
 def tokenise_ms_per_clip(cache_dir: Path | None, clip_s: float, clips: int = 16) -> float:
@@ -155,31 +76,6 @@ def tokenise_ms_per_clip(cache_dir: Path | None, clip_s: float, clips: int = 16)
     started = time.perf_counter()
     prepare_rows(omni, audios, Prompt())
     return significant((time.perf_counter() - started) / clips * 1000)
-
-
-def clip_inputs(thinker, special: dict, batch: int, clip_s: float) -> dict:
-    """`batch` clips of random log-mel in the Captioner's prompt layout (audio only, no instruction)."""
-    import torch
-    from transformers.models.qwen3_omni_moe.modeling_qwen3_omni_moe import _get_feat_extract_output_lengths
-
-    frames = int(clip_s * 100)
-    n_audio = int(_get_feat_extract_output_lengths(torch.tensor(frames)).item())
-    text = [special["im_start"], 872 % thinker.vocab_size, 198 % thinker.vocab_size]  # "user", "\n"
-    ids = (text + [special["audio_start"]] + [special["audio_pad"]] * n_audio + [special["audio_end"], special["im_end"],
-           198 % thinker.vocab_size, special["im_start"], 77091 % thinker.vocab_size, 198 % thinker.vocab_size])
-    device, dtype = thinker.device, thinker.dtype
-    input_ids = torch.tensor([ids] * batch, device=device)
-    return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids),
-            "input_features": torch.randn(batch, thinker.config.audio_config.num_mel_bins, frames, device=device,
-                                          dtype=dtype),
-            "feature_attention_mask": torch.ones(batch, frames, device=device, dtype=torch.long)}
-
-
-def sync(thinker) -> None:
-    import torch
-
-    if thinker.device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def time_plain(thinker, inputs: dict, new_tokens: int) -> tuple[float, float]:
@@ -202,21 +98,6 @@ def time_plain(thinker, inputs: dict, new_tokens: int) -> tuple[float, float]:
             best = min(best, time.perf_counter() - started)
         timings.append(best)
     return timings[0], timings[1]
-
-
-def caption_speed(batch: int, clip_s: float, prefill_s: float, step_s: float) -> float:
-    """Audio seconds per wall second when a batch of clips is prefilled and decoded CAPTION_TOKENS steps."""
-    return batch * clip_s / (prefill_s + CAPTION_TOKENS * step_s)
-
-
-def significant(value: float, digits: int = 3) -> float:
-    # Rounding to decimals would print a slow CPU run's 0.04x realtime as 0.0.
-    return float(f"{value:.{digits}g}")
-
-
-def corpus_speed(x_realtime: float, warmup_s: float) -> float:
-    """x realtime over a 10-hour corpus when `warmup_s` is paid once (compiled graphs are reused)."""
-    return CORPUS_S / (CORPUS_S / x_realtime + warmup_s)
 
 
 def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder=None) -> Run:
@@ -252,128 +133,6 @@ def measure(decoder_name: str, thinker, special: dict, batch: int, args, decoder
     return run
 
 
-def caption_lengths(count: int, mean: int, seed: int = 0, long_share: float = 0.0, long_len: int = 0,
-                    loop_stop_after: int = 0) -> list[int]:
-    """Caption lengths of a queue: normal around `mean` (sd 30 %), kept within 25 %..175 % of it; with
-    `long_share`, that share of them (at random places) runs to `long_len` instead, as a caption that
-    loops to the token cap does, or with `loop_stop_after`, that many tokens past its drawn length (where
-    its loop began), as the loop stop ends it."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    drawn = np.clip(rng.normal(mean, 0.3 * mean, count).round(), max(1, mean // 4), mean * 7 // 4)
-    looping = rng.permutation(count)[:round(long_share * count)]
-    drawn[looping] = np.minimum(drawn[looping] + loop_stop_after, long_len) if loop_stop_after else long_len
-    return [int(n) for n in drawn]
-
-
-def clip_rows(thinker, special: dict, count: int, clip_s: float) -> list[dict]:
-    """`count` single-clip inputs on the CPU, as the pipeline prepares them for the refill engine."""
-    return [{k: v.cpu() for k, v in clip_inputs(thinker, special, 1, clip_s).items()} for _ in range(count)]
-
-
-def measure_queue(kind: str, thinker, special: dict, slots: int, batches: int, args,
-                  pipeline: dict | None = None) -> Run:
-    """A queue of `batches` x `slots` clips with varied caption lengths: `static` in fixed batches, `refill`
-    through slots. `pipeline` (pipeline_auto's answer): the cache length, slot length and prefill chunk a
-    caption stage takes, instead of the queue's own longest caption and every slot prefilled at once
-    (`args.slot_cache_len`, where given, is the slot length instead)."""
-    import torch
-
-    from omni_caption.model.decode_engine import EngineOptions, StaticDecoder
-    from omni_caption.model.decode_runtime import AUDIO_TOKENS_PER_S
-    from omni_caption.model.generation import DecodingOptions
-    from omni_caption.model.refill_engine import RefillDecoder, RefillOptions
-    from omni_caption.model.row_batch import batch_rows, to_device
-
-    count = batches * slots
-    caps = caption_lengths(count, args.caption_tokens, long_share=args.long_captions, long_len=args.long_len,
-                           loop_stop_after=args.loop_stop_after)
-    rows = clip_rows(thinker, special, count, args.clip_s)
-    bound = rows[0]["input_ids"].shape[1] + max(caps)  # pinned, as a stage pins it: one shape, one graph
-    prefill_rows, slot_len = None, args.slot_cache_len
-    if pipeline is not None:
-        bound, prefill_rows = max(bound, pipeline["cache_len"]), pipeline["prefill_rows"]
-        slot_len = slot_len or pipeline["slot_cache_len"]
-    decoder = (RefillDecoder(thinker, RefillOptions(min_cache_len=bound, prefill_rows=prefill_rows,
-                                                    slot_cache_len=slot_len))
-               if kind == "refill"
-               else StaticDecoder(thinker, EngineOptions(max_batch=slots, min_cache_len=bound)))
-    run = Run(decoder=f"{kind}-queue", batch=slots, new_tokens=max(caps), clips=count)
-    # The full-length round's shape compiles in the warm-up too: a clip whose prompt outgrows every slot.
-    warm_rows = rows[:slots]
-    if kind == "refill" and slot_len:
-        warm_rows = warm_rows + clip_rows(thinker, special, 1, slot_len / AUDIO_TOKENS_PER_S + 5.0)
-    if thinker.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-    def decode_queue(queue_rows, queue_caps) -> tuple[int, int, float]:
-        """(slot-steps, steps, prefill s) of decoding the queue."""
-        if kind == "refill":
-            done = decoder.decode_rows(queue_rows, DecodingOptions(max_new_tokens=max(queue_caps)), [], 0, slots,
-                                       caps=queue_caps)
-            run.cache_len, run.continued = done.cache_len, done.continued  # the slots' length
-            return done.slot_steps, done.steps, done.prefill_s
-        slot_steps, all_steps, prefill_s = 0, 0, 0.0
-        for start in range(0, len(queue_rows), slots):
-            part = batch_rows(queue_rows[start:start + slots], 0)
-            steps = max(queue_caps[start:start + slots])  # the batch runs until its longest caption ends
-            done = decoder.decode(to_device(part, thinker.device, thinker.dtype), DecodingOptions(max_new_tokens=steps),
-                                  [], 0)
-            slot_steps, all_steps = slot_steps + done.padded_batch * steps, all_steps + steps
-            prefill_s += done.prefill_s
-            run.cache_len = done.cache_len
-        return slot_steps, all_steps, prefill_s
-
-    started = time.perf_counter()
-    decode_queue(warm_rows, [2] * len(warm_rows))  # compiles and records its graphs (the cache length is pinned)
-    warmup_s = time.perf_counter() - started
-    started = time.perf_counter()
-    slot_steps, steps, prefill_s = decode_queue(rows, caps)
-    wall_s = time.perf_counter() - started
-    run.warmup_s = round(max(0.0, warmup_s), 2)
-    run.prefill_s = round(prefill_s, 3)
-    run.decode_ms_per_step = round(1000 * (wall_s - prefill_s) / max(1, steps), 2)
-    run.tok_per_s = significant(sum(caps) / wall_s)
-    run.x_realtime = significant(count * args.clip_s / wall_s)
-    run.x_realtime_10h = significant(corpus_speed(run.x_realtime, run.warmup_s))
-    run.slot_use = round(sum(caps) / slot_steps, 3)
-    run.tok_per_step = round(sum(caps) / steps, 1)
-    run.clips_per_kstep = round(1000 * count / steps, 1)
-    if thinker.device.type == "cuda":
-        run.peak_gib = round(torch.cuda.max_memory_allocated() / 2**30, 1)
-    return run
-
-
-def pipeline_auto(thinker, memory, caption_cap: int = CAPTION_CAP) -> dict | None:
-    """The batch a caption stage's `--batch-size auto` takes in this memory (None off CUDA): a fixed batch
-    (static engine, plain) pays every row's prefill activations, refill slots one prefill chunk's, and they
-    hold the prompt and half the cap where that buys more of them (`slot_cache_len`)."""
-    from omni_caption.model.batch_sizing import prefill_rows_that_fit, round_up
-    from omni_caption.model.decode_runtime import free_gpu_bytes, prompt_tokens_for, refill_slots, resolve_batch_size
-
-    free = free_gpu_bytes(str(thinker.device))
-    if free is None:
-        return None
-    prompt = prompt_tokens_for(30.0)
-    fixed = resolve_batch_size("auto", memory, free, prompt, caption_cap)
-    slots, slot_cache_len = refill_slots(free, memory, prompt, caption_cap)
-    cache_len = round_up(prompt + caption_cap, 256)
-    return {"free_gib": round(free / 2**30, 1), "caption_cap": caption_cap, "cache_len": cache_len,
-            "fixed_batch": fixed, "refill_slots": slots, "slot_cache_len": slot_cache_len,
-            "prefill_rows": prefill_rows_that_fit(free, memory, slots, prompt, slot_cache_len or cache_len)}
-
-
-def print_table(runs: list[Run]) -> None:
-    header = ("decoder", "batch", "clips", "cache", "ms/step", "tok/s", "x realtime", "warm-up s", "x rt 10 h",
-              "peak GiB", "slot use", "tok/step", "clips/kstep", "continued", "status")
-    print(" | ".join(header))
-    for r in runs:
-        cells = (r.decoder, r.batch, r.clips, r.cache_len, r.decode_ms_per_step, r.tok_per_s, r.x_realtime, r.warmup_s, r.x_realtime_10h,
-                 r.peak_gib, r.slot_use, r.tok_per_step, r.clips_per_kstep, r.continued, r.status)
-        print(" | ".join("-" if c is None else str(c) for c in cells), flush=True)
-
-
 def profile_steps(thinker, special: dict, batch: int, args, decoder, out_dir: Path) -> None:
     """Top CUDA ops of a few decode steps, plain vs engine, to check where a step's time goes."""
     from torch.profiler import ProfilerActivity, profile
@@ -392,16 +151,25 @@ def profile_steps(thinker, special: dict, batch: int, args, decoder, out_dir: Pa
         print(f"--- profile {name}, batch {batch}, 8 tokens ---\n{table}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> Report:
+def int_list(value: str | None, default: str) -> list[int]:
+    """A comma-separated flag; given empty (`--engine-batches ""`), none: only an absent flag takes `default`."""
+    return [int(n) for n in (default if value is None else value).split(",") if n.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiny", action="store_true", help="tiny-random on the CPU: checks the script end to end")
-    parser.add_argument("--batches", default=None, help="comma-separated (default: 1,64 on a GPU, 1,4 with --tiny)")
-    parser.add_argument("--engine-batches", default=None, help="extra batches for the engine only (default 128 on GPU)")
+    parser.add_argument("--batches", default=None,
+                        help="plain and engine batches, comma-separated (default: 1,64 on a GPU, 1,4 with --tiny; "
+                             "'': none)")
+    parser.add_argument("--engine-batches", default=None,
+                        help="extra batches for the engine only (default 128 on a GPU; '': none)")
     parser.add_argument("--new-tokens", type=int, default=None, help="forced output length (default 128; 8 tiny)")
     parser.add_argument("--clip-s", type=float, default=30.0)
     parser.add_argument("--queue-slots", default=None,
-                        help="slots of the queue runs, static vs refill (default 64; 2 with --tiny; 0: none); "
+                        help="slots of the queue runs, comma-separated (default 64; 2 with --tiny; 0: none); "
                              "'auto': the slots, cache length and prefill chunk a caption stage takes on this GPU")
+    parser.add_argument("--queue-kinds", default="refill,static", help="engines of the queue runs (%(default)s)")
     parser.add_argument("--queue-batches", default=",".join(map(str, QUEUE_BATCHES)),
                         help="queue lengths in batches of slots, comma-separated (default %(default)s)")
     parser.add_argument("--caption-tokens", type=int, default=None,
@@ -409,9 +177,10 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--long-captions", type=float, default=0.0,
                         help="share of the queue's captions that run to --long-len tokens (looping to the cap)")
     parser.add_argument("--long-len", type=int, default=None, help="default: the caption cap, 2048 (256 --tiny)")
-    parser.add_argument("--loop-stop-after", type=int, default=0,
+    parser.add_argument("--loop-stop-after", default="0",
                         help="a looping caption ends this many tokens after its loop began, as the pipeline's loop "
-                             "stop ends it (about 136: 128 tokens, then the next sync); 0: it runs to --long-len")
+                             "stop ends it (about 136: 128 tokens, then the next sync); 0: it runs to --long-len; "
+                             "comma-separated: each queue run once per value")
     parser.add_argument("--slot-cache-len", type=int, default=None,
                         help="refill queue runs: slots of this many positions (default: none; with --queue-slots "
                              "auto, the pipeline's)")
@@ -419,6 +188,11 @@ def main(argv: list[str] | None = None) -> Report:
     parser.add_argument("--profile", action="store_true", help="profile 8 steps, plain vs engine, largest batch")
     parser.add_argument("--json", type=Path, default=None, help="default: $OUT/gpu_throughput.json")
     parser.add_argument("--cache-dir", type=Path, default=None, help="where tiny-random is built")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = build_parser()
     args = parser.parse_args(argv)
     import_project()
     import torch
@@ -430,8 +204,8 @@ def main(argv: list[str] | None = None) -> Report:
     started = time.perf_counter()
     out_dir = Path(os.environ.get("OUT", "/tmp"))
     json_path = args.json or out_dir / "gpu_throughput.json"
-    batches = [int(b) for b in (args.batches or ("1,4" if args.tiny else "1,64")).split(",")]
-    extra = [int(b) for b in (args.engine_batches or ("" if args.tiny else "128")).split(",") if b]
+    batches = int_list(args.batches, "1,4" if args.tiny else "1,64")
+    extra = int_list(args.engine_batches, "" if args.tiny else "128")
     args.new_tokens = args.new_tokens or (8 if args.tiny else 128)
     args.caption_tokens = args.caption_tokens or (64 if args.tiny else CAPTION_TOKENS)
     args.long_len = args.long_len or (256 if args.tiny else CAPTION_CAP)
@@ -448,34 +222,32 @@ def main(argv: list[str] | None = None) -> Report:
                            "build_s": round(time.perf_counter() - started, 1), "memory_model": asdict(memory)})
     report.tokenise_ms_per_clip = tokenise_ms_per_clip(args.cache_dir, args.clip_s)
     report.pipeline_auto = pipeline_auto(thinker, memory)
-    pipeline = None
-    if args.queue_slots == "auto":
-        if report.pipeline_auto is None:
-            parser.error("--queue-slots auto sizes from free GPU memory: it needs a GPU")
-        pipeline = report.pipeline_auto
-        queue_slots = pipeline["refill_slots"]
-    else:
-        queue_slots = int(args.queue_slots) if args.queue_slots is not None else (2 if args.tiny else 64)
+    try:
+        queues = queue_plan(args.queue_slots or ("2" if args.tiny else "64"), args.queue_batches, args.loop_stop_after,
+                            args.queue_kinds, report.pipeline_auto)
+    except ValueError as exc:
+        parser.error(str(exc))
     print(json.dumps(asdict(report)), flush=True)
-    decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra)))
+    decoder = StaticDecoder(thinker, EngineOptions(max_batch=max(batches + extra, default=1)))
     measure("plain", thinker, special, 1, argparse.Namespace(**{**vars(args), "new_tokens": 4}))  # warm-up
-    queue_batches = [int(k) for k in args.queue_batches.split(",") if k] if queue_slots else []
-    queues = [(f"{kind}-queue", queue_slots, k) for k in queue_batches for kind in ("refill", "static")]
-    plan = ([("plain", b, 0) for b in batches] + [("engine", b, 0) for b in batches] + queues
-            + [("engine", b, 0) for b in extra])
-    for name, batch, k in plan:
+    plan = ([("plain", b, None) for b in batches] + [("engine", b, None) for b in batches]
+            + [(f"{q.kind}-queue", q.slots, q) for q in queues] + [("engine", b, None) for b in extra])
+    for name, batch, queue in plan:
+        def not_run(status: str) -> Run:
+            return (Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status=status) if queue is None
+                    else queue_record(queue, args, new_tokens=args.new_tokens, status=status))
+
         if time.perf_counter() - started > args.budget_s:
-            report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="skipped"))
+            report.runs.append(not_run("skipped"))
             continue
         try:
-            if name.endswith("-queue"):
-                report.runs.append(measure_queue(name.removesuffix("-queue"), thinker, special, batch, k, args,
-                                                 pipeline))
+            if queue is not None:
+                report.runs.append(measure_queue(queue, thinker, special, args))
             else:
                 report.runs.append(measure(name, thinker, special, batch, args,
                                            decoder if name == "engine" else None))
         except torch.OutOfMemoryError:
-            report.runs.append(Run(decoder=name, batch=batch, new_tokens=args.new_tokens, status="OOM"))
+            report.runs.append(not_run("OOM"))
             decoder.release()
             torch.cuda.empty_cache()
         print_table(report.runs[-1:])
@@ -483,7 +255,7 @@ def main(argv: list[str] | None = None) -> Report:
     print_table(report.runs)
     if args.profile:
         largest = max((r.batch for r in report.runs if r.status == "ok"), default=1)
-        profile_steps(thinker, special, min(largest, max(batches)), args, decoder, out_dir)
+        profile_steps(thinker, special, min(largest, max(batches, default=1)), args, decoder, out_dir)
     return report
 
 

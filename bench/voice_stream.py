@@ -20,8 +20,15 @@ batches of pieces as `speak` voices them without --stream.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ scripts are loaded by path, not as a package
+
+from thinker_shapes import REPO, import_project  # noqa: E402
 
 TALKER_TEXT = dict(hidden_size=1024, intermediate_size=2048, num_hidden_layers=20, num_attention_heads=16,
                    num_key_value_heads=2, head_dim=128, num_local_experts=128, num_experts_per_tok=6,
@@ -83,21 +90,35 @@ def full_shapes_model(tiny, device: str = "cuda", released: dict | None = None):
     return model.eval()
 
 
-def main() -> None:
+def sentence_splitter():
+    """`speak`'s own splitter (pipelines/voice_pieces.py), read by path: importing it through its package
+    would import the whole data plane (duckdb, torchcodec, soundfile), which the GPU image does not have."""
+    spec = importlib.util.spec_from_file_location("voice_pieces", REPO / "pipelines" / "voice_pieces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.split_into_pieces
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full-shapes", action="store_true", help="Instruct shapes, random bf16, needs a GPU")
     parser.add_argument("--codes", type=int, default=150, help="codec frames per text (12.5 per second)")
     parser.add_argument("--batches", default="1,4,8", help="batch sizes for the non-streamed path")
     parser.add_argument("--json", default=None, help="write the figures here too")
     parser.add_argument("--config", default=None, help="a released Instruct config.json for the shapes")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    import_project()
 
     import torch
 
     from omni_caption.model import LoadOptions, Prompt, load_model
     from omni_caption.model.voice_qwen3 import READ_ALOUD_REQUEST, voice_texts
     from omni_caption.model.voicing import VoiceOptions
-    from omni_caption.pipelines.voice_pieces import split_into_pieces
+    split_into_pieces = sentence_splitter()
 
     omni = load_model("tiny-random", LoadOptions(voice=True))
     if args.full_shapes:
