@@ -130,7 +130,8 @@ def _parse_loop_stop_tokens(value: int) -> int:
               help="Fill `speaker` with a pyannote.audio speaker-diarization pipeline (needs its weights: "
                    "a local folder, or the hub with HF_TOKEN).")
 @click.option("--diarize-model", default=None,
-              help="pyannote pipeline folder or hub id (default: pyannote/speaker-diarization-community-1).")
+              help="pyannote pipeline folder or hub id (default: pyannote/speaker-diarization-community-1); "
+                   "tiny-random: random weights, built locally, for the offline demo.")
 @click.option("--num-speakers", default=None, type=click.IntRange(min=1), help="Known number of speakers.")
 @click.option("--min-speakers", default=None, type=click.IntRange(min=1), help="Lower bound on speakers.")
 @click.option("--max-speakers", default=None, type=click.IntRange(min=1), help="Upper bound on speakers.")

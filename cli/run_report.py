@@ -66,4 +66,5 @@ def print_summary(summary, out: Path) -> None:
     for line in summary.warning_lines:
         click.echo(f"  warning: {line}", err=True)
     if summary.nonsense_model:
-        click.echo("  note: tiny random models have random weights; their captions and transcripts are nonsense.")
+        click.echo("  note: tiny random models have random weights; what they wrote (captions, transcripts, speakers, ...) "
+                   "is nonsense.")

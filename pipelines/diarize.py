@@ -16,6 +16,7 @@ import bisect
 import contextlib
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,11 @@ class Diarizer:
             return []
         # (channel, time) view of the array, no copy: pyannote slices its chunks out of it.
         file = {"waveform": torch.from_numpy(samples)[None], "sample_rate": SAMPLE_RATE, "uri": "recording"}
-        output = self.pipeline(file, **self.options.pipeline_kwargs())
+        with warnings.catch_warnings():
+            # pyannote's stats pooling takes the std of a speaker seen in one frame of a chunk: a warning per
+            # such chunk on the user's terminal, about a statistic the pipeline weights out anyway.
+            warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom", category=UserWarning)
+            output = self.pipeline(file, **self.options.pipeline_kwargs())
         return turns_from_output(output, offset_s, samples.size / SAMPLE_RATE, self.options.exclusive)
 
 

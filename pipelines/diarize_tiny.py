@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+TINY_DIARIZATION = "tiny-random"  # --diarize-model's name for it, as --model's for tiny-random
 TINY_DIARIZATION_VERSION = "1"
 EMBEDDING_DIM = 256  # WeSpeakerResNet34's output
 LDA_DIM = 128  # pyannote's PLDA keeps the first 128 dimensions (PLDA.lda_dimension)

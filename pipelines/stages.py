@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from omni_caption.captioner import PROMPT_VERSION, SegmentContext, TaskConfig, model_generate_fn, run_guarded_task
-from omni_caption.model import LoadOptions, OmniModel, load_model
+from omni_caption.model import LoadOptions, OmniModel, default_cache_dir, load_model
 from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.generation import prepare_rows
@@ -22,6 +22,7 @@ from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_has
 from .ahead import one_ahead
 from .decode import DecodeError
 from .diarize import DEFAULT_PIPELINE, Diarizer
+from .diarize_tiny import TINY_DIARIZATION, tiny_diarization_dir
 from .discover import SourceFile
 from .options import RunOptions
 from .segmenter import Recording, Segmenter, aut_windows_for
@@ -168,11 +169,14 @@ class SpeakerStage:
         return ("speaker", self.spec)
 
     def load(self) -> Diarizer:
-        return Diarizer(self.spec, token=self.options.hf_token, device=self.options.vad_device(),
+        location = self.spec
+        if self.spec == TINY_DIARIZATION:  # the offline demo's: built locally, beside tiny-random
+            location = tiny_diarization_dir(self.options.cache_dir or default_cache_dir())
+        return Diarizer(location, token=self.options.hf_token, device=self.options.vad_device(),
                         options=self.options.diarize_options)
 
     def is_nonsense(self, diarizer: Diarizer) -> bool:
-        return False
+        return self.spec == TINY_DIARIZATION
 
     def rows(self, diarizer: Diarizer, work: GroupWork) -> list[SegmentRow]:
         return speaker_rows(diarizer, list(work.prepared), format_config_hash(self.hashes), PROMPT_VERSION)

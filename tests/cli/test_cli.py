@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import duckdb
 import pytest
@@ -285,6 +286,26 @@ def test_a_rerun_with_nothing_left_claims_no_speed(tmp_path, cache_dir, tiny_dir
     assert "  resumed: 5 recordings were already done" in lines  # the error row too: --retry-errors redoes it
     assert any(line.startswith("  audio hours") and line.endswith("(0.000 worked on in this run)") for line in lines)
     assert "  speed             - (no audio to work on)" in lines
+
+
+def test_the_offline_demo_diarizes_with_a_tiny_random_pipeline(tmp_path, cache_dir, tiny_dir):
+    """`--diarize-model tiny-random`, as `--model tiny-random`: built locally in the cache folder, said to be
+    nonsense, and free of pyannote's warning about one-frame speakers."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "meetings" / "weekly_planning.opus", folder)
+    out = tmp_path / "o.parquet"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(cli, [str(folder), "--out", str(out), "--model", "tiny-random", "--tasks",
+                                          "caption", "--max-new-tokens", "2", "--diarize", "--diarize-model",
+                                          "tiny-random", "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert any(p.name.startswith("tiny-diarization-") for p in cache_dir.iterdir())
+    assert "speakers, ...) is nonsense" in result.output
+    assert not [w for w in shown if "degrees of freedom" in str(w.message)]
+    speakers = duckdb.sql(f"SELECT count(speaker), count(*) FROM '{out}'").fetchone()
+    assert 0 < speakers[0] <= speakers[1]
 
 
 def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
