@@ -24,6 +24,13 @@ ROW_GROUP_ROWS = 131_072
 ROW_GROUP_BYTES = 256 << 20
 HF_METADATA_KEY = b"huggingface"
 HF_AUDIO_FEATURES = {"info": {"features": {"audio": {"_type": "Audio"}}}}
+PANDAS_METADATA_KEY = b"pandas"
+# pandas reads an int column with nulls as float64 (an error row has no segment_index): this names the
+# nullable Int32 instead, which pyarrow's to_pandas (pd.read_parquet) honours. Columns not named keep their
+# default conversion; DuckDB and `datasets` ignore the key.
+PANDAS_COLUMNS = {"index_columns": [], "column_indexes": [],
+                  "columns": [{"name": "segment_index", "field_name": "segment_index", "pandas_type": "int32",
+                               "numpy_type": "Int32", "metadata": None}]}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ def schema_version_of(path: str | os.PathLike) -> str:
 
 def schema_with_metadata(schema: pa.Schema, info: DatasetInfo | None, audio: bool) -> pa.Schema:
     metadata = dict(schema.metadata or {})
+    metadata[PANDAS_METADATA_KEY] = json.dumps(PANDAS_COLUMNS).encode()
     if info is not None:
         metadata.update(info.to_metadata())
     if audio:

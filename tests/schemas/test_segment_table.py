@@ -48,6 +48,20 @@ def test_readers_need_no_glue(tmp_path):
     assert frame["scores"][0]["caption_tokens"] is None
 
 
+def test_pandas_reads_segment_index_as_integers_beside_an_error_row(tmp_path):
+    """An error row has no segment_index; pandas would make the whole column float64 (0.0, 1.0, NaN)."""
+    import pandas as pd
+
+    rows = [ok_row(0), ok_row(1), SegmentRow.error_row("b.mp3", "unreadable", sha256="cd" * 32)]
+    path = write_table_atomic(rows_to_table(rows), tmp_path / "x.parquet")
+    frame = pd.read_parquet(path)
+    assert str(frame["segment_index"].dtype) == "Int32"
+    assert frame["segment_index"].tolist()[:2] == [0, 1] and frame["segment_index"].isna().tolist() == [False, False,
+                                                                                                         True]
+    assert str(frame["start_s"].dtype) == "float64"  # columns not named keep pandas' own conversion
+    assert duckdb.sql(f"SELECT count(segment_index) FROM '{path}'").fetchone() == (2,)
+
+
 def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     path = write_table_atomic(rows_to_table([ok_row(0, caption="old")]), tmp_path / "x.parquet")
 
