@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ scripts are loaded by path, not as a package
 
-from thinker_shapes import REPO, import_project  # noqa: E402
+from thinker_shapes import FULL_TEXT, REPO, import_project  # noqa: E402
 
 TALKER_TEXT = dict(hidden_size=1024, intermediate_size=2048, num_hidden_layers=20, num_attention_heads=16,
                    num_key_value_heads=2, head_dim=128, num_local_experts=128, num_experts_per_tok=6,
@@ -54,10 +54,7 @@ def full_shapes_model(tiny, device: str = "cuda", released: dict | None = None):
     from transformers import Qwen3OmniMoeConfig, Qwen3OmniMoeForConditionalGeneration
 
     thinker_cfg = tiny.model.config.thinker_config.to_dict()
-    thinker_cfg["text_config"].update(vocab_size=152064, hidden_size=2048, intermediate_size=768,
-                                      num_hidden_layers=48, num_attention_heads=32, num_key_value_heads=4,
-                                      head_dim=128, num_experts=128, num_experts_per_tok=8,
-                                      moe_intermediate_size=768)
+    thinker_cfg["text_config"].update(FULL_TEXT)  # the 30B-A3B thinker, as gpu_throughput.py builds it
     thinker_cfg["audio_config"].update(output_dim=2048)
     talker_cfg = tiny.model.config.talker_config.to_dict()
     codec = dict(thinker_hidden_size=2048, accept_hidden_layer=24, num_code_groups=16,
