@@ -308,6 +308,19 @@ def test_the_offline_demo_diarizes_with_a_tiny_random_pipeline(tmp_path, cache_d
     assert 0 < speakers[0] <= speakers[1]
 
 
+def test_ctrl_c_says_where_the_work_is_and_exits_130(tmp_path, monkeypatch):
+    import omni_caption.pipelines
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(omni_caption.pipelines, "run_corpus", interrupted)  # the command imports it when it runs
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "o") + "/", "--model", "tiny-random"])
+    assert result.exit_code == 130 and "Traceback" not in result.output and "Aborted!" not in result.output
+    assert f"Error: stopped by Ctrl-C; the committed work stays in {tmp_path / 'o'}.parts/ and the same command " \
+           f"resumes it" in result.output
+
+
 def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
     import lhotse
 
