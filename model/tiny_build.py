@@ -9,8 +9,8 @@ rename into the cache are the same code for both.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -129,21 +129,24 @@ def save_tiny(staging: Path, model, tokenizer, spec: TokenizerSpec, processor_cl
                                        f"v{version}, seed {TINY_RANDOM_SEED}.\n")
 
 
-def cached_build(target: Path, build_into: Callable[[Path], None]) -> Path:
+def cached_build(target: Path, build_into: Callable[[Path], None], marker: str = "config.json") -> Path:
     """`target`, built on first use into a temp folder beside it and renamed: concurrent builders never
-    see half a model."""
+    see half a model. `marker`: the file whose presence says the folder is whole."""
     target = Path(target)
-    if (target / "config.json").exists():
+    if (target / marker).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # Not mkdtemp: its 0700 would keep a cache folder shared by a team (OMNI_CAPTION_HOME) to its first user;
+    # mkdir gives what the umask allows.
+    staging = target.parent / f".{target.name}.{secrets.token_hex(6)}"
+    staging.mkdir()
     try:
         with quiet_transformers():
             build_into(staging)
         try:
             staging.rename(target)
         except OSError:
-            if not (target / "config.json").exists():  # lost a race only if the winner finished
+            if not (target / marker).exists():  # lost a race only if the winner finished
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

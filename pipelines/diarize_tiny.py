@@ -17,11 +17,11 @@ Its output is meaningless by construction: it exists for tests and the offline d
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from omni_caption.model.tiny_build import cached_build
 
 TINY_DIARIZATION = "tiny-random"  # --diarize-model's name for it, as --model's for tiny-random
 TINY_DIARIZATION_VERSION = "1"
@@ -58,31 +58,21 @@ params:
 def tiny_diarization_dir(cache_dir: Path, seed: int = 0) -> Path:
     """The folder holding the random pipeline, building it on first use."""
     target = Path(cache_dir) / f"tiny-diarization-v{TINY_DIARIZATION_VERSION}-seed{seed}"
-    if not (target / "config.yaml").exists():
-        build_tiny_diarization(target, seed)
-    return target
+    return cached_build(target, lambda staging: build_tiny_diarization(staging, seed), marker="config.yaml")
 
 
-def build_tiny_diarization(target: Path, seed: int = 0) -> Path:
-    """Write the pipeline folder atomically (a half-written folder is never mistaken for a model)."""
+def build_tiny_diarization(folder: Path, seed: int = 0) -> Path:
+    """Write the pipeline into `folder` (cached_build writes it beside its place and renames it in whole)."""
     import torch
     from pyannote.audio import __version__
 
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        torch.manual_seed(seed)
-        _save_model(_segmentation_model(), staging / "segmentation")
-        _save_model(_embedding_model(), staging / "embedding")
-        _save_plda(np.random.default_rng(seed), staging / "plda")
-        (staging / "config.yaml").write_text(CONFIG_YAML.format(version=__version__))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    _save_model(_segmentation_model(), folder / "segmentation")
+    _save_model(_embedding_model(), folder / "embedding")
+    _save_plda(np.random.default_rng(seed), folder / "plda")
+    (folder / "config.yaml").write_text(CONFIG_YAML.format(version=__version__))
+    return folder
 
 
 def _segmentation_model():

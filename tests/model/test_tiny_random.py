@@ -1,4 +1,5 @@
 import json
+import os
 
 import torch
 from transformers import Qwen3OmniMoeForConditionalGeneration, Qwen3OmniMoeProcessor
@@ -67,7 +68,13 @@ def test_build_is_cached_and_deterministic(tiny_dir, tmp_path):
     stamp = (tiny_dir / "model.safetensors").stat().st_mtime_ns
     assert tiny_random_dir(tiny_dir.parent) == tiny_dir
     assert (tiny_dir / "model.safetensors").stat().st_mtime_ns == stamp  # not rebuilt
-    other = tiny_random_dir(tmp_path)
+    previous = os.umask(0o027)
+    try:
+        other = tiny_random_dir(tmp_path)
+    finally:
+        os.umask(previous)
+    # The umask's mode, not mkdtemp's 0700: a cache folder a team shares stays readable by the group.
+    assert other.stat().st_mode & 0o777 == 0o750 and [p.name for p in tmp_path.iterdir()] == [other.name]
     ours = Qwen3OmniMoeForConditionalGeneration.from_pretrained(tiny_dir).state_dict()
     theirs = Qwen3OmniMoeForConditionalGeneration.from_pretrained(other).state_dict()
     for name, tensor in ours.items():
