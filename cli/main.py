@@ -244,8 +244,9 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
         raise
     except (Terminated, KeyboardInterrupt) as stop:
         how, code = ("SIGTERM", EXIT_TERMINATED) if isinstance(stop, Terminated) else ("Ctrl-C", EXIT_INTERRUPTED)
-        click.echo(f"\nError: stopped by {how}; the committed work stays in {Path(out)}.parts/ and the same "
-                   f"command resumes it", err=True)
+        where = "" if dry_run else (f"; the committed work stays in {Path(out)}.parts/ and the same command "
+                                    f"resumes it")
+        click.echo(f"\nError: stopped by {how}{where}", err=True)
         ctx.exit(code)
     except Exception as exc:  # one line for the user; --debug shows the traceback
         _fail(ctx, exc)

@@ -319,6 +319,11 @@ def test_ctrl_c_says_where_the_work_is_and_exits_130(tmp_path, monkeypatch):
     assert result.exit_code == 130 and "Traceback" not in result.output and "Aborted!" not in result.output
     assert f"Error: stopped by Ctrl-C; the committed work stays in {tmp_path / 'o'}.parts/ and the same command " \
            f"resumes it" in result.output
+    import omni_caption.pipelines.run_preview as run_preview
+
+    monkeypatch.setattr(run_preview, "preview_run", interrupted)
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), "--dry-run"])
+    assert result.exit_code == 130 and result.output.strip() == "Error: stopped by Ctrl-C"  # a dry run wrote nothing
 
 
 def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
