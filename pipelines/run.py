@@ -178,9 +178,14 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             summary.kept = len(earlier.kept)
             summary.warning_lines += earlier.replaced_lines()
             chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, options)
-            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked),
+            written: set[str] = set()
+            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked,
+                                           written=written),
                                   DatasetInfo(tool_version=__version__, run_config=run_config),
                                   audio=options.embed_audio or store.has_audio())
+            # Every input leaves a row, an error row at worst; one that left none would vanish unseen.
+            summary.warning_lines += [f"{s.source_path}: no rows came out of it (a bug: please report it); "
+                                      f"the next run tries it again" for s in sources if s.source_path not in written]
     finally:
         engine.close()
     summary.wall_s = time.monotonic() - started
@@ -318,9 +323,11 @@ def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: d
 
 
 def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
-             skip: set[str] = frozenset(), worked: set[str] = frozenset()) -> Iterator[list[SegmentRow]]:
+             skip: set[str] = frozenset(), worked: set[str] = frozenset(),
+             written: set[str] | None = None) -> Iterator[list[SegmentRow]]:
     """The chunks, unchanged, counted into `summary` on their way to the writer (but rows of `skip` paths:
-    recordings of earlier runs, counted as `kept`); `worked`: the paths this run had work for."""
+    recordings of earlier runs, counted as `kept`); `worked`: the paths this run had work for; `written`
+    gathers the paths that have rows."""
     seen: dict[str, str] = {}
     for rows in chunks:
         for row in rows:
@@ -345,6 +352,8 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
                     f"(cut short or damaged); what came before is in the output, the last row flagged "
                     f"{TRUNCATED_SOURCE_FLAG}")
         yield rows
+    if written is not None:
+        written.update(seen)
     summary.errors = sum(1 for s in seen.values() if s == STATUS_ERROR)
     summary.partial = sum(1 for s in seen.values() if s == "partial")
     summary.ok = len(seen) - summary.errors - summary.partial

@@ -354,3 +354,15 @@ def test_groups_are_sized_by_the_slots_that_decode_at_once(tmp_path, cache_dir, 
     run_corpus([folder], tmp_path / "out.parquet", options(cache_dir, batch_size=1, max_chunk_s=10.0),
                show_progress=False)
     assert committed == [8, 4]
+
+
+def test_a_recording_that_left_no_rows_is_named_not_lost_unseen(corpus, tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """A bug that yields no segments (the utterance granularity had one) must show in the summary."""
+    import omni_caption.pipelines.segmenter as segmenter
+
+    monkeypatch.setattr(segmenter, "segments_for", lambda *args, **kwargs: [])
+    summary = run_corpus([corpus], tmp_path / "out.parquet", options(cache_dir), show_progress=False)
+    vanished = sorted(line.split(":")[0] for line in summary.warning_lines if "no rows came out of it" in line)
+    assert vanished == ["field/river_morning.flac", "field/voice_memo.m4a", "meetings/weekly_planning.opus",
+                        "podcast_episode.mp3"]
+    assert summary.errors == 1 and summary.ok == 0  # not_really_audio.mp3 has its error row
