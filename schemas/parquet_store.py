@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,28 +149,15 @@ class AtomicParquetWriter:
 
 
 def temp_file_beside(path: Path) -> tuple[int, Path]:
-    """An open temp file in `path`'s folder, to be renamed over `path`, with the mode a plain `open` would
-    give it (0666 less the umask): mkstemp's 0600 would leave a team's dataset readable by its writer alone."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-    except OSError:  # a file system without modes (some mounts): its own default stands
-        pass
-    return fd, Path(tmp_name)
-
-
-def current_umask() -> int:
-    """The process's umask, read where Linux shows it, so threads never see it changed to read it."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    """An open temp file in `path`'s folder, to be renamed over `path`. Created as any new file is, mode 0666
+    less the umask (the kernel applies it, as to the tiny models' staging folders): mkstemp's 0600 would leave
+    a team's dataset readable by its writer alone."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:  # another writer drew the same name: draw again
+            continue
 
 
 def fsync_dir(directory: Path) -> None:
