@@ -122,12 +122,27 @@ def prepare_rows(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prom
     if audios is None:
         rows = [dict(processor(text=[text], return_tensors="pt")) for text in texts]
     else:
+        shortest = _shortest_clip(processor)
+        audios = [_padded_to(audio, shortest) for audio in audios]
         rows = [dict(processor(text=[text], audio=[audio], return_tensors="pt",
                                **omni.family.audio_processor_kwargs([audio])))
                 for text, audio in zip(texts, audios)]
     for row in rows:
         row.pop("num_audio_tokens", None)
     return rows
+
+
+def _shortest_clip(processor) -> int:
+    """Fewest samples the feature extractor takes: its STFT reflect-pads n_fft/2 on each side, which
+    needs more samples than that (a 6 ms click or a 0-sample recording would stop the whole run)."""
+    return getattr(processor.feature_extractor, "n_fft", 400)
+
+
+def _padded_to(audio: np.ndarray, samples: int) -> np.ndarray:
+    """The clip followed by silence up to `samples`: the model hears the clip as it is, then nothing."""
+    if len(audio) >= samples:
+        return audio
+    return np.concatenate([audio, np.zeros(samples - len(audio), dtype=audio.dtype)])
 
 
 def prepare_inputs(omni: OmniModel, audios: list[np.ndarray] | None, prompts: Prompt | list[Prompt]) -> dict:

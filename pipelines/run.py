@@ -154,20 +154,22 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
             header_seconds = HeaderSeconds()  # read once for all stages, only where groups are sized by audio
             worked: set[str] = set()
-            for stage in plan:
-                works = _pending_works(stage, sources, keys, done, store, wanted, options, header_seconds)
-                worked.update(source.source_path for work in works for source in work.sources)
-                progress.skip(len(sources) - sum(len(w.sources) for w in works))
-                if not works:
-                    continue
-                progress.set_stage(stage.label)
-                for result in engine.run_stage(stage, works):
-                    store.write_part(rows_to_table(result.rows), _manifest(stage.spec, stage.hashes,
-                                                                           result.sources, keys))
-                    summary.nonsense_model |= result.nonsense
-                    progress.advance(recordings=len(result.sources), audio_s=result.audio_s)
-            engine.close()
-            progress.close()
+            try:
+                for stage in plan:
+                    works = _pending_works(stage, sources, keys, done, store, wanted, options, header_seconds)
+                    worked.update(source.source_path for work in works for source in work.sources)
+                    progress.skip(len(sources) - sum(len(w.sources) for w in works))
+                    if not works:
+                        continue
+                    progress.set_stage(stage.label)
+                    for result in engine.run_stage(stage, works):
+                        store.write_part(rows_to_table(result.rows), _manifest(stage.spec, stage.hashes,
+                                                                               result.sources, keys))
+                        summary.nonsense_model |= result.nonsense
+                        progress.advance(recordings=len(result.sources), audio_s=result.audio_s)
+                engine.close()
+            finally:  # an error's one line then starts on a line of its own, not after the bar
+                progress.close()
             run_config = {"options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
                                       if k != "hf_token"},
                           "inputs": input_roots(inputs, listed),

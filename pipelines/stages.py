@@ -230,14 +230,13 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
         return _tokenise(omni, configs, segments, todo, batch)
 
     outputs: dict[int, list] = {i: [] for i in range(len(segments))}
-    too_big: dict[str, tuple[Recording, str]] = {}  # source path -> a segment ran out of GPU memory even alone
+    # source path -> why it failed: a segment that could not be read, tokenised, or fit in GPU memory alone
+    failures: dict[str, tuple[Recording, str]] = {}
     # An OOM lowers the limit for the batches that follow.
     batches = chunks_within(_by_duration(segments), lambda: runtime.segments_per_call)
     for ready in one_ahead(batches, tokenised, "tokeniser"):
-        if ready.error is not None:
-            failed = {segments[i][0].source.source_path: segments[i][0] for i in ready.batch}
-            rows += _fail_recordings(failed.values(), f"decoding failed mid-file: {ready.error}", stage_hash)
-            continue
+        for i, why in ready.failed.items():
+            failures.setdefault(segments[i][0].source.source_path, (segments[i][0], why))
         for config in configs:
             if config.name not in ready.by_task:
                 continue
@@ -246,12 +245,12 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
                                                           runtime)):
                 rec, _, segment = segments[i]
                 if isinstance(output, BaseException):
-                    too_big.setdefault(rec.source.source_path, (rec, (
+                    failures.setdefault(rec.source.source_path, (rec, (
                         f"CUDA out of memory on a {segment.span.duration_s:.1f} s segment even alone; "
                         "rerun with a smaller --max-chunk-s and --retry-errors")))
                 else:
                     outputs[i].append((config, output))
-    for rec, why in too_big.values():
+    for rec, why in failures.values():
         rows += _fail_recordings([rec], why, stage_hash)
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
@@ -295,28 +294,45 @@ def _by_duration(segments) -> list[int]:
 
 
 def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]], batch: list[int]) -> _TokenisedBatch:
-    """Read the batch's audio and tokenise it for each task still to do there."""
-    try:
-        audios = [segments[i][0].read(segments[i][2]) for i in batch]
-    except DecodeError as exc:  # a file that breaks mid-way: its recording becomes an error row
-        return _TokenisedBatch(batch, error=exc)
-    audio_of = dict(zip(batch, audios))
+    """Read the batch's audio and tokenise it for each task still to do there.
+
+    A segment whose audio cannot be read (a file that breaks mid-way) or that the processor refuses
+    fails its own recording, never the other recordings sharing its batch.
+    """
+    failed: dict[int, str] = {}
+    audio_of = {}
+    for i in batch:
+        try:
+            audio_of[i] = segments[i][0].read(segments[i][2])
+        except DecodeError as exc:
+            failed[i] = f"decoding failed mid-file: {exc}"
     by_task = {}
     for config in configs:
         # A task already done for a recording (only another task's options changed) is not redone.
-        chosen = [i for i in batch if config.name in todo[segments[i][0].source.source_path]]
-        if chosen:
-            by_task[config.name] = (chosen, prepare_rows(omni, [audio_of[i] for i in chosen], config.prompt()))
-    return _TokenisedBatch(batch, by_task=by_task)
+        chosen = [i for i in batch if i in audio_of and config.name in todo[segments[i][0].source.source_path]]
+        picked, rows = [], []
+        for i in chosen:
+            try:
+                rows += prepare_rows(omni, [audio_of[i]], config.prompt())
+            except (RuntimeError, ValueError) as exc:  # the clip's data; a TypeError is our bug and stops the run
+                span = segments[i][2].span
+                failed[i] = (f"the model's processor cannot take the audio at {span.start_s:.1f}-{span.end_s:.1f} s "
+                             f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+                continue
+            picked.append(i)
+        if picked:
+            by_task[config.name] = (picked, rows)
+    return _TokenisedBatch(batch, by_task=by_task, failed=failed)
 
 
 @dataclass
 class _TokenisedBatch:
-    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows)."""
+    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows), and the
+    segments that could not be (index -> why: it fails their recording)."""
 
     batch: list[int]
     by_task: dict[str, tuple[list[int], list]] = field(default_factory=dict)
-    error: DecodeError | None = None
+    failed: dict[int, str] = field(default_factory=dict)
 
 
 def _fail_recordings(recordings, why: str, stage_hash: str) -> list[SegmentRow]:

@@ -326,6 +326,20 @@ def test_ctrl_c_says_where_the_work_is_and_exits_130(tmp_path, monkeypatch):
     assert result.exit_code == 130 and result.output.strip() == "Error: stopped by Ctrl-C"  # a dry run wrote nothing
 
 
+def test_an_error_mid_run_prints_its_line_below_the_progress_bar(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    from omni_caption.pipelines import stages
+
+    def prepare(omni, audios, prompt):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(stages, "prepare_rows", prepare)
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(tmp_path / "o.parquet"),
+                                      "--model", "tiny-random", "--cache-dir", str(cache_dir)])
+    assert result.exit_code == 1 and "%|" in result.stderr  # the bar was drawn
+    # The bar is closed first: the error is the last line, on a line of its own, and no bar is redrawn after it.
+    assert result.stderr.split("\n")[-2:] == ["Error: a bug", ""]
+
+
 def test_files_from_a_list_on_stdin_and_export_finds_them(tmp_path, cache_dir, tiny_dir, monkeypatch):
     import lhotse
 

@@ -127,6 +127,18 @@ def test_empty_input_gives_no_results(omni):
     assert generate_batch(omni, [], Prompt(), GREEDY) == []
 
 
+@pytest.mark.parametrize("samples", [0, 1, 200])
+def test_a_clip_shorter_than_one_stft_frame_is_heard_followed_by_silence(omni, samples):
+    """A 6 ms click (or a 0-sample tail) must not stop a run: Qwen3-Omni's feature extractor refuses fewer than
+    n_fft/2 + 1 samples (STFT reflect padding), so such a clip is padded with silence to n_fft samples."""
+    clip = (0.3 * np.random.default_rng(3).standard_normal(samples)).astype(np.float32)
+    n_fft = omni.processor.feature_extractor.n_fft
+    padded = np.concatenate([clip, np.zeros(n_fft - samples, dtype=np.float32)])
+    short, with_silence = generate_batch(omni, [clip, padded], Prompt(), GREEDY)
+    assert short.token_ids == with_silence.token_ids and len(short.token_ids) > 0
+    assert short.mean_logprob == pytest.approx(with_silence.mean_logprob, abs=1e-4)
+
+
 def test_text_only_generation_batched_equals_single(omni):
     from omni_caption.model import generate_text
 
