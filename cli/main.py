@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import tomllib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from click_default_group import DefaultGroup
 
 from omni_caption import __version__
 
+from .config_file import load_config_file
 from .dataset_commands import DatasetPath
 from .run_report import print_preview, print_summary
 
@@ -29,18 +29,6 @@ def _fail(ctx: click.Context, exc: BaseException) -> None:
     message = " ".join(str(exc).split()) or type(exc).__name__
     click.echo(f"Error: {message}", err=True)
     ctx.exit(EXIT_FATAL)
-
-
-def _load_config_file(ctx: click.Context, _param, value):
-    """`--config file.toml`: its keys become defaults, flags on the command line still win."""
-    if value is None:
-        return None
-    try:
-        data = tomllib.loads(Path(value).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise click.BadParameter(f"cannot read {value}: {exc}") from exc
-    ctx.default_map = {**(ctx.default_map or {}), **{k.replace("-", "_"): v for k, v in data.items()}}
-    return value
 
 
 @click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
@@ -164,7 +152,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
 @click.option("--cache-dir", default=None, type=click.Path(path_type=Path),
               help="Where tiny-random and tiny-random-2.5 are built "
                    "(default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
-@click.option("--config", type=click.Path(dir_okay=False), callback=_load_config_file, is_eager=True,
+@click.option("--config", type=click.Path(dir_okay=False), callback=load_config_file, is_eager=True,
               expose_value=False, help="TOML file of defaults for these options (keys as option names).")
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
               help="local: this process; ray: a Ray cluster (needs the `ray` extra), decode and VAD on CPU "

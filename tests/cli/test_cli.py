@@ -140,6 +140,30 @@ def test_config_file_supplies_defaults(tmp_path, cache_dir, tiny_dir):
     assert row[0] is not None and row[1] is None and row[2] == "English" and row[3] <= 4
 
 
+def test_a_misspelt_config_key_is_an_error_not_silently_the_default(tmp_path):
+    config = tmp_path / "oc.toml"
+    config.write_text('model = "tiny-random"\nmax_new_token = 64\n')
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--config", str(config)])
+    assert result.exit_code == 2 and not (tmp_path / "x.parquet").exists()
+    assert f"{config}: 'max_new_token' is not an option of this command (did you mean 'max-new-tokens'?)" in \
+        " ".join(result.output.split())
+    config.write_text('colour = "blue"\n')
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--config", str(config)])
+    assert result.exit_code == 2 and "'colour' is not an option of this command; options: aut-window, " in \
+        " ".join(result.output.split())
+
+
+def test_config_lists_are_the_comma_lists_the_flags_take(tmp_path, cache_dir, tiny_dir):
+    config = tmp_path / "oc.toml"
+    config.write_text(f'model = "tiny-random"\ntasks = ["caption", "transcript"]\nmax_new_tokens = 2\n'
+                      f'cache_dir = "{cache_dir}"\ngreedy = true\n')
+    out = tmp_path / "x.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "field" / "voice_memo.m4a"), "--out", str(out),
+                                      "--config", str(config), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert duckdb.sql(f"SELECT caption IS NOT NULL, transcript IS NOT NULL FROM '{out}'").fetchall() == [(True, True)]
+
+
 def test_help_lists_commands_and_options():
     result = CliRunner().invoke(cli, ["--help"])
     assert "query" in result.output and "run" in result.output

@@ -1,0 +1,48 @@
+"""`--config FILE.toml`: a TOML file of defaults for the run's options; flags on the command line win."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+
+import click
+
+
+def load_config_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Its keys become the command's defaults (click's default_map).
+
+    A key names an option as its flag does (`max-new-tokens`) or as Python does (`max_new_tokens`). An
+    unknown key is an error, not ignored: a misspelt `max_new_token = 64` would otherwise run the whole
+    corpus at the default. A list (`tasks = ["caption", "transcript"]`) is the comma list the flag takes.
+    """
+    if value is None:
+        return None
+    try:
+        data = tomllib.loads(Path(value).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {value}: {exc}") from exc
+    names = option_names(ctx.command)
+    defaults = {}
+    for key, setting in data.items():
+        name = names.get(key.replace("_", "-"))
+        if name is None:
+            close = difflib.get_close_matches(key.replace("_", "-"), names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; options: {', '.join(sorted(names))}"
+            raise click.BadParameter(f"{value}: {key!r} is not an option of this command{hint}")
+        if isinstance(setting, list):
+            setting = ",".join(str(item) for item in setting)
+        defaults[name] = setting
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def option_names(command: click.Command) -> dict[str, str]:
+    """Each option's long flags without their dashes (`max-new-tokens`) -> its parameter name."""
+    names = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.expose_value and param.name:
+            for flag in (*param.opts, *param.secondary_opts):
+                if flag.startswith("--"):
+                    names[flag[2:]] = param.name
+    return names
