@@ -71,9 +71,7 @@ class RunSummary:
         return self.run_audio_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def check_output_path(out: Path, sharded: bool) -> None:
-    if out.exists() and out.is_dir() and not sharded:
-        raise OutputPathError(f"--out {out} is a folder; end it with / for a sharded dataset, or give a .parquet path")
+def check_output_path(out: Path) -> None:
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputPathError(f"--out {out}: folder {parent} does not exist")
@@ -94,7 +92,13 @@ def input_roots(inputs: list[str | Path], listed: Sequence[str]) -> list[str]:
 
 def check_output(store: PartStore, overwrite: bool) -> None:
     """`--out` can be written, and what it holds already is a dataset of ours (else it would be replaced)."""
-    check_output_path(store.out_path, store.sharded)
+    check_output_path(store.out_path)
+    others = store.foreign_entries()
+    if others:  # `--out recordings`, meant as a file name, would put shards among the recordings
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputPathError(f"--out {store.out_path}: the folder holds other things than shards ({listed}); a "
+                              "sharded dataset needs a folder of its own: give a new or empty folder, or a .parquet "
+                              "file")
     if not overwrite:
         try:
             store.check_outputs()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,6 +28,7 @@ from .stored_rows import StoredRows
 READ_BATCH_ROWS = 65_536
 # Columns every schema version has had: a Parquet file without them is someone else's.
 DATASET_CORE_COLUMNS = frozenset({"recording_id", "source_path", "source_sha256", "status"})
+SHARD_GLOB = "shard-*.parquet"  # a sharded output's files, as `shard-00000.parquet`
 
 
 class PartStore:
@@ -50,7 +52,7 @@ class PartStore:
 
     def final_paths(self) -> list[Path]:
         if self.sharded:
-            return sorted(self.out_path.glob("shard-*.parquet")) if self.out_path.is_dir() else []
+            return sorted(self.out_path.glob(SHARD_GLOB)) if self.out_path.is_dir() else []
         return [self.out_path] if self.out_path.is_file() else []
 
     def stored_paths(self) -> list[Path]:
@@ -176,6 +178,13 @@ class PartStore:
             self.parts_dir.rmdir()
         except OSError:
             pass
+
+    def foreign_entries(self) -> list[str]:
+        """What a sharded output's folder holds besides its shards and their temp files (hidden files aside)."""
+        if not self.sharded or not self.out_path.is_dir():
+            return []
+        return sorted(p.name + ("/" if p.is_dir() else "") for p in self.out_path.iterdir()
+                      if not p.name.startswith(".") and not fnmatch(p.name, SHARD_GLOB))
 
     def check_outputs(self) -> None:
         """Raise NotADataset if an existing output is not one of ours: it would be read, then replaced."""

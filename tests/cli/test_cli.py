@@ -82,6 +82,29 @@ def test_bad_invocations_exit_1_with_one_line(tmp_path, args, message):
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_a_folder_out_must_hold_only_shards(tmp_path, cache_dir, tiny_dir):
+    """`--out recordings` (the inputs' folder, meant as a file name) would put shards among the recordings."""
+    shutil.copytree(EXAMPLES, tmp_path / "recordings")
+    before = sorted(p.name for p in (tmp_path / "recordings").iterdir())
+    args = ["--model", "tiny-random", "--cache-dir", str(cache_dir), "--max-new-tokens", "2", "--quiet"]
+    for out in ("recordings", "recordings/"):
+        result = CliRunner().invoke(cli, [str(tmp_path / "recordings" / "field"), "--out", str(tmp_path / out), *args])
+        assert result.exit_code == 1 and result.output == (
+            f"Error: --out {tmp_path / 'recordings'}: the folder holds other things than shards (README.txt, field/, "
+            "meetings/ and 2 more); a sharded dataset needs a folder of its own: give a new or empty folder, or a "
+            ".parquet file\n")
+    assert sorted(p.name for p in (tmp_path / "recordings").iterdir()) == before
+    # An empty folder (a hidden file aside), named with or without its slash, is a sharded dataset, and so is
+    # the folder of shards it becomes.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"")
+    for _ in range(2):
+        result = CliRunner().invoke(cli, [str(tmp_path / "recordings" / "field"), "--out", str(tmp_path / "empty"),
+                                          *args])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [".DS_Store", "shard-00000.parquet"]
+
+
 def test_unwritable_out(tmp_path, cache_dir):
     # /sys refuses new files even to root, unlike permission bits.
     result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", "/sys/captions.parquet", "--model", "tiny-random",
