@@ -153,11 +153,22 @@ def temp_file_beside(path: Path) -> tuple[int, Path]:
     less the umask (the kernel applies it, as to the tiny models' staging folders): mkstemp's 0600 would leave
     a team's dataset readable by its writer alone."""
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = path.parent / f".{cut_to_bytes(path.name, NAME_MAX - 18)}.{secrets.token_hex(6)}.tmp"
         try:
             return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:  # another writer drew the same name: draw again
             continue
+
+
+NAME_MAX = 255  # bytes in one file name, on Linux's file systems
+
+
+def cut_to_bytes(name: str, max_bytes: int, keep_end: bool = False) -> str:
+    """`name` cut, a character at a time, until the file system stores it in `max_bytes`; its last characters
+    go, or with `keep_end` its first. A recording named to the limit still gets a temp name beside it."""
+    while len(os.fsencode(name)) > max_bytes:
+        name = name[1:] if keep_end else name[:-1]
+    return name
 
 
 def fsync_dir(directory: Path) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .parquet_store import NAME_MAX, cut_to_bytes
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,20 @@ def subtitle_names(source_paths: Iterable[str], suffix: str) -> dict[str, str]:
     used: set[str] = set()
     for p in paths:
         base = p.replace("/", "__") if stems[p] in clashing else stems[p]
-        name, n = base + suffix, 1
+        name, n = _within_name_max(base, suffix, p), 1
         while name in used:  # 'a/b.wav' and 'a__b.wav' still meet: number them
             n += 1
-            name = f"{base}-{n}{suffix}"
+            name = _within_name_max(f"{base}-{n}", suffix, p)
         used.add(name)
         names[p] = name
     return names
+
+
+def _within_name_max(base: str, suffix: str, source_path: str) -> str:
+    """`base + suffix`, or where that is over NAME_MAX bytes (a deep folder path flattened with '__'), its end
+    (the file's own name) after a digest of the source path, so that it can be written and stays apart."""
+    name = base + suffix
+    if len(os.fsencode(name)) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(os.fsencode(source_path)).hexdigest()[:12]
+    return f"{digest}-{cut_to_bytes(base, NAME_MAX - len(os.fsencode(suffix)) - 13, keep_end=True)}{suffix}"

@@ -106,6 +106,16 @@ def test_subtitles_one_file_per_ok_recording(dataset, tmp_path, fmt):
         assert text.startswith("1\n00:00:00,000 --> 00:00:15,000\n")
 
 
+def test_a_recording_named_to_the_file_name_limit_exports(tmp_path):
+    """The subtitle file fits, and so must the temp file written beside it first (a dot, a token, .tmp)."""
+    name = "é" * 121 + ".wav"  # 246 bytes: its .srt is too, its temp name was 264
+    rows = [replace(r, source_path=name) if r.source_path == "a.wav" else r for r in sample_rows()]
+    dataset = write_sample(tmp_path / "long.parquet", rows)
+    result = export_subtitles(dataset, tmp_path / "subs", "srt")
+    assert sorted(p.name for p in result.paths) == sorted(["é" * 121 + ".srt", "talks__b.srt"])
+    assert sorted(p.name for p in (tmp_path / "subs").iterdir()) == sorted(p.name for p in result.paths)
+
+
 def test_failed_export_leaves_no_partial_file(dataset, tmp_path, monkeypatch):
     import omni_caption.schemas.export_formats as module
 

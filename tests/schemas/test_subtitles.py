@@ -1,3 +1,4 @@
+import os
 import re
 
 from hypothesis import given
@@ -44,3 +45,25 @@ def test_names_replace_slashes_and_stay_unique():
     assert names["talks/a.wav"] == "talks__a.srt"
     assert {names["b.wav"], names["b.mp3"]} == {"b.wav.srt", "b.mp3.srt"}
     assert len(set(names.values())) == 5 and all("/" not in n for n in names.values())
+
+
+def test_a_deep_path_flattened_past_name_max_keeps_its_file_name_and_stays_apart():
+    folders = "/".join(f"folder_with_a_fairly_long_name_{i}_{'é' * 10}" for i in range(8))
+    names = subtitle_names([f"{folders}/talk.wav", f"{folders}/talk2.wav", "a.wav"], ".srt")
+    assert names["a.wav"] == "a.srt"
+    for leaf in ("talk", "talk2"):
+        name = names[f"{folders}/{leaf}.wav"]
+        assert len(os.fsencode(name)) <= 255 and name.endswith(f"é__{leaf}.srt")
+    assert names[f"{folders}/talk.wav"] != names[f"{folders}/talk2.wav"]
+
+
+FOLDER_NAMES = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"), min_size=1,
+                       max_size=60)
+
+
+@given(st.lists(st.lists(FOLDER_NAMES, min_size=1, max_size=12).map("/".join), min_size=1, max_size=6))
+def test_every_name_fits_a_file_system_and_names_one_recording(paths):
+    names = subtitle_names(paths, ".vtt")
+    assert set(names) == set(paths)
+    assert len(set(names.values())) == len(names)
+    assert all(len(os.fsencode(n)) <= 255 and n.endswith(".vtt") and "/" not in n for n in names.values())
