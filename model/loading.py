@@ -75,11 +75,15 @@ def pick_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
-def _revision_of(folder_or_id: str, model) -> str | None:
-    commit = getattr(model.config, "_commit_hash", None)
-    if commit:
-        return commit[:12]
-    path = Path(folder_or_id)
+def _revision_of(source: ModelSource, revision: str | None) -> str | None:
+    """The weights' revision for the `models` column: a hub model's commit (its snapshot folder in the cache:
+    transformers 5 no longer sets config._commit_hash), a local folder's digest of its weight files."""
+    if not source.is_local:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source.location, "config.json", revision=revision)
+        return Path(cached).parent.name[:12] if isinstance(cached, str) else None
+    path = Path(source.location)
     weights = sorted(path.glob("*.safetensors")) if path.is_dir() else []
     if weights:
         import hashlib
@@ -148,6 +152,6 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
                              f"(use the instruct preset, or a {family.title} model with a talker)")
     model.to(device)
     model.eval()
-    return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source.location, model),
+    return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source, options.revision),
                      device=device, dtype=str(torch_dtype).removeprefix("torch."), family=family,
                      parameters=sum(p.numel() for p in model.parameters()))
