@@ -14,6 +14,7 @@ must be mounted at the same path on every node (and omni-caption installed).
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Iterator
 from dataclasses import replace
@@ -97,6 +98,23 @@ class RayEngine:
         if not self._ray.is_initialized():
             self._ray.init(address=self.options.ray.address, log_to_driver=False)
             self._started_ray = True
+        self._check_room_for_a_model_actor()
+
+    def _check_room_for_a_model_actor(self) -> None:
+        """A cluster on this machine that cannot place one model actor (no GPU, --num-gpus-per-worker 1) would
+        leave the run waiting forever. A cluster joined by address is left to wait: its autoscaler may add
+        the nodes."""
+        if self.options.ray.address or os.environ.get("RAY_ADDRESS"):
+            return
+        have = self._ray.cluster_resources()
+        wanted = {"GPU": self.options.ray.num_gpus_per_worker, "CPU": self.options.ray.cpus_per_worker}
+        short = {kind: n for kind, n in wanted.items() if n > have.get(kind, 0)}
+        if short:
+            what = " and ".join(f"{n:g} {kind}" for kind, n in short.items())
+            held = ", ".join(f"{have.get(kind, 0):g} {kind}" for kind in short)
+            raise RayUnavailable(f"--engine ray: each model actor asks for {what}, and the Ray cluster on this "
+                                 f"machine has {held}: no actor could start; pass --num-gpus-per-worker 0 to run "
+                                 "the models on CPU, or --ray-address to join a cluster that has the GPUs")
 
     def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
         from ray.data import ActorPoolStrategy

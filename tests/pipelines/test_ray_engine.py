@@ -168,6 +168,25 @@ def test_killed_worker_without_retries_ends_resumable(tmp_path, cache_dir, big_c
     assert rows_of(out) == reference
 
 
+def test_a_local_cluster_without_the_gpus_a_model_actor_asks_for_fails_at_once(tmp_path, cache_dir, ray_cluster,
+                                                                             monkeypatch):
+    """Before: the model actor waited for a GPU this machine does not have, and the run hung for ever."""
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    results = []
+    run = threading.Thread(target=lambda: results.append(CliRunner().invoke(cli, [
+        str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), "--model", "tiny-random", "--cache-dir", str(cache_dir),
+        "--engine", "ray", "--quiet"])), daemon=True)  # a daemon: a run that hangs fails this test, not the suite
+    run.start()
+    run.join(timeout=90)
+    assert results, "the run still waits for a GPU after 90 s"
+    result = results[0]
+    assert result.exit_code == 1 and result.output == (
+        "Error: --engine ray: each model actor asks for 1 GPU, and the Ray cluster on this machine has 0 GPU: no "
+        "actor could start; pass --num-gpus-per-worker 0 to run the models on CPU, or --ray-address to join a "
+        "cluster that has the GPUs\n")
+    assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "o.parquet.parts").exists()
+
+
 def test_without_ray_installed_the_cli_says_so_in_one_line(tmp_path, cache_dir, monkeypatch):
     import sys
 
