@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .declared_length import declared_seconds, ogg_unfinished
+from .discover import special_file_kind
 
 SAMPLE_RATE = 16_000
 
@@ -94,6 +95,9 @@ class AudioFile:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        special = special_file_kind(self.path)
+        if special:  # FFmpeg would wait for a pipe's writer for ever
+            raise DecodeError(f"it is {special}, not a regular file")
         if self.path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -47,11 +49,26 @@ class SourceFile:
     source_path: str  # as stored: relative to the input root it was found under, always valid UTF-8
 
     def sha256(self, block_size: int = 1 << 20) -> str:
+        special = special_file_kind(self.path)
+        if special:
+            raise OSError(errno.EINVAL, f"it is {special}, not a regular file")
         digest = hashlib.sha256()
         with open(self.path, "rb") as handle:
             while block := handle.read(block_size):
                 digest.update(block)
         return digest.hexdigest()
+
+
+def special_file_kind(path: Path) -> str | None:
+    """'a named pipe', 'a socket', ... for what is neither a regular file nor a folder (None otherwise, or
+    when it is gone): opening a pipe named like a recording would wait for a writer for ever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device"}
+    return next((kind for test, kind in kinds.items() if test(mode)), None)
 
 
 def is_media(path: Path) -> bool:
@@ -92,15 +109,15 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
         else:
             found.setdefault(_identity(path), (path, Path.cwd(), path.as_posix()))
     for root in roots:
-        if root.is_file():
+        if not root.is_dir():  # a file, or a named pipe given by name: its error row says what it is
             found.setdefault(_identity(root), (root, root.parent, root.name))
             continue
         for path in _walk(root, problems):
-            # A broken link named like a recording is a missing recording: kept, for an error row saying so.
+            # A broken link or a named pipe named like a recording: kept, for an error row saying what it is.
             if not is_media(path):
                 if ignored is not None:
                     ignored[path.suffix.lower() or "(none)"] += 1
-            elif path.is_file() or (path.is_symlink() and not path.is_dir()):
+            elif not path.is_dir():
                 found.setdefault(_identity(path), (path, root, path.relative_to(root).as_posix()))
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]

@@ -68,6 +68,8 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     for source in sources:
         lengths[source.source_path] = 0.0
         try:  # FFmpeg's header length: a guess for some formats (declared_length.py), close enough here
+            if keys[source.source_path].startswith("path:"):
+                source.sha256()  # the run stops where its sha256 could not be read: say so as it will
             lengths[source.source_path] = AudioFile(source.path).duration_hint_s or 0.0
         except DecodeError as exc:  # the same words the run's error row will have
             unreadable.append(f"{source.source_path}: {exc}")

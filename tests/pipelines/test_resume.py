@@ -242,6 +242,41 @@ def test_a_latin1_name_is_captioned_and_a_broken_link_is_an_error_row(tmp_path, 
                     "moved.wav": f"broken symbolic link: its target {folder / 'elsewhere.wav'} does not exist"}
 
 
+def test_a_named_pipe_named_like_a_recording_is_an_error_row_not_a_run_that_waits_for_ever(tmp_path, cache_dir,
+                                                                                        tiny_dir):
+    """Opening a pipe (to hash or decode it) waits for a writer: found in a folder, listed, or given by name."""
+    import os
+    import threading
+
+    from omni_caption.pipelines.run_preview import preview_run
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_tone(folder / "tone.wav", seconds=3.0)
+    os.mkfifo(folder / "pipe.wav")
+    os.mkfifo(tmp_path / "listed.flac")
+    os.mkfifo(tmp_path / "given.mp3")
+    out = tmp_path / "o.parquet"
+    done = []
+
+    def run():
+        done.append(preview_run([folder, tmp_path / "given.mp3"], out, options(cache_dir),
+                                listed=[str(tmp_path / "listed.flac")]))
+        done.append(run_corpus([folder, tmp_path / "given.mp3"], out, options(cache_dir), show_progress=False,
+                               listed=[str(tmp_path / "listed.flac")]))
+
+    worker = threading.Thread(target=run, daemon=True)  # a daemon: a run that waits fails here, not the suite
+    worker.start()
+    worker.join(timeout=120)
+    assert len(done) == 2, "the run waits on a named pipe"
+    preview, summary = done
+    assert (summary.ok, summary.errors) == (1, 3)
+    why = "cannot read file: it is a named pipe, not a regular file"
+    rows = dict(duckdb.sql(f"SELECT source_path, any_value(coalesce(error, status)) FROM '{out}' GROUP BY 1").fetchall())
+    assert rows == {"tone.wav": "ok", "pipe.wav": why, "given.mp3": why, str(tmp_path / "listed.flac"): why}
+    assert sorted(preview.unreadable) == sorted(f"{path}: {why}" for path in rows if path != "tone.wav")
+
+
 def test_two_inputs_with_the_same_relative_path_are_both_captioned(tmp_path, cache_dir, tiny_dir):
     """day1/mic.wav and day2/mic.wav, given as two inputs, were both 'mic.wav': the second was lost."""
     for day, seconds in (("day1", 4.0), ("day2", 7.0)):
