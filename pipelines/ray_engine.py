@@ -96,7 +96,14 @@ class RayEngine:
     def open(self, plan: list[ModelStage | SpeakerStage]) -> None:
         """Join the cluster (or start a local one) before the output is touched."""
         if not self._ray.is_initialized():
-            self._ray.init(address=self.options.ray.address, log_to_driver=False)
+            address = self.options.ray.address or os.environ.get("RAY_ADDRESS")
+            try:
+                self._ray.init(address=self.options.ray.address, log_to_driver=False)
+            except ConnectionError as exc:  # Ray's own words name its flag (--address), not ours
+                raise RayUnavailable(f"--engine ray: cannot join the Ray cluster at {address}: "
+                                     f"{str(exc).splitlines()[0].split('. ')[0]}; start one (`ray start --head`), "
+                                     "or leave out --ray-address and RAY_ADDRESS for a cluster of this machine"
+                                     ) from exc
             self._started_ray = True
         self._check_room_for_a_model_actor()
 

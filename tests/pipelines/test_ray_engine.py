@@ -187,6 +187,22 @@ def test_a_local_cluster_without_the_gpus_a_model_actor_asks_for_fails_at_once(t
     assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "o.parquet.parts").exists()
 
 
+def test_no_cluster_at_the_address_is_one_line_naming_our_flags(tmp_path, cache_dir, monkeypatch):
+    import ray
+
+    def no_cluster(address=None, **kwargs):  # what ray.init says with no cluster at `address` (Ray 2.60)
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--engine", "ray", "--ray-address", "auto"])
+    assert result.exit_code == 1 and result.output == (
+        "Error: --engine ray: cannot join the Ray cluster at auto: Could not find any running Ray instance; start "
+        "one (`ray start --head`), or leave out --ray-address and RAY_ADDRESS for a cluster of this machine\n")
+
+
 def test_without_ray_installed_the_cli_says_so_in_one_line(tmp_path, cache_dir, monkeypatch):
     import sys
 
