@@ -70,10 +70,17 @@ def search_dataset(path: str | os.PathLike, query: str, limit: int = 20,
 
 def bm25_search(con: duckdb.DuckDBPyConnection, query: str, limit: int) -> list[SearchHit]:
     """The best `limit` hits from the index `search_index.build_index` made in `con`."""
+    # The query's words alone, each with a stem: fts blanks punctuation and splits on single spaces, so
+    # 'dog!' held an empty term, and Porter stems the 's' of "it's" to one too; texts with a possessive
+    # hold that empty term, so every one of them matched.
+    stem = _stemmer(con, [query])
+    words = " ".join(w for w in _words(query) if stem(w))
+    if not words:
+        return []
     rows = con.execute(
         f"SELECT {_COLUMNS}, score FROM (SELECT *, fts_main_docs.match_bm25(doc_id, ?) AS score FROM docs) "
         "WHERE score IS NOT NULL ORDER BY score DESC, source_path, segment_index NULLS FIRST LIMIT ?",
-        [query, limit]).fetchall()
+        [words, limit]).fetchall()
     stem = _stemmer(con, [query] + [text for row in rows for text in row[4:7] if text])
     query_stems = {stem(w) for w in _words(query)}
     return [_hit(row, row[-1], lambda text: len(query_stems & {stem(w) for w in _words(text)}))

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import duckdb
 import pytest
 
@@ -42,6 +44,17 @@ def test_bm25_ranks_by_stem_and_names_the_matching_field(dataset, search):
     (hit,) = result.hits  # "barking" finds "barks"; no other segment mentions dogs or barking
     assert (hit.source_path, hit.segment_index, hit.start_s, hit.end_s) == ("a.wav", 0, 0.0, 15.0)
     assert hit.field == "caption" and hit.text == "A dog barks loudly near the river." and hit.score > 0
+
+
+@pytest.mark.parametrize("query", ["dog!", "(dog)", '"dog', "dog's", "dog 100%"])
+def test_punctuation_in_a_query_finds_what_its_words_find(tmp_path, search, query):
+    """fts blanks a query's punctuation and splits on single spaces, so 'dog!' held an empty term; Porter
+    stems the 's' of a possessive to an empty term too, so that term matched every text with a possessive."""
+    rows = sample_rows()
+    rows[1] = replace(rows[1], caption="A man's voice echoes in the hall.")
+    dataset = write_sample(tmp_path / "d.parquet", rows)
+    assert [(h.source_path, h.segment_index) for h in search(dataset, query).hits] == [("a.wav", 0)]
+    assert search(dataset, query.replace("dog", "zebra")).hits == []
 
 
 def test_transcripts_and_recording_level_summaries(dataset, search):
