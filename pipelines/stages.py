@@ -312,9 +312,11 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
         chosen = [i for i in batch if i in audio_of and config.name in todo[segments[i][0].source.source_path]]
         picked, rows = [], []
         for i in chosen:
+            # These come from the clip's data (Qwen2.5's processor raised IndexError on an empty clip); a
+            # TypeError is our bug, or a transformers API change: it stops the run rather than fail every recording.
             try:
                 rows += prepare_rows(omni, [audio_of[i]], config.prompt())
-            except (RuntimeError, ValueError) as exc:  # the clip's data; a TypeError is our bug and stops the run
+            except (RuntimeError, ValueError, IndexError) as exc:
                 span = segments[i][2].span
                 failed[i] = (f"the model's processor cannot take the audio at {span.start_s:.1f}-{span.end_s:.1f} s "
                              f"({type(exc).__name__}: {' '.join(str(exc).split())})")

@@ -47,14 +47,16 @@ def test_a_file_that_breaks_mid_way_fails_alone_in_a_shared_batch(tmp_path, cach
         "decoding failed mid-file: Invalid data found when processing input"]
 
 
-def test_a_clip_the_processor_refuses_fails_its_recording_alone(tmp_path, cache_dir, tiny_dir, monkeypatch):
+@pytest.mark.parametrize("error", [RuntimeError("Padding size should be\nless than the corresponding input dimension"),
+                                   IndexError("Padding size should be\nless than the corresponding input dimension")])
+def test_a_clip_the_processor_refuses_fails_its_recording_alone(tmp_path, cache_dir, tiny_dir, monkeypatch, error):
     real_prepare = stages.prepare_rows
     refused = []
 
     def prepare(omni, audios, prompt):
         if not refused:  # the first clip tokenised: the batch's shortest segment
             refused.append(len(audios[0]))
-            raise RuntimeError("Padding size should be\nless than the corresponding input dimension")
+            raise error
         return real_prepare(omni, audios, prompt)
 
     monkeypatch.setattr(stages, "prepare_rows", prepare)
@@ -62,7 +64,8 @@ def test_a_clip_the_processor_refuses_fails_its_recording_alone(tmp_path, cache_
     failed = [(path, error) for path, status, error in rows if status == "error"]
     assert summary.errors == 1 and summary.ok == 2 and len(failed) == 1
     assert "the model's processor cannot take the audio at " in failed[0][1]
-    assert failed[0][1].endswith("(RuntimeError: Padding size should be less than the corresponding input dimension)")
+    assert failed[0][1].endswith(f"({type(error).__name__}: Padding size should be less than the corresponding input "
+                                 "dimension)")
     assert all(status == "ok" for path, status, _ in rows if path != failed[0][0])
 
 
