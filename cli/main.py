@@ -305,7 +305,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
             rows = relation.fetchall()
             if fmt == "json":
                 for row in rows:
-                    click.echo(json.dumps(dict(zip(columns, row)), default=str, ensure_ascii=False))
+                    click.echo(json.dumps(dict(zip(columns, row)), default=_json_value, ensure_ascii=False))
             else:
                 import csv
 
@@ -314,6 +314,16 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
                 writer.writerows(rows)
     except (duckdb.Error, ValueError, FileNotFoundError) as exc:
         _fail(ctx, exc)
+
+
+def _json_value(value):
+    """What JSON has no type for: bytes (an embedded clip's FLAC) as base64, as JSON APIs send binary;
+    dates, decimals and the like as their text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        import base64
+
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
 
 
 def _render_table(relation, max_rows: int) -> str:

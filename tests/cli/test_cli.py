@@ -60,6 +60,10 @@ def test_query_command_prints_table_and_json(demo_run):
     assert json.loads(as_json.output) == {"n": 6}
     as_csv = runner.invoke(cli, ["query", str(out), "SELECT 1 AS a", "--format", "csv"])
     assert as_csv.output.splitlines() == ["a", "1"]
+    # Binary (an --embed-audio clip) as base64, as JSON sends it, not Python's b'...' repr.
+    binary = runner.invoke(cli, ["query", str(out), "SELECT {'bytes': 'fLaC'::BLOB, 'path': 'a.flac'} AS audio, "
+                                                    "DATE '2026-11-24' AS day", "--format", "json"])
+    assert json.loads(binary.output) == {"audio": {"bytes": "ZkxhQw==", "path": "a.flac"}, "day": "2026-11-24"}
 
 
 def test_query_refuses_writes(demo_run):
