@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from .hf_quiet import quiet_transformers
+from .hub import ModelLoadError
 
 NONSENSE_NOTICE = "tiny-random: random weights, every output is nonsense (tests and offline demo only)"
 TINY_RANDOM_SEED = 0
@@ -135,11 +136,15 @@ def cached_build(target: Path, build_into: Callable[[Path], None], marker: str =
     target = Path(target)
     if (target / marker).exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Not mkdtemp: its 0700 would keep a cache folder shared by a team (OMNI_CAPTION_HOME) to its first user;
     # mkdir gives what the umask allows.
     staging = target.parent / f".{target.name}.{secrets.token_hex(6)}"
-    staging.mkdir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot build {target.name} in {target.parent} (the cache folder: --cache-dir, or "
+                             f"OMNI_CAPTION_HOME): {exc.strerror or exc}") from exc
     try:
         with quiet_transformers():
             build_into(staging)

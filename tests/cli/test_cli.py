@@ -77,6 +77,9 @@ def test_query_refuses_writes(demo_run):
     ([str(EXAMPLES), "--out", "{tmp}/no/such/dir/x.parquet"], "does not exist"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "not-a-model"], "unknown --model"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--language", "Klingon"], "--language"),
+    ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "tiny-random", "--cache-dir", "/proc/no-cache"],
+     "cannot build tiny-random-v2 in /proc/no-cache (the cache folder: --cache-dir, or OMNI_CAPTION_HOME): No such "
+     "file or directory"),
 ])
 def test_bad_invocations_exit_1_with_one_line(tmp_path, args, message):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
