@@ -61,8 +61,24 @@ def dataset_files(path: str | os.PathLike) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no .parquet files under {path}")
     for file in files:
-        check_whole_parquet(file)
+        check_dataset_file(file)
     return files
+
+
+# Columns every schema version has had: a Parquet file without them is someone else's.
+DATASET_CORE_COLUMNS = frozenset({"recording_id", "source_path", "source_sha256", "status"})
+
+
+def check_dataset_file(file: Path) -> None:
+    """Raise NotADataset unless `file` is whole Parquet with a dataset's core columns (another tool's Parquet
+    would otherwise fail as a DuckDB binder error about the `recordings` view)."""
+    import pyarrow.parquet as pq
+
+    check_whole_parquet(file)
+    missing = DATASET_CORE_COLUMNS - set(pq.read_schema(file).names)
+    if missing:
+        raise NotADataset(f"{file} is Parquet but not an omni-caption dataset "
+                          f"(no {', '.join(sorted(missing))} column{'s' if len(missing) > 1 else ''})")
 
 
 def check_whole_parquet(file: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .duckdb_views import NotADataset, check_whole_parquet
+from .duckdb_views import check_dataset_file
 from .migrations import segment_rows, version_from_metadata
 from .parquet_store import (SEGMENT_SCHEMA, AtomicParquetWriter, DatasetInfo, fsync_dir, schema_with_metadata,
                             read_rows, write_table_atomic)
@@ -26,8 +26,6 @@ from .segment_table import SegmentRow, rows_to_table
 from .stored_rows import StoredRows
 
 READ_BATCH_ROWS = 65_536
-# Columns every schema version has had: a Parquet file without them is someone else's.
-DATASET_CORE_COLUMNS = frozenset({"recording_id", "source_path", "source_sha256", "status"})
 SHARD_GLOB = "shard-*.parquet"  # a sharded output's files, as `shard-00000.parquet`
 
 
@@ -189,11 +187,7 @@ class PartStore:
     def check_outputs(self) -> None:
         """Raise NotADataset if an existing output is not one of ours: it would be read, then replaced."""
         for path in self.final_paths():
-            check_whole_parquet(path)
-            missing = DATASET_CORE_COLUMNS - set(pq.read_schema(path).names)
-            if missing:
-                raise NotADataset(f"{path} is Parquet but not an omni-caption dataset "
-                                  f"(no {', '.join(sorted(missing))} column{'s' if len(missing) > 1 else ''})")
+            check_dataset_file(path)
 
     def clear(self) -> None:
         """`--overwrite`: forget the previous output and any work in progress."""

@@ -63,6 +63,24 @@ def test_a_recording_with_a_failed_task_counts_as_partial_and_lists_why(tmp_path
         ("talks/b.mp3", "partial", why)]
 
 
+def test_another_tools_parquet_is_named_in_one_line_by_every_dataset_command(tmp_path):
+    """Before: a DuckDB binder error about the `recordings` view's GROUP BY source_path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from omni_caption.cli.main import cli
+
+    theirs = tmp_path / "theirs.parquet"
+    pq.write_table(pa.table({"source_path": ["a.wav"], "text": ["hello"]}), theirs)
+    why = f"{theirs} is Parquet but not an omni-caption dataset (no recording_id, source_sha256, status columns)"
+    for command in (["info", theirs], ["query", theirs, "SELECT 1"], ["search", theirs, "hello"],
+                    ["export", theirs, "--format", "srt", "--out", tmp_path / "subs"],
+                    ["speak", theirs, "--out", tmp_path / "voices", "--model", "tiny-random"]):
+        result = CliRunner().invoke(cli, [str(part) for part in command])
+        assert result.exit_code == 1 and result.output.strip().splitlines() == [f"Error: {why}"], command
+
+
 @pytest.mark.parametrize("make_bad, why", [
     (lambda good: b"ID3\x03 an mp3 called .parquet", "another kind of file"),
     (lambda good: good[:len(good) // 2], "cut short: it has no footer"),  # a half-copied dataset
