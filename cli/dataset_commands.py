@@ -40,16 +40,22 @@ def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
     ctx.exit(1)
 
 
+def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:
+    """What query and export write never lands on the dataset they read, or in its folder: an `hf` export
+    over `captions.parquet` replaced it, and one into a sharded dataset's folder doubled its rows."""
+    target, source = out.resolve(), dataset.resolve()
+    if target == source or source in target.parents:
+        raise ValueError(f"{option} {out} would overwrite the dataset being read ({dataset}), or write into its "
+                         "folder: give a path beside it")
+
+
 def write_query_parquet(relation, output: Path, dataset: Path) -> int:
     """`query --format parquet`: DuckDB's own writer, streamed, landing atomically; returns the rows written."""
     import pyarrow.parquet as pq
 
     from omni_caption.schemas.export_formats import atomic_output
 
-    target, source = output.resolve(), dataset.resolve()
-    if target == source or source in target.parents:
-        # query promises never to overwrite anything, the dataset it reads least of all.
-        raise ValueError(f"--output {output} would overwrite the dataset being queried")
+    refuse_writing_over(dataset, output, "--output")
     with atomic_output(output) as tmp:
         relation.write_parquet(str(tmp), compression="zstd")
     return pq.ParquetFile(output).metadata.num_rows
@@ -192,6 +198,7 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     from omni_caption.schemas import export_formats
 
     try:
+        refuse_writing_over(dataset, out, "--out")
         if fmt == "jsonl":
             result = export_formats.export_jsonl(dataset, out)
         elif fmt == "hf":

@@ -66,6 +66,21 @@ def test_query_parquet_needs_output_and_never_overwrites_the_dataset(dataset, sh
     assert inside.exit_code == 1 and not (shards / "new.parquet").exists()
 
 
+@pytest.mark.parametrize("fmt", ["hf", "jsonl", "srt", "lhotse"])
+def test_export_never_writes_over_the_dataset_or_into_its_folder(dataset, shards, fmt):
+    """An hf export over captions.parquet replaced it without its audio column (then unreadable to jsonl);
+    one into a sharded dataset's folder added data/train-*.parquet, which the views read as more rows."""
+    before = dataset.read_bytes()
+    result = invoke("export", dataset, "--format", fmt, "--out", dataset)
+    assert result.exit_code == 1 and result.output == (
+        f"Error: --out {dataset} would overwrite the dataset being read ({dataset}), or write into its folder: give "
+        "a path beside it\n")
+    assert dataset.read_bytes() == before
+    shards_before = sorted(p.name for p in shards.rglob("*"))
+    inside = invoke("export", shards, "--format", fmt, "--out", shards / "exported")
+    assert inside.exit_code == 1 and sorted(p.name for p in shards.rglob("*")) == shards_before
+
+
 def test_search_table_json_csv(dataset):
     table = invoke("search", dataset, "dog barking")
     assert table.exit_code == 0, table.output
