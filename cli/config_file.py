@@ -25,9 +25,10 @@ def load_config_file(ctx: click.Context, _param: click.Parameter, value: str | N
     names = option_names(ctx.command)
     defaults = {}
     for key, setting in data.items():
-        name = names.get(key.replace("_", "-"))
+        flag = key.replace("_", "-")
+        name = names.get(flag)
         if name is None:
-            close = difflib.get_close_matches(key.replace("_", "-"), names, n=1)
+            close = difflib.get_close_matches(flag, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; options: {', '.join(sorted(names))}"
             raise click.BadParameter(f"{value}: {key!r} is not an option of this command{hint}")
         if isinstance(setting, list):

@@ -96,22 +96,26 @@ class RayEngine:
     def open(self, plan: list[ModelStage | SpeakerStage]) -> None:
         """Join the cluster (or start a local one) before the output is touched."""
         if not self._ray.is_initialized():
-            address = self.options.ray.address or os.environ.get("RAY_ADDRESS")
             try:
                 self._ray.init(address=self.options.ray.address, log_to_driver=False)
             except ConnectionError as exc:  # Ray's own words name its flag (--address), not ours
-                raise RayUnavailable(f"--engine ray: cannot join the Ray cluster at {address}: "
+                raise RayUnavailable(f"--engine ray: cannot join the Ray cluster at {self._joined_address}: "
                                      f"{str(exc).splitlines()[0].split('. ')[0]}; start one (`ray start --head`), "
                                      "or leave out --ray-address and RAY_ADDRESS for a cluster of this machine"
                                      ) from exc
             self._started_ray = True
         self._check_room_for_a_model_actor()
 
+    @property
+    def _joined_address(self) -> str | None:
+        """The cluster asked for by address (--ray-address, else RAY_ADDRESS); None: one of this machine."""
+        return self.options.ray.address or os.environ.get("RAY_ADDRESS")
+
     def _check_room_for_a_model_actor(self) -> None:
         """A cluster on this machine that cannot place one model actor (no GPU, --num-gpus-per-worker 1) would
         leave the run waiting forever. A cluster joined by address is left to wait: its autoscaler may add
         the nodes."""
-        if self.options.ray.address or os.environ.get("RAY_ADDRESS"):
+        if self._joined_address:
             return
         have = self._ray.cluster_resources()
         wanted = {"GPU": self.options.ray.num_gpus_per_worker, "CPU": self.options.ray.cpus_per_worker}

@@ -319,7 +319,7 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
             except (RuntimeError, ValueError, IndexError) as exc:
                 span = segments[i][2].span
                 failed[i] = (f"the model's processor cannot take the audio at {span.start_s:.1f}-{span.end_s:.1f} s "
-                             f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+                             f"({type(exc).__name__}: {exc})")  # the error row makes it one line
                 continue
             picked.append(i)
         if picked:
