@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +82,24 @@ def make_tone(path: Path, seconds: float = 2.0, freq: int = 440, extra: tuple[st
     """A sine tone in whatever container/codec `path`'s extension implies."""
     ffmpeg("-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate=44100:duration={seconds}", *extra, str(path))
     return path
+
+
+def finishes_within(seconds: float, work: Callable[[], object], hangs: str):
+    """`work()`, in a daemon thread: one that waits for ever (a pipe, a GPU that never comes) fails the test
+    with `hangs` after `seconds` instead of hanging the suite; an error it raises is raised here."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    assert outcome, hangs
+    finished, value = outcome[0]
+    if not finished:
+        raise value
+    return value

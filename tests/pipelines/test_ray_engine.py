@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from omni_caption.cli.main import cli
 from omni_caption.pipelines import RayOptions, RunOptions, discover, run_corpus
 from omni_caption.schemas import PartStore, read_dataset
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, finishes_within
 
 pytestmark = pytest.mark.slow
 
@@ -172,14 +172,9 @@ def test_a_local_cluster_without_the_gpus_a_model_actor_asks_for_fails_at_once(t
                                                                              monkeypatch):
     """Before: the model actor waited for a GPU this machine does not have, and the run hung for ever."""
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    results = []
-    run = threading.Thread(target=lambda: results.append(CliRunner().invoke(cli, [
+    result = finishes_within(90, lambda: CliRunner().invoke(cli, [
         str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), "--model", "tiny-random", "--cache-dir", str(cache_dir),
-        "--engine", "ray", "--quiet"])), daemon=True)  # a daemon: a run that hangs fails this test, not the suite
-    run.start()
-    run.join(timeout=90)
-    assert results, "the run still waits for a GPU after 90 s"
-    result = results[0]
+        "--engine", "ray", "--quiet"]), hangs="the run still waits for a GPU after 90 s")
     assert result.exit_code == 1 and result.output == (
         "Error: --engine ray: each model actor asks for 1 GPU, and the Ray cluster on this machine has 0 GPU: no "
         "actor could start; pass --num-gpus-per-worker 0 to run the models on CPU, or --ray-address to join a "

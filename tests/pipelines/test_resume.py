@@ -15,7 +15,7 @@ import pytest
 from omni_caption.pipelines import RunOptions, run_corpus
 from omni_caption.pipelines.output_lock import OutputLock, OutputLocked
 from omni_caption.schemas import PartStore, read_dataset
-from tests.conftest import EXAMPLES, make_tone
+from tests.conftest import EXAMPLES, finishes_within, make_tone
 
 
 def options(cache_dir, **extra):
@@ -246,7 +246,6 @@ def test_a_named_pipe_named_like_a_recording_is_an_error_row_not_a_run_that_wait
                                                                                         tiny_dir):
     """Opening a pipe (to hash or decode it) waits for a writer: found in a folder, listed, or given by name."""
     import os
-    import threading
 
     from omni_caption.pipelines.run_preview import preview_run
 
@@ -257,19 +256,13 @@ def test_a_named_pipe_named_like_a_recording_is_an_error_row_not_a_run_that_wait
     os.mkfifo(tmp_path / "listed.flac")
     os.mkfifo(tmp_path / "given.mp3")
     out = tmp_path / "o.parquet"
-    done = []
 
-    def run():
-        done.append(preview_run([folder, tmp_path / "given.mp3"], out, options(cache_dir),
-                                listed=[str(tmp_path / "listed.flac")]))
-        done.append(run_corpus([folder, tmp_path / "given.mp3"], out, options(cache_dir), show_progress=False,
-                               listed=[str(tmp_path / "listed.flac")]))
+    def preview_then_run():
+        inputs, listed = [folder, tmp_path / "given.mp3"], [str(tmp_path / "listed.flac")]
+        return (preview_run(inputs, out, options(cache_dir), listed=listed),
+                run_corpus(inputs, out, options(cache_dir), show_progress=False, listed=listed))
 
-    worker = threading.Thread(target=run, daemon=True)  # a daemon: a run that waits fails here, not the suite
-    worker.start()
-    worker.join(timeout=120)
-    assert len(done) == 2, "the run waits on a named pipe"
-    preview, summary = done
+    preview, summary = finishes_within(120, preview_then_run, hangs="the run waits on a named pipe")
     assert (summary.ok, summary.errors) == (1, 3)
     why = "cannot read file: it is a named pipe, not a regular file"
     rows = dict(duckdb.sql(f"SELECT source_path, any_value(coalesce(error, status)) FROM '{out}' GROUP BY 1").fetchall())
