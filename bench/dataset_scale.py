@@ -1,13 +1,15 @@
 """The dataset layer at scale: write 1M segment rows, then time query, info, search and export.
 
-    python bench/dataset_scale.py [--rows 1000000] [--recordings 2000] [--out DIR] [--python-rows]
+    python bench/dataset_scale.py [--rows 1000000] [--recordings 2000] [--out DIR] [--python-rows] [--han]
 
 Synthetic but realistically shaped rows: utterance-sized segments (1-8 s),
 captions of 40-160 words, transcripts of about 2.5 words per second,
 a summary per recording (repeated on its rows, as in schema v1), 6% flagged
 rows, 1% error recordings. Words follow a Zipf law over a 20,000-word
 vocabulary, with a few real words ("dog", "barking", "river", ...) placed at
-realistic ranks so searches have a realistic number of hits.
+realistic ranks so searches have a realistic number of hits. `--han` makes
+the other words 1-3 Han characters, written with no spaces between them as
+Chinese is, to time the search index's character pairs.
 
 The table is built column-wise with pyarrow (so building it costs seconds, not
 the figure being measured) and written with the project's writer,
@@ -19,6 +21,7 @@ the figure being measured) and written with the project's writer,
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import resource
@@ -37,7 +40,7 @@ from omni_caption.schemas.dataset_info import describe_dataset
 from omni_caption.schemas.duckdb_views import connect_readonly
 from omni_caption.schemas.export_formats import export_hf, export_jsonl, export_subtitles
 from omni_caption.schemas.fts_search import ilike_search, search_dataset
-from omni_caption.schemas.search_index import DOCS_SELECT
+from omni_caption.schemas.search_index import plain_docs_view
 
 VOCAB = 20_000
 # word -> Zipf rank: common, middling and rare words for the searches.
@@ -57,9 +60,12 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def vocabulary(rng: np.random.Generator) -> pa.Array:
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words = {"".join(rng.choice(letters, rng.integers(3, 10))) for _ in range(VOCAB * 2)}
+def vocabulary(rng: np.random.Generator, han: bool = False) -> pa.Array:
+    if han:
+        letters, lengths = np.array([chr(c) for c in range(0x4E00, 0x4E00 + 3000)]), (1, 4)
+    else:
+        letters, lengths = np.array(list("abcdefghijklmnopqrstuvwxyz")), (3, 10)
+    words = {"".join(rng.choice(letters, rng.integers(*lengths))) for _ in range(VOCAB * 2)}
     words = sorted(words - set(PLANTED))[:VOCAB]
     rng.shuffle(words)
     for word, rank in PLANTED.items():
@@ -67,18 +73,19 @@ def vocabulary(rng: np.random.Generator) -> pa.Array:
     return pa.array(words)
 
 
-def texts(rng: np.random.Generator, vocab: pa.Array, lengths: np.ndarray) -> pa.Array:
+def _texts(rng: np.random.Generator, vocab: pa.Array, lengths: np.ndarray, sep: str = " ") -> pa.Array:
     """One string per length, of that many Zipf-distributed words, joined in C++ by pyarrow."""
     ranks = np.arange(1, len(vocab) + 1)
     p = 1.0 / (ranks + 2.7)
     ids = rng.choice(len(vocab), size=int(lengths.sum()), p=p / p.sum()).astype(np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), vocab.take(pa.array(ids))), " ")
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), vocab.take(pa.array(ids))), sep)
 
 
-def build_table(rows: int, recordings: int, seed: int = 0) -> pa.Table:
+def build_table(rows: int, recordings: int, seed: int = 0, han: bool = False) -> pa.Table:
     rng = np.random.default_rng(seed)
-    vocab = vocabulary(rng)
+    vocab = vocabulary(rng, han)
+    texts = functools.partial(_texts, sep="" if han else " ")
     errors = max(1, recordings // 100)
     ok_recordings = recordings - errors
     counts = np.full(ok_recordings, (rows - errors) // ok_recordings)
@@ -167,6 +174,7 @@ def main() -> None:
                         help="Also time the queries on a copy written with row groups of this many rows (0: skip).")
     parser.add_argument("--no-search", action="store_true")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--han", action="store_true", help="Han words with no spaces between them (see above).")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="omni-bench-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -174,7 +182,7 @@ def main() -> None:
 
     print(f"python {platform.python_version()}  duckdb {duckdb.__version__}  pyarrow {pa.__version__}  "
           f"numpy {np.__version__}  cpus {os.cpu_count()}")
-    build_s, _, table = timed(lambda: build_table(args.rows, args.recordings))
+    build_s, _, table = timed(lambda: build_table(args.rows, args.recordings, han=args.han))
     text_mib = sum(table.column(c).nbytes for c in ("caption", "transcript", "summary")) / 2**20
     print(f"rows {table.num_rows:,}  recordings {args.recordings:,}  in-memory text {text_mib:,.0f} MiB  "
           f"(generated in {build_s:.1f} s)")
@@ -222,7 +230,7 @@ def main() -> None:
         first, median, result = timed(lambda: search_dataset(path, query, cache_dir=cache), repeat=3)
         print(f"  cached {query!r:<16} {first * 1000:8.1f} ms {median * 1000:8.1f} ms  ({len(result.hits)} hits)")
     plain = connect_readonly(path)
-    plain.execute(f"CREATE VIEW docs AS {DOCS_SELECT}")
+    plain_docs_view(plain)
     first, _, _ = timed(lambda: ilike_search(plain, ["dog", "barking"], 20))
     print(f"  ilike fallback 'dog barking' {first * 1000:8.1f} ms")
 

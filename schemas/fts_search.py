@@ -8,8 +8,6 @@ loaded, a plain ILIKE search answers instead and says so.
 from __future__ import annotations
 
 import os
-import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +17,10 @@ import duckdb
 from . import search_index
 from .duckdb_views import connect_readonly
 from .search_index import TEXT_FIELDS, FtsUnavailable
+from .search_terms import indexed_words, query_words
 
-_WORD_SPLIT = re.compile(r"[\W_]+")
-_COLUMNS = f"source_path, segment_index, start_s, end_s, {', '.join(TEXT_FIELDS)}"
+# The text as written: an indexed field may hold it spelled out (search_index.build_index).
+_COLUMNS = "source_path, segment_index, start_s, end_s, " + ", ".join(f"coalesce({f}_text, {f})" for f in TEXT_FIELDS)
 
 __all__ = ["FtsUnavailable", "SearchHit", "SearchResult", "bm25_search", "ilike_search", "search_dataset"]
 
@@ -59,7 +58,7 @@ def search_dataset(path: str | os.PathLike, query: str, limit: int = 20,
         con = search_index.open_index(path, cache)
     except FtsUnavailable as exc:
         plain = connect_readonly(path)
-        plain.execute(f"CREATE VIEW docs AS {search_index.DOCS_SELECT}")
+        search_index.plain_docs_view(plain)
         return SearchResult(ilike_search(plain, terms, limit), "ilike",
                             notice=f"fts extension unavailable ({exc}); using a plain ILIKE search")
     try:
@@ -73,18 +72,18 @@ def bm25_search(con: duckdb.DuckDBPyConnection, query: str, limit: int) -> list[
     # The query's words alone, each with a stem: fts blanks punctuation and splits on single spaces, so
     # 'dog!' held an empty term, and Porter stems the 's' of "it's" to one too; texts with a possessive
     # hold that empty term, so every one of them matched.
-    stem = _stemmer(con, [query])
-    words = " ".join(w for w in _words(query) if stem(w))
+    stem = _stemmer(con, query_words(query))
+    words = " ".join(w for w in query_words(query) if stem(w))
     if not words:
         return []
     rows = con.execute(
         f"SELECT {_COLUMNS}, score FROM (SELECT *, fts_main_docs.match_bm25(doc_id, ?) AS score FROM docs) "
         "WHERE score IS NOT NULL ORDER BY score DESC, source_path, segment_index NULLS FIRST LIMIT ?",
         [words, limit]).fetchall()
-    stem = _stemmer(con, [query] + [text for row in rows for text in row[4:7] if text])
-    query_stems = {stem(w) for w in _words(query)}
-    return [_hit(row, row[-1], lambda text: len(query_stems & {stem(w) for w in _words(text)}))
-            for row in rows]
+    indexed = {text: indexed_words(text) for row in rows for text in row[4:7] if text}
+    stem = _stemmer(con, query_words(query) + [w for words in indexed.values() for w in words])
+    query_stems = {stem(w) for w in query_words(query)}
+    return [_hit(row, row[-1], lambda text: len(query_stems & {stem(w) for w in indexed[text]})) for row in rows]
 
 
 def ilike_search(con: duckdb.DuckDBPyConnection, terms: list[str], limit: int) -> list[SearchHit]:
@@ -111,14 +110,8 @@ def _hit(row: tuple, score: float, matches_in: Callable[[str], int]) -> SearchHi
                      score=score, field=field, text=texts[field])
 
 
-def _words(text: str) -> list[str]:
-    """Words as the fts index sees them: accents stripped, lower case, split on non-letters."""
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return [w for w in _WORD_SPLIT.split(folded.lower()) if w]
-
-
-def _stemmer(con: duckdb.DuckDBPyConnection, texts: list[str]) -> Callable[[str], str]:
-    """fts's own Porter stemmer, asked once for every word of the hits."""
-    words = sorted({w for text in texts for w in _words(text)})
+def _stemmer(con: duckdb.DuckDBPyConnection, words: list[str]) -> Callable[[str], str]:
+    """fts's own Porter stemmer, asked once for every distinct word."""
+    words = sorted(set(words))
     stems = dict(con.execute("SELECT w, stem(w, 'porter') FROM unnest(?::VARCHAR[]) AS t(w)", [words]).fetchall())
     return lambda word: stems.get(word, word)

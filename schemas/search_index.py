@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from .duckdb_views import connect_readonly, dataset_files
+from .search_terms import index_text, needs_spelling_sql
 
 
 class FtsUnavailable(RuntimeError):
@@ -25,7 +26,7 @@ class FtsUnavailable(RuntimeError):
 
 TEXT_FIELDS = ("caption", "transcript", "summary")
 # Bump when the docs table or the index settings change: old cache files are then ignored.
-INDEX_FORMAT = "1"
+INDEX_FORMAT = "2"
 # Letters and digits of any script are words (the fts default keeps only a-z,
 # which would make accented and non-Latin transcripts unsearchable).
 FTS_IGNORE = r"(\.|[^\p{L}\p{N}])+"
@@ -90,12 +91,25 @@ def index_name(dataset: str | os.PathLike) -> tuple[str, str]:
 
 def build_index(con: duckdb.DuckDBPyConnection) -> None:
     """Table `docs` and its fts index in `con`'s current database, from the views `segments` and `recordings`."""
-    con.execute(f"CREATE TABLE docs AS SELECT row_number() OVER () AS doc_id, * FROM ({DOCS_SELECT})")
+    # fts indexes each field as search_terms spells it out. Where that differs from the text (CJK, full-width
+    # forms) the text itself is kept in `<field>_text` for the hits; elsewhere that is NULL, so English costs nothing.
+    con.create_function("omni_index_text", index_text, ["VARCHAR"], "VARCHAR", side_effects=False)
+    columns = ", ".join(f"CASE WHEN {needs_spelling_sql(f)} THEN omni_index_text({f}) ELSE {f} END AS {f}, "
+                        f"CASE WHEN {needs_spelling_sql(f)} THEN {f} END AS {f}_text" for f in TEXT_FIELDS)
+    con.execute("CREATE TABLE docs AS SELECT row_number() OVER () AS doc_id, source_path, segment_index, start_s, "
+                f"end_s, {columns} FROM ({DOCS_SELECT})")
+    con.remove_function("omni_index_text")
     con.execute("CREATE TABLE stopwords (sw VARCHAR)")
     con.executemany("INSERT INTO stopwords VALUES (?)", [[w] for w in STOPWORDS])
     fields = ", ".join(f"'{f}'" for f in TEXT_FIELDS)
     con.execute(f"PRAGMA create_fts_index('docs', 'doc_id', {fields}, stemmer = 'porter', "
                 f"stopwords = 'stopwords', ignore = '{FTS_IGNORE}', strip_accents = 1, lower = 1)")
+
+
+def plain_docs_view(con: duckdb.DuckDBPyConnection) -> None:
+    """View `docs` with the columns of the indexed table, for a search without fts (nothing is spelled out)."""
+    texts = ", ".join(f"NULL::VARCHAR AS {f}_text" for f in TEXT_FIELDS)
+    con.execute(f"CREATE VIEW docs AS SELECT *, {texts} FROM ({DOCS_SELECT})")
 
 
 def open_index(dataset: str | os.PathLike, cache_dir: Path | None) -> duckdb.DuckDBPyConnection:

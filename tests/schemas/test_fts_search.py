@@ -86,6 +86,23 @@ def test_accented_and_non_latin_words_are_searchable(tmp_path, search):
     assert [h.segment_index for h in search(path, "cafe").hits] == [1]
 
 
+def test_words_inside_chinese_japanese_and_korean_text_are_found(tmp_path, search):
+    rows = [SegmentRow("r", "x.wav", "s", 9.0, 0, 0.0, 3.0, caption="我们讨论了下个季度的预算和招聘计划。"),
+            SegmentRow("r", "x.wav", "s", 9.0, 1, 3.0, 6.0, transcript="東京で予算について話しました。"),
+            SegmentRow("r", "x.wav", "s", 9.0, 2, 6.0, 9.0, transcript="예산 회의를 했습니다. ｶﾞｽ代"),
+            SegmentRow("r", "x.wav", "s", 9.0, 3, 9.0, 12.0, caption="A budget meeting in Tokyo.")]
+    path = write_sample(tmp_path / "x.parquet", rows)
+    found = {q: [h.segment_index for h in search(path, q).hits]
+             for q in ["预算", "季度", "预", "東京", "予算", "회의", "회의를", "ガス", "budget 预算"]}
+    assert sorted(found.pop("budget 预算")) == [0, 3]
+    assert found == {"预算": [0], "季度": [0], "预": [0], "東京": [1], "予算": [1], "회의": [2], "회의를": [2],
+                     "ガス": [2]}
+    # A pair that is not in the text, though both its characters are, finds nothing.
+    assert search(path, "预划").hits == []
+    hit = search(path, "予算").hits[0]
+    assert (hit.field, hit.text) == ("transcript", "東京で予算について話しました。")  # as written, not as indexed
+
+
 def test_error_rows_are_never_hits(dataset, search):
     assert search(dataset, "FFmpeg").hits == []
 
