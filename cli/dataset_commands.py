@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 
@@ -112,12 +113,25 @@ def _cell(value, width: int = 80) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     text = " ".join(str("" if value is None else value).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if _columns_of(text) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += _columns_of(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def _columns_of(text: str) -> int:
+    """Terminal columns `text` takes: CJK and other wide characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _table(columns: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    widths = [max(_columns_of(c), *(_columns_of(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    line = lambda cells: "  ".join(c + " " * (w - _columns_of(c)) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 

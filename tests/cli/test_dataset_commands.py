@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from dataclasses import replace
 
 import duckdb
@@ -93,6 +94,26 @@ def test_search_table_json_csv(dataset):
     as_csv = list(csv.reader(io.StringIO(invoke("search", dataset, "rain", "--format", "csv").stdout)))
     assert as_csv[0][:2] == ["source_path", "segment_index"] and as_csv[1][:2] == ["a.wav", "2"]
     assert invoke("search", dataset, "zebra").stdout.strip() == "no matches"
+
+
+def test_search_table_lines_up_wide_characters_and_cuts_long_text(tmp_path):
+    from omni_caption.schemas import SegmentRow
+    long = "预算" * 100
+    rows = [SegmentRow("r", "会议录音/第一次.wav", "s", 9.0, 0, 0.0, 3.0, caption="预算 " + long),
+            SegmentRow("r", "会议录音/第一次.wav", "s", 9.0, 1, 3.0, 6.0, caption="预算 ok"),
+            SegmentRow("q", "b.wav", "t", 9.0, 0, 0.0, 3.0, caption="预算 café")]
+    result = invoke("search", write_sample(tmp_path / "w.parquet", rows), "预算")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+
+    def columns(text: str) -> int:  # these texts hold only ASCII and two-column Han characters
+        return len(text) + sum(1 for c in text if "\u4e00" <= c <= "\u9fff")
+
+    # The second column starts in the same terminal column on every line, wide file names or not.
+    second_column_starts = {columns(re.match(r"\S+\s+", line).group()) for line in lines}
+    assert len(lines) == 5 and len(second_column_starts) == 1
+    cut = next(line for line in lines if "…" in line)
+    assert columns(cut[cut.index("预算 预算"):]) == 80  # the text cell, cut to 80 columns, the ellipsis included
 
 
 def test_search_index_cache_can_be_turned_off(dataset, home):
