@@ -83,14 +83,14 @@ def decode_audio(path: str | Path) -> DecodedAudio:
 
 
 class AudioFile:
-    """A recording decoded on demand: in blocks for one pass, or any span by file time.
+    """A recording decoded on demand: in blocks for one pass, or any span by recording time.
 
     Spans come from a sequential decode, not torchcodec's range API, which decodes from the stream's
     start for any span not after the last and gives samples shifted by a few ms that depend on what was
     read before (pipelines/span_reader.py).
 
-    Nothing holds the whole waveform, so memory does not grow with length;
-    times are the stream's own timestamps (an mp3 may start at 0.05 s).
+    Nothing holds the whole waveform, so memory does not grow with length.
+    Times count from the first audio sample (see DecodedFrames).
     """
 
     def __init__(self, path: str | Path):
@@ -105,7 +105,6 @@ class AudioFile:
             metadata = self._decoder.metadata
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
-        self.start_s = float(getattr(metadata, "begin_stream_seconds", 0.0) or 0.0)
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
         self.ends_early: str | None = None
@@ -116,7 +115,7 @@ class AudioFile:
         return (AudioFile, (self.path,))
 
     def read(self, start_s: float, end_s: float) -> np.ndarray:
-        """The samples of [start_s, end_s) in file time: fast for spans in time order (see span_reader)."""
+        """The samples of [start_s, end_s) in recording time: fast for spans in time order (see span_reader)."""
         if self._spans is None:
             from .span_reader import ForwardSpans
 
@@ -153,8 +152,7 @@ class AudioFile:
         # header needs neither. Only a length the file really declares counts (declared_length.py); Ogg
         # declares none, but marks where it ends.
         declared_s = declared_seconds(self.path, self.duration_hint_s)
-        declared_end_s = (self.start_s + declared_s) if declared_s else None
-        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_end_s,
+        self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_s,
                                       ogg_unfinished(self.path))
 
 
@@ -182,7 +180,14 @@ def _checked(block: np.ndarray) -> np.ndarray:
 
 
 class DecodedFrames:
-    """Frame by frame from the start: (pts, mono float32 samples).
+    """Frame by frame from the start: (seconds since the first frame, mono float32 samples).
+
+    Times count from the first audio sample, not by the stream's timestamps: an
+    MPEG-TS file starts at 1.4 s or anywhere (a broadcast capture), an mp3 after
+    its encoder delay. Counted from the first sample, a time is a sample index
+    over the rate, as in WhisperX, Lhotse, soundfile and `ffmpeg -ss` on an
+    audio file; segments lie within the recording's duration; and a player,
+    which also shows such a file from 0, shows a subtitle at its time.
 
     The public range API seeks on every call, which is ten times slower for a
     linear pass and gets slower along the file for Ogg/Opus. torchcodec's core
@@ -203,16 +208,16 @@ class DecodedFrames:
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         from torchcodec._core import ops as core
 
-        started = False
+        first_pts: float | None = None
         while True:
             try:
                 samples, pts, _duration = core.get_next_frame(self.decoder._decoder)
             except IndexError:  # "no more frames left to decode"
                 return
             except RuntimeError as exc:
-                if not started:
+                if first_pts is None:
                     raise DecodeError(_short_reason(exc, self.path)) from exc
                 self.stopped_by = _short_reason(exc, self.path)
                 return
-            started = True
-            yield float(pts), samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()
+            first_pts = float(pts) if first_pts is None else first_pts
+            yield float(pts) - first_pts, samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()

@@ -2,7 +2,7 @@
 
 `Diarizer` loads a pipeline (a local folder laid out like a hub pipeline, or a
 hub id such as pyannote/speaker-diarization-community-1) once and returns the
-speaker turns of a recording in file time. `assign_speakers` then gives each
+speaker turns of a recording in recording time. `assign_speakers` then gives each
 segment or utterance window the speaker it overlaps most.
 
 Failing to load is never silent and never slow: a hub id that is not in the
@@ -82,7 +82,7 @@ class Diarizer:
         self.pipeline.to(torch.device(device))
 
     def diarize(self, audio: str | Path | AudioFile | np.ndarray) -> list[SpeakerTurn]:
-        """Speaker turns in file time, ordered by start.
+        """Speaker turns in seconds from the recording's first sample, ordered by start.
 
         A path or AudioFile is decoded by the project's own FFmpeg decoder (any
         container); an array must already be 16 kHz mono float32 starting at 0 s.
@@ -90,9 +90,9 @@ class Diarizer:
         import torch
 
         if isinstance(audio, np.ndarray):
-            offset_s, samples = 0.0, np.ascontiguousarray(audio, dtype=np.float32)
+            samples = np.ascontiguousarray(audio, dtype=np.float32)
         else:
-            offset_s, samples = read_whole(audio if isinstance(audio, AudioFile) else AudioFile(audio))
+            samples = read_whole(audio if isinstance(audio, AudioFile) else AudioFile(audio))
         if samples.ndim != 1:
             raise ValueError(f"expected mono samples (1-D), got shape {samples.shape}")
         if samples.size == 0:
@@ -104,10 +104,10 @@ class Diarizer:
             # such chunk on the user's terminal, about a statistic the pipeline weights out anyway.
             warnings.filterwarnings("ignore", message=r"std\(\): degrees of freedom", category=UserWarning)
             output = self.pipeline(file, **self.options.pipeline_kwargs())
-        return turns_from_output(output, offset_s, samples.size / SAMPLE_RATE, self.options.exclusive)
+        return turns_from_output(output, samples.size / SAMPLE_RATE, self.options.exclusive)
 
 
-def turns_from_output(output, offset_s: float, duration_s: float, exclusive: bool = True) -> list[SpeakerTurn]:
+def turns_from_output(output, duration_s: float, exclusive: bool = True) -> list[SpeakerTurn]:
     """pyannote 4 returns DiarizeOutput (legacy=False, the default) or a bare Annotation (legacy=True)."""
     if hasattr(output, "speaker_diarization"):
         annotation = output.exclusive_speaker_diarization if exclusive else output.speaker_diarization
@@ -120,20 +120,19 @@ def turns_from_output(output, offset_s: float, duration_s: float, exclusive: boo
         # Frames near the end may reach past the last sample; keep turns inside the file.
         start, end = max(0.0, float(segment.start)), min(duration_s, float(segment.end))
         if end > start:
-            turns.append(SpeakerTurn(offset_s + start, offset_s + end, str(label)))
+            turns.append(SpeakerTurn(start, end, str(label)))
     return sorted(turns, key=lambda t: (t.start_s, t.end_s, t.speaker))
 
 
-def read_whole(audio: AudioFile) -> tuple[float, np.ndarray]:
-    """(file time of the first sample, all samples) filled into one buffer sized from the duration.
+def read_whole(audio: AudioFile) -> np.ndarray:
+    """All samples, filled into one buffer sized from the duration.
 
     Collecting blocks and concatenating would briefly hold two copies (460 MB per hour).
     """
     capacity = int((audio.duration_hint_s or 0.0) * SAMPLE_RATE) + SAMPLE_RATE  # +1 s for resampler rounding
     buffer = np.empty(capacity, dtype=np.float32)
-    filled, offset_s = 0, None
-    for start_s, block in audio.blocks():
-        offset_s = start_s if offset_s is None else offset_s
+    filled = 0
+    for _start_s, block in audio.blocks():
         if filled + block.size > buffer.size:  # the container's duration was wrong: grow
             grown = np.empty(max(2 * buffer.size, filled + block.size), dtype=np.float32)
             grown[:filled] = buffer[:filled]
@@ -141,7 +140,7 @@ def read_whole(audio: AudioFile) -> tuple[float, np.ndarray]:
         buffer[filled:filled + block.size] = block
         filled += block.size
     samples = buffer[:filled]
-    return offset_s or 0.0, samples.copy() if buffer.size > 1.1 * filled + SAMPLE_RATE else samples
+    return samples.copy() if buffer.size > 1.1 * filled + SAMPLE_RATE else samples
 
 
 # --- loading -----------------------------------------------------------------------------------------

@@ -22,9 +22,6 @@ class TimeSpan:
     def duration_s(self) -> float:
         return self.end_s - self.start_s
 
-    def shifted(self, offset_s: float) -> "TimeSpan":
-        return TimeSpan(self.start_s + offset_s, self.end_s + offset_s)
-
 
 @dataclass(frozen=True)
 class SegmentationOptions:

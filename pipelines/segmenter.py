@@ -175,13 +175,9 @@ class Segmenter:
             return SileroVad(device=self.options.vad_device())
 
     def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
-        # Segmentation works from 0; the stream offset (e.g. mp3 priming) is added back for file time.
-        regions = [r.shifted(-vad.offset_s) for r in vad.regions]
-        windows = utterance_windows(regions, vad.duration_s, vad.frame_energy, FRAME_S, self.seg_options)
-        segments = segments_for(self.options.granularity, regions, windows, vad.duration_s, self.seg_options)
-        shifted = [Segment(s.span.shifted(vad.offset_s), s.speech_ratio,
-                           tuple(w.shifted(vad.offset_s) for w in s.windows)) for s in segments]
-        return vad.duration_s, shifted
+        windows = utterance_windows(vad.regions, vad.duration_s, vad.frame_energy, FRAME_S, self.seg_options)
+        return vad.duration_s, segments_for(self.options.granularity, vad.regions, windows, vad.duration_s,
+                                            self.seg_options)
 
 
 def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:

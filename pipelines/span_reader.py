@@ -1,4 +1,4 @@
-"""Spans of a recording by file time, without decoding from the start for each one.
+"""Spans of a recording by recording time (from its first sample), without decoding from the start for each one.
 
 torchcodec's range API (`get_samples_played_in_range`) decodes from the
 start of the stream whenever a span does not begin after everything it has

@@ -33,10 +33,9 @@ class VadOptions:
 
 @dataclass
 class VadResult:
-    regions: list[TimeSpan]  # speech, in original file time
+    regions: list[TimeSpan]  # speech, in seconds from the recording's first sample
     frame_energy: np.ndarray  # RMS per FRAME, for cutting long speech at its quietest point
     duration_s: float
-    offset_s: float = 0.0  # file time of the first sample (mp3/aac streams may start late)
     frame_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
 
 
@@ -107,16 +106,14 @@ class SileroVad:
         """`blocks`: (start time, samples) in order; each block's length a multiple of FRAME but the last."""
         from silero_vad import get_speech_timestamps_from_probs
 
-        probs, energy, total, offset = [], [], 0, None
+        probs, energy, total = [], [], 0
         tail = np.zeros(0, dtype=np.float32)
-        for start_s, samples in blocks:
-            offset = start_s if offset is None else offset
+        for _start_s, samples in blocks:
             probs.append(self.frame_probabilities(samples, tail))
             padded = np.pad(samples, (0, -len(samples) % FRAME))
             energy.append(np.sqrt(np.mean(padded.reshape(-1, FRAME) ** 2, axis=1)))
             tail = samples[-self.options.context_frames * FRAME:]
             total += len(samples)
-        offset = offset or 0.0
         frame_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
         opts = self.options
         stamps = get_speech_timestamps_from_probs(
@@ -124,6 +121,6 @@ class SileroVad:
             min_speech_duration_ms=opts.min_speech_ms, min_silence_duration_ms=opts.min_silence_ms,
             speech_pad_ms=opts.speech_pad_ms, audio_length_samples=total,
         ) if total else []
-        regions = [TimeSpan(offset + s["start"] / SAMPLE_RATE, offset + s["end"] / SAMPLE_RATE) for s in stamps]
+        regions = [TimeSpan(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
         return VadResult(regions=regions, frame_energy=np.concatenate(energy) if energy else np.zeros(0),
-                         duration_s=total / SAMPLE_RATE, offset_s=offset, frame_probs=frame_probs)
+                         duration_s=total / SAMPLE_RATE, frame_probs=frame_probs)

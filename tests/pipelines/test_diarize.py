@@ -140,7 +140,7 @@ def test_random_pipeline_runs_end_to_end_from_a_local_folder(diarizer, two_voice
     monkeypatch.setattr(clustering, "cluster_vbx", spy)
     audio = AudioFile(two_voices)
     samples = np.concatenate([block for _, block in audio.blocks()])
-    start, end = audio.start_s, audio.start_s + len(samples) / 16000
+    start, end = 0.0, len(samples) / 16000
     assert 6 < end - start < 10
 
     turns = diarizer.diarize(two_voices)

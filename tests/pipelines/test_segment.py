@@ -1,11 +1,7 @@
 """Segmentation: Hypothesis properties of the time arithmetic, and real speech with known pauses."""
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
-import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,54 +94,6 @@ def test_long_silence_still_gets_chunks_with_low_speech_ratio():
     utterances = segments_for("utterance", regions, windows, 104.0, OPTIONS)
     assert [round(s.speech_ratio, 2) for s in utterances][0] == 1.0
     assert any(s.speech_ratio == 0.0 and s.span.duration_s > 2 for s in utterances)
-
-
-# No commas or inner full stops: espeak pauses at them, and only our inserted pauses are "known".
-SENTENCES = [
-    "Good morning and welcome to the weekly planning meeting.",
-    "The first item is the budget for field recordings.",
-    "We spent four thousand euros on microphones.",
-    "Travel costs were lower than expected.",
-    "Next is the transcription backlog.",
-    "There are forty hours of interviews waiting.",
-    "Most of them are in English and some in German.",
-    "We will run them through the pipeline tonight.",
-    "Please review the captions tomorrow morning.",
-    "Any questions before we move on?",
-    "The second item is the new archive server.",
-    "It arrives next week and needs a rack slot.",
-    "Who can help with the installation?",
-    "That is all for today.",
-]
-
-
-@pytest.fixture(scope="module")
-def speech_with_known_pauses(tmp_path_factory):
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is not installed: the set-up command installs it (apt-get install -y espeak-ng)")
-    folder = tmp_path_factory.mktemp("espeak")
-    rng = np.random.default_rng(7)
-    pieces, speech, pauses, t = [], [], [], 0.0
-    for i, sentence in enumerate(SENTENCES):
-        wav = folder / f"s{i}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us" if i % 2 else "en-gb", "-s", "160", "-w", str(wav), sentence],
-                       check=True)
-        audio, rate = sf.read(wav, dtype="float32")
-        assert rate == 22050
-        # Trim espeak's own leading/trailing silence so the known pauses are exactly ours.
-        voiced = np.nonzero(np.abs(audio) > 1e-3)[0]
-        audio = audio[voiced[0]:voiced[-1] + 1]
-        speech.append((t, t + len(audio) / rate))
-        pieces.append(audio)
-        t += len(audio) / rate
-        if i < len(SENTENCES) - 1:
-            gap = float(rng.uniform(0.5, 1.5))
-            pauses.append((t, t + gap))
-            pieces.append(np.zeros(int(gap * rate), dtype=np.float32))
-            t += gap
-    path = folder / "meeting.wav"
-    sf.write(path, np.concatenate(pieces), 22050)
-    return path, speech, pauses
 
 
 def test_real_speech_cuts_fall_in_known_pauses(speech_with_known_pauses):
