@@ -72,8 +72,9 @@ def bm25_search(con: duckdb.DuckDBPyConnection, query: str, limit: int) -> list[
     # The query's words alone, each with a stem: fts blanks punctuation and splits on single spaces, so
     # 'dog!' held an empty term, and Porter stems the 's' of "it's" to one too; texts with a possessive
     # hold that empty term, so every one of them matched.
-    stem = _stemmer(con, query_words(query))
-    words = " ".join(w for w in query_words(query) if stem(w))
+    terms = query_words(query)
+    stem = _stemmer(con, terms)
+    words = " ".join(w for w in terms if stem(w))
     if not words:
         return []
     rows = con.execute(
@@ -81,8 +82,8 @@ def bm25_search(con: duckdb.DuckDBPyConnection, query: str, limit: int) -> list[
         "WHERE score IS NOT NULL ORDER BY score DESC, source_path, segment_index NULLS FIRST LIMIT ?",
         [words, limit]).fetchall()
     indexed = {text: indexed_words(text) for row in rows for text in row[4:7] if text}
-    stem = _stemmer(con, query_words(query) + [w for words in indexed.values() for w in words])
-    query_stems = {stem(w) for w in query_words(query)}
+    stem = _stemmer(con, terms + [w for words in indexed.values() for w in words])
+    query_stems = {stem(w) for w in terms}
     return [_hit(row, row[-1], lambda text: len(query_stems & {stem(w) for w in indexed[text]})) for row in rows]
 
 

@@ -94,10 +94,11 @@ def build_index(con: duckdb.DuckDBPyConnection) -> None:
     # fts indexes each field as search_terms spells it out. Where that differs from the text (CJK, full-width
     # forms) the text itself is kept in `<field>_text` for the hits; elsewhere that is NULL, so English costs nothing.
     con.create_function("omni_index_text", index_text, ["VARCHAR"], "VARCHAR", side_effects=False)
-    columns = ", ".join(f"CASE WHEN {needs_spelling_sql(f)} THEN omni_index_text({f}) ELSE {f} END AS {f}, "
-                        f"CASE WHEN {needs_spelling_sql(f)} THEN {f} END AS {f}_text" for f in TEXT_FIELDS)
-    con.execute("CREATE TABLE docs AS SELECT row_number() OVER () AS doc_id, source_path, segment_index, start_s, "
-                f"end_s, {columns} FROM ({DOCS_SELECT})")
+    # The gate is tested once per field; the UDF is not called on a NULL `<field>_text`.
+    kept = ", ".join(f"CASE WHEN {needs_spelling_sql(f)} THEN {f} END AS {f}_text" for f in TEXT_FIELDS)
+    indexed = ", ".join(f"coalesce(omni_index_text({f}_text), {f}) AS {f}, {f}_text" for f in TEXT_FIELDS)
+    con.execute(f"CREATE TABLE docs AS SELECT doc_id, source_path, segment_index, start_s, end_s, {indexed} "
+                f"FROM (SELECT row_number() OVER () AS doc_id, *, {kept} FROM ({DOCS_SELECT}))")
     con.remove_function("omni_index_text")
     con.execute("CREATE TABLE stopwords (sw VARCHAR)")
     con.executemany("INSERT INTO stopwords VALUES (?)", [[w] for w in STOPWORDS])
