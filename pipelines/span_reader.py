@@ -44,31 +44,30 @@ class ForwardSpans:
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self._frames = iter(DecodedFrames(decoder, self.path))
-        self._origin_s: float | None = None  # pts of the pass's first sample
+        self._started = False  # a frame of this pass has been read
         self._dropped = 0  # samples of this pass before the buffer
         self._pieces: list[np.ndarray] = []
         self._buffered = 0
         self._ended = False
         self.passes += 1
 
-    def _index(self, time_s: float) -> int:
-        return int(round((time_s - self._origin_s) * SAMPLE_RATE))
+    @staticmethod
+    def _index(time_s: float) -> int:
+        return int(round(time_s * SAMPLE_RATE))  # DecodedFrames counts from the first sample
 
     def read(self, start_s: float, end_s: float) -> np.ndarray:
-        if self._origin_s is not None and self._index(start_s) < self._dropped:
+        if self._started and self._index(start_s) < self._dropped:
             self._restart()  # behind what this pass kept: only a new pass can give it
-        while not self._ended and (self._origin_s is None
-                                   or self._dropped + self._buffered < self._index(end_s)):
+        while not self._ended and (not self._started or self._dropped + self._buffered < self._index(end_s)):
             frame = next(self._frames, None)
             if frame is None:
                 self._ended = True
                 break
-            pts, samples = frame
-            if self._origin_s is None:
-                self._origin_s = pts
+            _seconds, samples = frame
+            self._started = True
             self._pieces.append(np.asarray(samples, dtype=np.float32))
             self._buffered += len(samples)
-        if self._origin_s is None:
+        if not self._started:
             return np.zeros(0, dtype=np.float32)
         buffer = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
         first = min(max(0, self._index(start_s) - self._dropped), len(buffer))
@@ -91,13 +90,10 @@ class DecodedAudioCache:
 
     def __init__(self, folder: Path | None = None):
         self._file = tempfile.TemporaryFile(prefix="omni-caption-audio-", suffix=".f32", dir=folder)
-        self.start_s: float | None = None
         self.samples = 0
         self.broken = False
 
-    def append(self, start_s: float, block: np.ndarray) -> None:
-        if self.start_s is None:
-            self.start_s = start_s
+    def append(self, block: np.ndarray) -> None:
         self._file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
         self.samples += len(block)
 
@@ -106,7 +102,7 @@ class DecodedAudioCache:
         for start_s, block in blocks:
             if not self.broken:
                 try:
-                    self.append(start_s, block)
+                    self.append(block)
                 except OSError:
                     self.broken = True
                     self.close()
@@ -124,9 +120,9 @@ class DecodedAudioCache:
         return self
 
     def read(self, start_s: float, end_s: float) -> np.ndarray:
-        origin = self.start_s or 0.0
-        first = min(max(0, int(round((start_s - origin) * SAMPLE_RATE))), self.samples)
-        last = min(max(first, int(round((end_s - origin) * SAMPLE_RATE))), self.samples)
+        # Blocks count from the recording's first sample (DecodedFrames), as the file holds them.
+        first = min(max(0, int(round(start_s * SAMPLE_RATE))), self.samples)
+        last = min(max(first, int(round(end_s * SAMPLE_RATE))), self.samples)
         data = os.pread(self._file.fileno(), (last - first) * 4, first * 4)
         return np.frombuffer(data, dtype=np.float32).copy()
 

@@ -60,7 +60,7 @@ def test_with_a_full_disk_spans_come_from_the_source(tone, open_caches, monkeypa
     uncached = Segmenter(RunOptions(device="cpu"), cache_audio=False).prepare(tone)
     uncached.cache_on_read = False
 
-    def disk_full(self, start_s, block):
+    def disk_full(self, block):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(DecodedAudioCache, "append", disk_full)

@@ -89,8 +89,8 @@ def test_the_range_api_is_why(recording):
 def test_the_cache_gives_any_span_in_any_order_and_frees_its_file(recording, tmp_path):
     path, whole = recording
     cache = DecodedAudioCache(tmp_path)
-    for start_s, block in AudioFile(path).blocks(block_samples=512 * 100):
-        cache.append(start_s, block)
+    for _start_s, block in AudioFile(path).blocks(block_samples=512 * 100):
+        cache.append(block)
     assert cache.finished() is cache
     assert cache.samples == len(whole) and cache.bytes_on_disk() == 4 * len(whole)
     assert list(tmp_path.iterdir()) == []  # no name: nothing is left behind, even if the process is killed
