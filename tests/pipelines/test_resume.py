@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from omni_caption.pipelines import RunOptions, run_corpus
-from omni_caption.pipelines.output_lock import OutputLock, OutputLocked
+from omni_caption.pipelines.output_lock import OutputLocked
 from omni_caption.schemas import PartStore, read_dataset
 from tests.conftest import EXAMPLES, finishes_within, make_tone
 
@@ -140,21 +140,23 @@ def test_sigterm_stops_like_ctrl_c_releasing_the_lock_and_a_rerun_resumes(tmp_pa
     assert "resumed:" in rerun.stdout and out.exists()
 
 
-def test_second_writer_is_refused_and_stale_lock_taken_over(tmp_path, corpus, cache_dir, tiny_dir):
+def test_second_writer_is_refused_and_a_killed_holders_lock_taken_over(tmp_path, corpus, cache_dir, tiny_dir):
     out = tmp_path / "out.parquet"
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from omni_caption.pipelines.output_lock import OutputLock; "
+         f"OutputLock({str(out)!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
     try:
-        lock = OutputLock(out)
-        lock.mine["pid"] = holder.pid
-        lock.acquire()
+        assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(OutputLocked, match=f"pid {holder.pid}"):
             run_corpus([corpus], out, options(cache_dir), show_progress=False)
     finally:
-        holder.kill()
+        holder.send_signal(signal.SIGKILL)  # no release: the lock file stays, naming a dead pid
         holder.wait()
-    # The holder is dead now: its lock is stale and the next run takes it over.
+    lock = out.with_name("out.parquet.lock")
+    assert str(holder.pid) in lock.read_text()
     assert run_corpus([corpus], out, options(cache_dir), show_progress=False).ok == 4
-    assert not lock.path.exists()
+    assert not lock.exists()
 
 
 def test_disk_full_keeps_committed_parts_and_rerun_finishes(tmp_path, corpus, cache_dir, tiny_dir, monkeypatch):
