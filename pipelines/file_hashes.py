@@ -21,6 +21,7 @@ from pathlib import Path
 from omni_caption.schemas.source_names import stored_name
 
 from .discover import SourceFile
+from .progress import progress_bar
 
 HASHES_FILE = "file-hashes.sqlite3"
 # A file changed this recently may change again within the same clock tick with the same size, which its
@@ -76,18 +77,17 @@ class FileHashes:
 
 def resume_keys(sources: Sequence[SourceFile], db_path: Path | None, show_progress: bool = False) -> dict[str, str]:
     """Per source path, its resume key: the file's sha256, or `path:<source_path>` if it cannot be read."""
-    from tqdm.auto import tqdm
-
     hashes = FileHashes(db_path)
     keys = {}
     try:
-        with tqdm(sources, desc="reading inputs (sha256)", unit="file", leave=False,
-                  disable=not show_progress or not sources) as bar:
-            for source in bar:
+        with progress_bar(len(sources), "reading inputs (sha256)", "file", "files",
+                          enabled=show_progress and bool(sources), leave=False) as bar:
+            for source in sources:
                 try:
                     keys[source.source_path] = hashes.sha256(source)
                 except OSError:
                     keys[source.source_path] = f"path:{source.source_path}"
+                bar.update(1)
     finally:
         hashes.close()
     return keys

@@ -1,16 +1,105 @@
-"""A tqdm bar over recordings x stages, with audio-hours and x realtime."""
+"""Progress over recordings x stages, with audio-hours and x realtime.
+
+On a terminal it is a tqdm bar. Into a log (a batch job's stderr, `2> run.log`)
+a redrawn bar is one ever-growing line of carriage returns, so there it is a
+plain line as each stage starts, then at most every `LOG_EVERY_S`, and one at
+the end (a pass with no stages, like hashing the inputs, only if it ran that long).
+"""
 
 from __future__ import annotations
 
+import datetime
 import sys
 import time
+from typing import TextIO
+
+LOG_EVERY_S = 60.0
+
+
+def _clock(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
+
+
+class LogLines:
+    """The part of tqdm's interface the run uses, written as whole lines."""
+
+    def __init__(self, total: int, desc: str = "", unit: str = "it", stream: TextIO | None = None,
+                 every_s: float = LOG_EVERY_S):
+        self.total, self.desc, self.unit = total, desc, unit
+        self.stream = stream or sys.stderr
+        self.every_s = every_s
+        self.n = 0
+        self._postfix = ""
+        self._started = self._last = time.monotonic()
+        self._told: int | None = None  # the count at the last line; None before the first
+        self._skipped = 0  # done before this run: not part of the rate the time left is reckoned from
+
+    def set_description(self, desc: str) -> None:
+        """A new stage: said at once, as its model may take minutes to load."""
+        if desc != self.desc:
+            self.desc = desc
+            self._line()
+
+    def set_postfix_str(self, postfix: str) -> None:
+        self._postfix = postfix
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if time.monotonic() - self._last >= self.every_s:
+            self._line()
+
+    def skip(self, n: int) -> None:
+        self._skipped += n
+        self.update(n)
+
+    def close(self) -> None:
+        """The last count, where there were lines before it: a run shorter than one interval stays quiet."""
+        if self._told is not None and self.n != self._told:
+            self._line()
+
+    def _line(self) -> None:
+        now = time.monotonic()
+        elapsed = now - self._started
+        parts = [f"{self.n}/{self.total} {self.unit}" + (f" ({100 * self.n // self.total}%)" if self.total else "")]
+        if self._postfix:
+            parts.append(self._postfix)
+        parts.append(f"{_clock(elapsed)} elapsed")
+        worked = self.n - self._skipped
+        if 0 < worked and self.n < self.total:
+            parts.append(f"about {_clock(elapsed / worked * (self.total - self.n))} left")
+        print(f"{self.desc}: " * bool(self.desc) + ", ".join(parts), file=self.stream, flush=True)
+        self._last, self._told = now, self.n
+
+    def __enter__(self) -> "LogLines":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress_bar(total: int, desc: str = "", unit: str = "it", noun: str = "", enabled: bool = True,
+                 leave: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S):
+    """A tqdm bar counting `unit`s on a terminal, LogLines counting `noun`s into anything else;
+    disabled, a tqdm that draws nothing."""
+    from tqdm.auto import tqdm
+
+    stream = stream or sys.stderr
+    if enabled and not _is_terminal(stream):
+        return LogLines(total, desc, noun or unit, stream, every_s)
+    return tqdm(total=total, desc=desc or None, unit=unit, disable=not enabled, leave=leave, file=stream,
+                dynamic_ncols=True)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or not a real file
+        return False
 
 
 class RunProgress:
-    def __init__(self, total: int, enabled: bool = True):
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, unit="rec", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S):
+        self._bar = progress_bar(total, unit="rec", noun="recordings", enabled=enabled, stream=stream, every_s=every_s)
         self._audio_s = 0.0
         self._started = time.monotonic()
 
@@ -26,7 +115,7 @@ class RunProgress:
     def skip(self, recordings: int) -> None:
         """Recordings this stage already finished in an earlier run."""
         if recordings:
-            self._bar.update(recordings)
+            getattr(self._bar, "skip", self._bar.update)(recordings)
 
     def close(self) -> None:
         self._bar.close()
