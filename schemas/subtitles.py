@@ -54,9 +54,15 @@ def to_srt(cues: list[Cue]) -> str:
 def to_vtt(cues: list[Cue]) -> str:
     blocks = ["WEBVTT\n"]
     for c in cues:
-        text = f"<v {_voice(c.speaker)}>{_clean(c.text)}" if c.speaker else _clean(c.text)
+        text = _vtt_text(_clean(c.text))
+        text = f"<v {_voice(c.speaker)}>{text}" if c.speaker else text
         blocks.append(f"{format_timestamp(c.start_s, '.')} --> {format_timestamp(c.end_s, '.')}\n{text}\n")
     return "\n".join(blocks)
+
+
+def _vtt_text(text: str) -> str:
+    """WebVTT cue text is markup: a bare '<' opens a tag, so '<laughs>' would vanish and 'a < b' cut the cue."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _voice(speaker: str) -> str:

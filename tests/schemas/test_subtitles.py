@@ -40,6 +40,11 @@ def test_vtt_header_dots_and_voices():
     assert vtt == "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v SPEAKER_1>one\n"
 
 
+def test_vtt_escapes_what_would_read_as_markup():
+    vtt = to_vtt([Cue(0.0, 1.0, "<laughs> Tom & Jerry: a < b --> c", speaker="S1")])
+    assert vtt.splitlines()[-1] == "<v S1>&lt;laughs&gt; Tom &amp; Jerry: a &lt; b -&gt; c"
+
+
 def test_names_replace_slashes_and_stay_unique():
     names = subtitle_names(["talks/a.wav", "b.wav", "b.mp3", "x/y.wav", "x__y.flac"], ".srt")
     assert names["talks/a.wav"] == "talks__a.srt"
