@@ -59,7 +59,7 @@ def write_query_parquet(relation, output: Path, dataset: Path) -> int:
     refuse_writing_over(dataset, output, "--output")
     with atomic_output(output) as tmp:
         relation.write_parquet(str(tmp), compression="zstd")
-    return pq.ParquetFile(output).metadata.num_rows
+        return pq.ParquetFile(tmp).metadata.num_rows
 
 
 @click.command(name="search")
@@ -210,6 +210,7 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     import duckdb
 
     from omni_caption.schemas import export_formats
+    from omni_caption.schemas.export_formats import written_through
 
     try:
         refuse_writing_over(dataset, out, "--out")
@@ -228,7 +229,9 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
         click.echo(f"skipped: {line}", err=True)
     what = {"srt": "cues", "vtt": "cues", "lhotse": "supervisions"}.get(fmt, "rows")
     where = out if len(result.paths) != 1 else result.paths[0]
-    click.echo(f"Wrote {result.rows} {what} to {where} ({len(result.paths)} file{'s' if len(result.paths) != 1 else ''})")
+    # Into /dev/stdout the file is the output: the report goes beside it, to stderr.
+    click.echo(f"Wrote {result.rows} {what} to {where} ({len(result.paths)} file{'s' if len(result.paths) != 1 else ''})",
+               err=written_through(out))
 
 
 def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):

@@ -292,10 +292,12 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
     try:
         relation = run_query(dataset, sql)
         if fmt == "parquet":
+            from omni_caption.schemas.export_formats import written_through
+
             from .dataset_commands import write_query_parquet
 
             rows = write_query_parquet(relation, output, dataset)
-            click.echo(f"Wrote {rows} rows to {output}")
+            click.echo(f"Wrote {rows} rows to {output}", err=written_through(output))
         elif fmt == "table":
             click.echo(_render_table(relation, max_rows))
         else:

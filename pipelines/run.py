@@ -28,7 +28,7 @@ from omni_caption.model.families import detect_family
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
-from .discover import SourceFile, discover, ignored_line
+from .discover import SourceFile, discover, ignored_line, special_file_kind
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
 from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s
@@ -72,6 +72,10 @@ class RunSummary:
 
 
 def check_output_path(out: Path) -> None:
+    kind = special_file_kind(out)
+    if kind:  # renamed over, /dev/null would become a regular file (for root, who may)
+        raise OutputPathError(f"--out {out} is {kind}, not a dataset: a run writes a .parquet file (with its .parts/ "
+                              "and .lock beside it) or a folder/ of shards")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise OutputPathError(f"--out {out}: folder {parent} does not exist")

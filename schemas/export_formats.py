@@ -1,13 +1,17 @@
 """Exports that need only the dataset: JSON Lines, a Hugging Face Parquet dataset, SRT/WebVTT.
 
 Every output file appears under its final name only complete (write temp,
-fsync, rename), like the dataset itself.
+fsync, rename), like the dataset itself; but a link or a device (`--out
+/dev/stdout`, `/dev/null`, a pipe) is written into, as `cat >` would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,14 +38,35 @@ class ExportResult:
     skipped: list[str]  # one line per recording left out, and why
 
 
+def written_through(path: Path) -> bool:
+    """A link, or what is neither a regular file nor a folder: renaming over it would replace the link, or
+    the device node itself (/dev/null, for root), so its content is written into it instead."""
+    if path.is_symlink():
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
-    """A temp path beside `path` to write to; renamed over `path` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file_beside(path)
+    """A temp path to write to; renamed over `path` only if the block succeeds (copied into it where
+    `written_through`)."""
+    through = written_through(path)
+    if not through:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # A written-through output's temp file goes to TMPDIR: /dev is not ours to litter.
+    fd, tmp = temp_file_beside(Path(tempfile.gettempdir()) / path.name if through else path)
     os.close(fd)
     try:
         yield tmp
+        if through:
+            with open(tmp, "rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            tmp.unlink()
+            return
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)

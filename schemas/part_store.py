@@ -35,6 +35,8 @@ class PartStore:
     def __init__(self, out_path: str | os.PathLike, rows_per_shard: int = 1_000_000):
         self.out_path = Path(out_path)
         self.sharded = str(out_path).endswith(os.sep) or self.out_path.is_dir()
+        if self.out_path.is_symlink():  # the dataset is where the link points: a rename would replace the link,
+            self.out_path = Path(os.path.realpath(self.out_path))  # and set-aside shards cross file systems
         self.parts_dir = self.out_path.with_name(self.out_path.name + ".parts")
         self.rows_per_shard = rows_per_shard
 

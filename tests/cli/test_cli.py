@@ -1,6 +1,7 @@
 """The command line through click's CliRunner, on the real espeak-ng example recordings."""
 
 import json
+import os
 import shutil
 import warnings
 
@@ -9,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from omni_caption.cli.main import cli
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, finishes_within
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,20 @@ def test_a_folder_out_must_hold_only_shards(tmp_path, cache_dir, tiny_dir):
                                           *args])
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == [".DS_Store", "shard-00000.parquet"]
+
+
+def test_a_device_or_pipe_as_out_is_refused_not_replaced(tmp_path, cache_dir):
+    """Renamed over by root, `--out /dev/null` became a regular file: the machine lost its /dev/null."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = finishes_within(60, lambda: CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(fifo), "--model",
+                                                                  "tiny-random", "--cache-dir", str(cache_dir),
+                                                                  "--quiet"]),
+                             "the run waited on the pipe")
+    assert result.exit_code == 1 and result.output == (
+        f"Error: --out {fifo} is a named pipe, not a dataset: a run writes a .parquet file (with its .parts/ and "
+        ".lock beside it) or a folder/ of shards\n")
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
 
 
 def test_unwritable_out(tmp_path, cache_dir):

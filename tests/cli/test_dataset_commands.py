@@ -210,3 +210,19 @@ def test_help_lists_the_dataset_commands():
     output = invoke("--help").output
     for command in ("search", "info", "export"):
         assert command in output
+
+
+def test_export_and_query_into_stdout_put_their_report_on_stderr(dataset, tmp_path):
+    """`--out /dev/stdout | jq`: the JSON Lines are the output; a "Wrote ..." line among them would break it."""
+    link = tmp_path / "stdout"
+    target = tmp_path / "captured.jsonl"
+    link.symlink_to(target)  # as /dev/stdout is a link to the process's fd 1
+    result = CliRunner().invoke(cli, ["export", str(dataset), "--format", "jsonl", "--out", str(link)])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == f"Wrote {len(sample_rows())} rows to {link} (1 file)\n"
+    assert [json.loads(line)["source_path"] for line in target.read_text().splitlines()] == \
+        [r.source_path for r in sample_rows()]
+    result = CliRunner().invoke(cli, ["query", str(dataset), "SELECT 7 AS x", "--format", "parquet", "--output",
+                                      str(link)])
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"Wrote 1 rows to {link}\n"
+    assert link.is_symlink() and pq.read_table(target).to_pylist() == [{"x": 7}]

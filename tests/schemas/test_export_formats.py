@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 
 from omni_caption.schemas.export_formats import HF_METADATA_KEY, export_hf, export_jsonl, export_subtitles
+from tests.conftest import finishes_within
 from tests.schemas.sample_dataset import sample_rows, write_sample
 
 
@@ -171,3 +172,25 @@ def test_exports_get_the_mode_the_umask_gives_not_0600(dataset, tmp_path, export
     finally:
         os.umask(previous)
     assert result.paths and {p.stat().st_mode & 0o777 for p in result.paths} == {0o640}
+
+
+def test_a_pipe_or_a_link_given_as_the_output_is_written_into_not_replaced(dataset, tmp_path):
+    """--out /dev/stdout (a link to a pipe) or /dev/null: a rename would replace the link or the device node."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # the reading end, as a shell pipe has it open
+    try:
+        finishes_within(30, lambda: export_jsonl(dataset, fifo), "the export waited on the pipe")
+        received = os.read(reader, 1 << 20)
+    finally:
+        os.close(reader)
+    assert fifo.is_fifo() and len(received.decode().splitlines()) == len(sample_rows())
+    target = tmp_path / "elsewhere.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    export_jsonl(dataset, link)
+    assert link.is_symlink() and len(target.read_text().splitlines()) == len(sample_rows())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.parquet", "elsewhere.jsonl", "link.jsonl", "pipe"]

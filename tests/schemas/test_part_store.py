@@ -173,3 +173,22 @@ def test_outputs_and_parts_get_the_mode_the_umask_gives_not_0600(tmp_path, out, 
     assert part.stat().st_mode & 0o777 == 0o666 & ~umask
     written = store.finalize_chunks([rec(1), rec(2)], INFO)
     assert written and {p.stat().st_mode & 0o777 for p in written} == {0o666 & ~umask}
+
+
+@pytest.mark.parametrize("out", ["out.parquet", "ds/"])
+def test_a_linked_output_is_written_where_the_link_points_and_the_link_stays(tmp_path, out):
+    """A rename over the link would replace it; set-aside shards would cross to the link's file system."""
+    (tmp_path / "big_disk").mkdir()
+    target = tmp_path / "big_disk" / out.rstrip("/")
+    if out.endswith("/"):
+        target.mkdir()
+    link = tmp_path / "here" / out.rstrip("/")
+    link.parent.mkdir()
+    link.symlink_to(target)
+    store = PartStore(str(link) + "/" * out.endswith("/"), rows_per_shard=3)
+    store.finalize_chunks([rec(0), rec(1)], INFO)
+    store.write_part(rows_to_table(rec(1, "new")))
+    store.finalize_chunks(merge_in_chunks(store.stored(), WANTED, chunk_rows=2), INFO)
+    assert link.is_symlink() and link.resolve() == target
+    assert PartStore(target).existing_rows() == merged(PartStore(link)) and len(merged(PartStore(link))) == 4
+    assert not list((tmp_path / "here").glob("*.parts")) and not list(tmp_path.rglob("*.tmp"))
