@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +61,15 @@ def pick_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    match = re.fullmatch(r"cpu|cuda(?::(\d+))?", device)
+    if not match:
+        raise ModelLoadError(f"--device {device}: choose auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"--device {device}: no CUDA GPU is visible to torch")
+    count = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if match.group(1) is not None and int(match.group(1)) >= count:
+        raise ModelLoadError(f"--device {device}: torch sees {count} CUDA GPU{'s' * (count != 1)} "
+                             f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ' only'}; CUDA_VISIBLE_DEVICES renumbers them from 0)")
     return device
 
 
