@@ -61,8 +61,11 @@ class RunOptions:
     ray: RayOptions = field(default_factory=RayOptions)
 
     def vad_device(self) -> str:
-        """VAD runs on the GPU when generation does; the frames are tiny next to the model."""
-        return "cuda" if self.device.startswith("cuda") or (self.device == "auto" and _cuda_available()) else "cpu"
+        """VAD (and diarization) run on the GPU generation runs on; the frames are tiny next to the model. On the
+        same one: a job per GPU (`--device cuda:3`) would otherwise each open a CUDA context on cuda:0."""
+        if self.device.startswith("cuda"):
+            return self.device
+        return "cuda" if self.device == "auto" and _cuda_available() else "cpu"
 
     def planned_slots(self) -> int:
         """Segments decoded at once, as far as is known before a model loads: the batch size asked for; with
@@ -72,7 +75,7 @@ class RunOptions:
 
         if self.batch_size != "auto":
             return int(self.batch_size)
-        on_gpu = self.vad_device() == "cuda" or (self.engine == "ray" and self.ray.num_gpus_per_worker > 0)
+        on_gpu = self.vad_device().startswith("cuda") or (self.engine == "ray" and self.ray.num_gpus_per_worker > 0)
         return EngineOptions.max_batch if on_gpu else CPU_AUTO_BATCH
 
     def segmenter_threads(self) -> int:

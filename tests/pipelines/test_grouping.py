@@ -66,9 +66,20 @@ def test_planned_slots_before_a_model_loads(monkeypatch):
     assert RunOptions(batch_size=48).planned_slots() == 48
     assert RunOptions(device="cpu").planned_slots() == 8
     assert RunOptions(device="cuda").planned_slots() == 256
+    assert RunOptions(device="cuda:1").planned_slots() == 256
     monkeypatch.setattr(run_options, "_cuda_available", lambda: True)
     assert RunOptions().planned_slots() == 256
     monkeypatch.setattr(run_options, "_cuda_available", lambda: False)
     assert RunOptions().planned_slots() == 8
     assert RunOptions(engine="ray").planned_slots() == 256  # GPU actors elsewhere
     assert RunOptions(engine="ray", ray=RayOptions(num_gpus_per_worker=0)).planned_slots() == 8
+
+
+def test_vad_runs_on_the_gpu_the_model_runs_on(monkeypatch):
+    """A job per GPU (`--device cuda:3`) must not open a CUDA context on cuda:0 for its VAD and diarization."""
+    from omni_caption.pipelines import options as run_options
+    from omni_caption.pipelines.options import RunOptions
+
+    monkeypatch.setattr(run_options, "_cuda_available", lambda: True)
+    assert [RunOptions(device=d).vad_device() for d in ("cuda:3", "cuda", "auto", "cpu")] == \
+        ["cuda:3", "cuda", "cuda", "cpu"]
