@@ -132,6 +132,11 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     if options.voice and _checkpoint_has_talker(source) is False:
         raise ModelLoadError(f"model {source.spec!r} has no talker, so it cannot voice text (use the instruct preset)")
     device = pick_device(options.device)
+    if device.startswith("cuda:"):
+        import torch
+
+        # What names no device (empty_cache, compiled graphs' streams, kernels' scratch) goes to the model's GPU.
+        torch.cuda.set_device(device)
     torch_dtype = pick_dtype(options.dtype, device)
     kwargs = {"revision": options.revision} if options.revision and not source.is_local else {}
     if not source.is_local:
