@@ -36,3 +36,20 @@ def test_a_device_that_does_not_exist_is_one_line(gpus, device, count, message):
     with pytest.raises(ModelLoadError) as error:
         pick_device(device)
     assert str(error.value).startswith(message)
+
+
+def test_a_model_on_cuda_n_makes_that_gpu_current_before_it_loads(gpus, monkeypatch, cache_dir, tiny_dir):
+    """Calls that name no device (empty_cache, a compiled graph's stream) then act on the model's GPU, not cuda:0.
+    On this CPU machine the move itself fails after the check; the order is what is tested."""
+    from omni_caption.model.loading import LoadOptions, load_model
+
+    gpus(2)
+    current = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: current.append(str(device)))
+
+    def no_gpu_here(self, *args, **kwargs):
+        raise RuntimeError(f"moved to {args[0]} with current device {current}")
+
+    monkeypatch.setattr(torch.nn.Module, "to", no_gpu_here)
+    with pytest.raises(RuntimeError, match=r"moved to cuda:1 with current device \['cuda:1'\]"):
+        load_model("tiny-random", LoadOptions(device="cuda:1", dtype="float32", cache_dir=cache_dir))
