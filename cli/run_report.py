@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+SHOWN_LINES = 20  # an archive of corrupt files would otherwise print one line per file on every rerun
+
 
 def print_preview(preview) -> None:
     click.echo("Dry run: nothing loaded, decoded or written.")
@@ -22,8 +24,10 @@ def print_preview(preview) -> None:
                    f" (done: {stage.done}{per_task})")
     if preview.unreadable:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
-        for line in preview.unreadable:
+        for line in preview.unreadable[:SHOWN_LINES]:
             click.echo(f"    {line}")
+        if len(preview.unreadable) > SHOWN_LINES:
+            click.echo(f"    ... and {len(preview.unreadable) - SHOWN_LINES} more")
     for line in preview.unread_folders:
         click.echo(f"  warning: {line}")
     for line in preview.replaced:
@@ -34,6 +38,14 @@ def print_preview(preview) -> None:
 
 def _recordings(count: int) -> str:
     return f"{count} recording{'' if count == 1 else 's'}"
+
+
+def _echo_some(lines: list[str], kind: str, where_all: str = "") -> None:
+    for line in lines[:SHOWN_LINES]:
+        click.echo(f"  {kind}: {line}", err=True)
+    if len(lines) > SHOWN_LINES:
+        click.echo(f"  ... and {len(lines) - SHOWN_LINES} more {kind}s" + (f"; {where_all}" if where_all else ""),
+                   err=True)
 
 
 def print_summary(summary, out: Path) -> None:
@@ -61,10 +73,9 @@ def print_summary(summary, out: Path) -> None:
                    f"(--prune drops them)")
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value}")
-    for line in summary.error_lines:
-        click.echo(f"  error: {line}", err=True)
-    for line in summary.warning_lines:
-        click.echo(f"  warning: {line}", err=True)
+    _echo_some(summary.error_lines, "error",
+               f"`omni-caption info {out} --max-errors {len(summary.error_lines)}` lists them all")
+    _echo_some(summary.warning_lines, "warning")
     if summary.nonsense_model:
         click.echo("  note: tiny random models have random weights; what they wrote (captions, transcripts, speakers, ...) "
                    "is nonsense.")

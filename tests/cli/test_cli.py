@@ -450,3 +450,23 @@ def test_a_run_over_another_folder_says_what_it_keeps_and_prune_drops_it(tmp_pat
     assert pruned.exit_code == 0 and "kept:" not in pruned.output
     paths = {p for (p,) in duckdb.sql(f"SELECT DISTINCT source_path FROM '{out}'").fetchall()}
     assert "weekly_planning.opus" not in paths and len(paths) == 2
+
+
+def test_a_folder_of_bad_files_lists_twenty_errors_and_says_how_to_see_the_rest(tmp_path, cache_dir, tiny_dir):
+    """Every rerun over an archive with thousands of corrupt files would print a line for each."""
+    (tmp_path / "in").mkdir()
+    for i in range(23):
+        (tmp_path / "in" / f"bad{i:02d}.mp3").write_text("not audio")
+    out = tmp_path / "o.parquet"
+    args = [str(tmp_path / "in"), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir), "-q"]
+    preview = CliRunner().invoke(cli, args + ["--dry-run"])
+    assert preview.exit_code == 0 and "unreadable, an error row each: 23" in preview.stdout
+    assert "    bad19.mp3: " in preview.stdout and "bad20.mp3" not in preview.stdout
+    assert preview.stdout.splitlines()[-1] == "    ... and 3 more"
+    result = CliRunner().invoke(cli, args)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("  error: ")]
+    assert result.exit_code == 0 and len(errors) == 20 and errors[-1].startswith("  error: bad19.mp3: ")
+    assert result.stderr.splitlines()[-1] == (f"  ... and 3 more errors; `omni-caption info {out} --max-errors 23` "
+                                              "lists them all")
+    listed = CliRunner().invoke(cli, ["info", str(out), "--max-errors", "23"])
+    assert sum(line.strip().startswith("bad") for line in listed.stdout.splitlines()) == 23
