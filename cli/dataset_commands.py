@@ -68,8 +68,9 @@ def write_query_parquet(relation, output: Path, dataset: Path) -> int:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Most hits shown.")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
 @click.option("--index-cache/--no-index-cache", default=True, show_default=True,
-              help="Keep the search index under $OMNI_CAPTION_HOME/search (default ~/.cache/omni-caption/search) "
-                   "for the next search, or build it in memory and drop it.")
+              help="Keep the search index under search/ in the cache folder ($OMNI_CAPTION_HOME, else "
+                   "$XDG_CACHE_HOME/omni-caption, else ~/.cache/omni-caption) for the next search, or build it in "
+                   "memory and drop it.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def search_command(ctx, dataset, text, limit, fmt, index_cache, debug):

@@ -151,7 +151,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
               help="auto: bfloat16 on GPU, float32 on CPU.")
 @click.option("--cache-dir", default=None, type=click.Path(path_type=Path),
               help="Where tiny-random and tiny-random-2.5 are built "
-                   "(default: $OMNI_CAPTION_HOME or ~/.cache/omni-caption).")
+                   "(default: $OMNI_CAPTION_HOME, else $XDG_CACHE_HOME/omni-caption, else ~/.cache/omni-caption).")
 @click.option("--config", type=click.Path(dir_okay=False), callback=load_config_file, is_eager=True,
               expose_value=False, help="TOML file of defaults for these options (keys as option names).")
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from omni_caption.schemas.cache_home import cache_home
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,7 @@ class ModelSource:
 
 def default_cache_dir() -> Path:
     """Where tiny-random and other local artefacts are kept (OMNI_CAPTION_HOME overrides)."""
-    if os.environ.get("OMNI_CAPTION_HOME"):
-        return Path(os.environ["OMNI_CAPTION_HOME"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "omni-caption"
+    return cache_home()
 
 
 def resolve_model(spec: str, cache_dir: Path | None = None) -> ModelSource:

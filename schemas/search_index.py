@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from .cache_home import cache_home
 from .duckdb_views import connect_readonly, dataset_files
 from .search_terms import index_text, needs_spelling_sql
 
@@ -76,8 +77,7 @@ def load_fts(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def default_cache_dir() -> Path:
-    home = os.environ.get("OMNI_CAPTION_HOME")
-    return (Path(home) if home else Path.home() / ".cache" / "omni-caption") / "search"
+    return cache_home() / "search"
 
 
 def index_name(dataset: str | os.PathLike) -> tuple[str, str]:

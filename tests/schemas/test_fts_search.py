@@ -134,9 +134,17 @@ def test_unwritable_cache_still_searches(dataset, tmp_path):
     assert result.method == "bm25" and len(result.hits) == 1
 
 
-def test_default_cache_follows_omni_caption_home(tmp_path, monkeypatch):
+def test_default_cache_follows_omni_caption_home_then_xdg_like_the_models(tmp_path, monkeypatch):
+    from omni_caption.model.presets import default_cache_dir as models_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("OMNI_CAPTION_HOME", str(tmp_path / "home"))
-    assert search_index.default_cache_dir() == tmp_path / "home" / "search"
+    assert search_index.default_cache_dir() == tmp_path / "home" / "search" == models_cache() / "search"
+    monkeypatch.delenv("OMNI_CAPTION_HOME")
+    assert search_index.default_cache_dir() == tmp_path / "xdg" / "omni-caption" / "search" == models_cache() / "search"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert search_index.default_cache_dir() == tmp_path / "user" / ".cache" / "omni-caption" / "search"
 
 
 def test_load_fails_cleanly_without_the_extension(no_fts):

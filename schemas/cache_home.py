@@ -1,0 +1,15 @@
+"""Where omni-caption keeps what it can rebuild: tiny models, input hashes, search indexes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_home() -> Path:
+    """$OMNI_CAPTION_HOME, else omni-caption/ under $XDG_CACHE_HOME, else ~/.cache/omni-caption: one answer for
+    every room, so a search index does not land under ~/.cache while the models honour XDG_CACHE_HOME."""
+    if os.environ.get("OMNI_CAPTION_HOME"):
+        return Path(os.environ["OMNI_CAPTION_HOME"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "omni-caption"
