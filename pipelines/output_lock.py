@@ -34,6 +34,10 @@ class OutputLocked(RuntimeError):
     pass
 
 
+class _NoFlock(OSError):
+    pass
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -56,20 +60,34 @@ class OutputLock:
         self._stop = threading.Event()
 
     def acquire(self) -> None:
+        try:
+            self._acquire_by_flock()
+        except _NoFlock:
+            self._acquire_by_pid()
+
+    def _flock(self, fd: int) -> None:
+        """Take the lock on `fd` or raise: BlockingIOError while a live run holds it, _NoFlock where the file
+        system has no flock."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:  # BlockingIOError's EWOULDBLOCK is not among them: it goes up as it is
+            if error.errno in _NO_FLOCK:
+                raise _NoFlock(error.errno, error.strerror) from None
+            raise
+
+    def _acquire_by_flock(self) -> None:
         for _ in range(8):  # each turn loses only to a run that took or dropped the lock in between
             fd = self._open()
             if fd is None:
                 continue
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._flock(fd)
             except BlockingIOError:
                 os.close(fd)
                 raise self._refusal(self._holder()) from None
-            except OSError as error:
+            except OSError:
                 os.close(fd)
-                if error.errno not in _NO_FLOCK:
-                    raise
-                return self._acquire_by_pid()
+                raise
             if not self._still_the_file(fd):  # dropped and deleted by its holder while we waited: lock the new one
                 os.close(fd)
                 continue
@@ -95,7 +113,7 @@ class OutputLock:
             raise OutputLocked(f"cannot read the lock {self.path} ({error.strerror}); "
                                "delete it if no run is writing this output") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._flock(fd)
         except BlockingIOError:
             raise self._refusal(self._holder()) from None
         finally:
