@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from omni_caption.schemas.cache_home import cache_home
+from omni_caption.cache_home import cache_home
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def resume_keys(sources: Sequence[SourceFile], db_path: Path | None, show_progre
 
 
 def hashes_file(cache_dir: Path | None) -> Path:
-    """Where the hashes are kept: in the cache folder (--cache-dir, else schemas.cache_home)."""
+    """Where the hashes are kept: in the cache folder (--cache-dir, else omni_caption.cache_home)."""
     from omni_caption.model import default_cache_dir
 
     return (cache_dir or default_cache_dir()) / HASHES_FILE

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from .cache_home import cache_home
+from omni_caption.cache_home import cache_home
+
 from .duckdb_views import connect_readonly, dataset_files
 from .search_terms import index_text, needs_spelling_sql
 

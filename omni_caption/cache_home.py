@@ -1,4 +1,8 @@
-"""Where omni-caption keeps what it can rebuild: tiny models, input hashes, search indexes."""
+"""Where omni-caption keeps what it can rebuild: tiny models, input hashes, search indexes.
+
+At the package's root, beside no room: `model` and `schemas` both ask, and the
+GPU benches import `model` on a machine without the data plane's packages
+(duckdb, which `schemas` needs), so it imports nothing of the project's."""
 
 from __future__ import annotations
 
