@@ -66,10 +66,10 @@ def pick_device(device: str) -> str:
         raise ModelLoadError(f"--device {device}: choose auto, cpu, cuda or cuda:N")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"--device {device}: no CUDA GPU is visible to torch")
-    count = torch.cuda.device_count() if device.startswith("cuda") else 0
-    if match.group(1) is not None and int(match.group(1)) >= count:
+    if match.group(1) is not None and int(match.group(1)) >= (count := torch.cuda.device_count()):
+        shown = f"cuda:0 to cuda:{count - 1}" if count > 1 else "cuda:0 only"
         raise ModelLoadError(f"--device {device}: torch sees {count} CUDA GPU{'s' * (count != 1)} "
-                             f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ' only'}; CUDA_VISIBLE_DEVICES renumbers them from 0)")
+                             f"({shown}; CUDA_VISIBLE_DEVICES renumbers them from 0)")
     return device
 
 

@@ -118,8 +118,9 @@ class OutputLock:
             raise self._refusal(self._holder()) from None
         finally:
             os.close(fd)
-        if self._live_elsewhere(self._holder()):
-            raise self._refusal(self._holder())
+        holder = self._holder()
+        if self._live_elsewhere(holder):
+            raise self._refusal(holder)
         self.path.unlink(missing_ok=True)
         return None
 
@@ -153,10 +154,12 @@ class OutputLock:
             f"{holder.get('host')} since {holder.get('started')}; wait for that run, or delete {self.path} if it is gone"
         )
 
+    def _payload(self) -> bytes:
+        return json.dumps(self.mine).encode()
+
     def _write(self, fd: int) -> None:
-        payload = json.dumps(self.mine).encode()
         os.ftruncate(fd, 0)
-        os.pwrite(fd, payload, 0)
+        os.pwrite(fd, self._payload(), 0)
         os.fsync(fd)
 
     def _start_heartbeat(self, target: int | Path) -> None:
@@ -174,7 +177,6 @@ class OutputLock:
 
     def _acquire_by_pid(self) -> None:
         """Without flock: the holder's pid, where it ran on this host, says whether it still runs."""
-        payload = json.dumps(self.mine).encode()
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -188,15 +190,16 @@ class OutputLock:
             if holder and not gone:
                 raise self._refusal(holder) from None
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}")
-            tmp.write_bytes(payload)
+            tmp.write_bytes(self._payload())
             os.replace(tmp, self.path)
-            if self._holder().get("pid") != self.mine["pid"]:
-                raise self._refusal(self._holder()) from None
+            winner = self._holder()
+            if winner.get("pid") != self.mine["pid"]:
+                raise self._refusal(winner) from None
         else:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
+            try:
+                self._write(fd)
+            finally:
+                os.close(fd)
         self._start_heartbeat(self.path)
 
     def release(self) -> None:

@@ -104,6 +104,9 @@ def test_without_flock_the_pid_decides_on_this_host(tmp_path, monkeypatch, live_
 
     monkeypatch.setattr(output_lock.fcntl, "flock", no_flock)
     out = tmp_path / "o.parquet"
+    with OutputLock(out) as lock:  # no lock file yet: made, ours
+        assert json.loads(lock.path.read_text()) == lock.mine
+    assert not lock.path.exists()
     leave_lock(out, live_pid)
     with pytest.raises(OutputLocked, match=f"pid {live_pid}"):
         OutputLock(out).acquire()
