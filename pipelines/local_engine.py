@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 
 from .ahead import one_ahead
 from .options import RunOptions
+from .progress import PartialProgress
 from .segmenter import Segmenter
 from .stages import GroupResult, GroupWork, ModelStage, SpeakerStage, run_group, segment_group
 
@@ -24,11 +25,13 @@ class LocalEngine:
             if isinstance(stage, SpeakerStage):
                 self._load(stage)
 
-    def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
+    def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork],
+                  on_progress: PartialProgress | None = None) -> Iterator[GroupResult]:
+        """Each group's result in order; `on_progress` hears how far the group in hand has got."""
         loaded = self._load(stage)
         for work in self._segmented(works, lambda work: stage.prefetch(loaded, work)):
             try:
-                yield run_group(stage, loaded, work)
+                yield run_group(stage, loaded, work, on_progress)
             finally:
                 work.release_audio()
 

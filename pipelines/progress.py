@@ -11,9 +11,14 @@ from __future__ import annotations
 import datetime
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 LOG_EVERY_S = 60.0
+
+# How far a stage has got with the group in hand, before the group is done and committed: (recordings' worth of
+# its work done, which may be a fraction; seconds of its audio done). A group can be one recording of hours.
+PartialProgress = Callable[[float, float], None]
 
 
 def _clock(seconds: float) -> str:
@@ -33,6 +38,7 @@ class LogLines:
         self._started = self._last = time.monotonic()
         self._told: int | None = None  # the count at the last line; None before the first
         self._skipped = 0  # done before this run: not part of the rate the time left is reckoned from
+        self.partial = 0.0  # recordings' worth done in the group in hand, not yet counted in `n`
 
     def set_description(self, desc: str) -> None:
         """A new stage: said at once, as its model may take minutes to load."""
@@ -52,6 +58,12 @@ class LogLines:
         self._skipped += n
         self.update(n)
 
+    def set_partial(self, recordings: float) -> None:
+        """Work done in the group in hand: in the share done and the time left, so a group of one recording
+        of hours still gets a line a minute that moves."""
+        self.partial = recordings
+        self.update(0)
+
     def close(self) -> None:
         """The last count, where there were lines before it: a run shorter than one interval stays quiet."""
         if self._told is not None and self.n != self._told:
@@ -60,13 +72,14 @@ class LogLines:
     def _line(self) -> None:
         now = time.monotonic()
         elapsed = now - self._started
-        parts = [f"{self.n}/{self.total} {self.unit}" + (f" ({100 * self.n // self.total}%)" if self.total else "")]
+        done = self.n + self.partial
+        parts = [f"{self.n}/{self.total} {self.unit}" + (f" ({int(100 * done / self.total)}%)" if self.total else "")]
         if self._postfix:
             parts.append(self._postfix)
         parts.append(f"{_clock(elapsed)} elapsed")
-        worked = self.n - self._skipped
-        if 0 < worked and self.n < self.total:
-            parts.append(f"about {_clock(elapsed / worked * (self.total - self.n))} left")
+        worked = done - self._skipped
+        if 0 < worked and done < self.total:
+            parts.append(f"about {_clock(elapsed / worked * (self.total - done))} left")
         print(f"{self.desc}: " * bool(self.desc) + ", ".join(parts), file=self.stream, flush=True)
         self._last, self._told = now, self.n
 
@@ -100,17 +113,31 @@ def _is_terminal(stream: TextIO) -> bool:
 class RunProgress:
     def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S):
         self._bar = progress_bar(total, unit="rec", noun="recordings", enabled=enabled, stream=stream, every_s=every_s)
-        self._audio_s = 0.0
+        self._audio_s = 0.0  # of the groups done
         self._started = time.monotonic()
 
     def set_stage(self, name: str) -> None:
         self._bar.set_description(name)
 
     def advance(self, recordings: int, audio_s: float) -> None:
+        """A group is done (and committed)."""
         self._audio_s += audio_s
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        self._bar.set_postfix_str(f"{self._audio_s / 3600:.3f} h audio, {self._audio_s / elapsed:.1f}x realtime")
+        self._show_audio(self._audio_s)
+        if isinstance(self._bar, LogLines):
+            self._bar.partial = 0.0  # now counted in whole recordings, by the update below
         self._bar.update(recordings)
+
+    def within_group(self, recordings: float, audio_s: float) -> None:
+        """PartialProgress: how far the group in hand has got."""
+        self._show_audio(self._audio_s + audio_s)
+        if isinstance(self._bar, LogLines):
+            self._bar.set_partial(recordings)
+        else:
+            self._bar.refresh()  # a tqdm bar redraws its postfix and elapsed time
+
+    def _show_audio(self, audio_s: float) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        self._bar.set_postfix_str(f"{audio_s / 3600:.3f} h audio, {audio_s / elapsed:.1f}x realtime")
 
     def skip(self, recordings: int) -> None:
         """Recordings this stage already finished in an earlier run."""

@@ -21,6 +21,7 @@ from dataclasses import replace
 
 from .discover import SourceFile
 from .options import RunOptions
+from .progress import PartialProgress
 from .segmenter import Segmenter
 from .stages import GroupResult, GroupWork, ModelStage, SpeakerStage, run_group, segment_group
 
@@ -127,7 +128,10 @@ class RayEngine:
                                  f"machine has {held}: no actor could start; pass --num-gpus-per-worker 0 to run "
                                  "the models on CPU, or --ray-address to join a cluster that has the GPUs")
 
-    def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork]) -> Iterator[GroupResult]:
+    def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork],
+                  on_progress: PartialProgress | None = None) -> Iterator[GroupResult]:
+        """Each group's result as its actor finishes it. Several groups are in hand at once on the actors,
+        so progress moves a group at a time: `on_progress` is not called."""
         from ray.data import ActorPoolStrategy
 
         ray_options = self.options.ray

@@ -170,7 +170,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                     if not works:
                         continue
                     progress.set_stage(stage.label)
-                    for result in engine.run_stage(stage, works):
+                    for result in engine.run_stage(stage, works, progress.within_group):
                         store.write_part(rows_to_table(result.rows), _manifest(stage.spec, stage.hashes,
                                                                                result.sources, keys))
                         summary.nonsense_model |= result.nonsense

@@ -25,6 +25,7 @@ from .diarize import DEFAULT_PIPELINE, Diarizer
 from .diarize_tiny import TINY_DIARIZATION, tiny_diarization_dir
 from .discover import SourceFile
 from .options import RunOptions
+from .progress import PartialProgress
 from .segmenter import Recording, Segmenter, aut_windows_for
 from .speakers import SPEAKER_TASK, speaker_rows
 from .stage_runtime import stage_runtime
@@ -68,10 +69,11 @@ def segment_group(segmenter: Segmenter, work: GroupWork) -> GroupWork:
         [(s, None if keys[s.source_path].startswith("path:") else keys[s.source_path]) for s in work.sources])))
 
 
-def run_group(stage: "ModelStage | SpeakerStage", loaded, work: GroupWork) -> GroupResult:
-    """The model half of a stage over one segmented group."""
+def run_group(stage: "ModelStage | SpeakerStage", loaded, work: GroupWork,
+              on_progress: PartialProgress | None = None) -> GroupResult:
+    """The model half of a stage over one segmented group; `on_progress` hears how far it has got."""
     recordings = [p for p in work.prepared if isinstance(p, Recording)]
-    return GroupResult(sources=work.sources, rows=stage.rows(loaded, work),
+    return GroupResult(sources=work.sources, rows=stage.rows(loaded, work, on_progress),
                        audio_s=sum(r.duration_s for r in recordings), nonsense=stage.is_nonsense(loaded))
 
 
@@ -115,11 +117,13 @@ class ModelStage:
     def is_nonsense(self, loaded: LoadedModel) -> bool:
         return loaded.omni.is_nonsense
 
-    def rows(self, loaded: LoadedModel, work: GroupWork) -> list[SegmentRow]:
+    def rows(self, loaded: LoadedModel, work: GroupWork,
+             on_progress: PartialProgress | None = None) -> list[SegmentRow]:
         if self.is_summary:
-            return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts, loaded.runtime)
+            return summary_group_rows(loaded.omni, self.configs[0], work.prepared, work.texts, loaded.runtime,
+                                      on_progress)
         return model_group_rows(loaded.omni, self.configs, work.prepared, work.todo, self.options, loaded.runtime,
-                                first=work.first_batch)
+                                first=work.first_batch, on_progress=on_progress)
 
     def prefetch(self, loaded: LoadedModel, work: GroupWork) -> GroupWork:
         """`work` with its first batch read and tokenised: the local engine calls this in its segmenter thread,
@@ -178,8 +182,10 @@ class SpeakerStage:
     def is_nonsense(self, diarizer: Diarizer) -> bool:
         return self.spec == TINY_DIARIZATION
 
-    def rows(self, diarizer: Diarizer, work: GroupWork) -> list[SegmentRow]:
-        return speaker_rows(diarizer, list(work.prepared), format_config_hash(self.hashes), PROMPT_VERSION)
+    def rows(self, diarizer: Diarizer, work: GroupWork,
+             on_progress: PartialProgress | None = None) -> list[SegmentRow]:
+        return speaker_rows(diarizer, list(work.prepared), format_config_hash(self.hashes), PROMPT_VERSION,
+                            on_progress)
 
     def prefetch(self, diarizer: Diarizer, work: GroupWork) -> GroupWork:
         return work
@@ -202,18 +208,20 @@ def plan_stages(configs: list[TaskConfig], options: RunOptions,
     return plan
 
 
-def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dict,
-                       runtime: DecodeRuntime) -> list[SegmentRow]:
+def summary_group_rows(omni: OmniModel, config: TaskConfig, prepared, texts: dict, runtime: DecodeRuntime,
+                       on_progress: PartialProgress | None = None) -> list[SegmentRow]:
     stage_hash = format_config_hash({config.name: config.config_hash()})
     recordings = [p for p in prepared if isinstance(p, Recording)]
     rows = [replace(p, config_hash=stage_hash) for p in prepared if isinstance(p, SegmentRow)]
-    return rows + summary_rows(omni, config, recordings, texts, runtime, config.prompt_version)
+    return rows + summary_rows(omni, config, recordings, texts, runtime, config.prompt_version, on_progress)
 
 
 def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozenset[str]],
                      options: RunOptions, runtime: DecodeRuntime,
-                     first: _TokenisedBatch | None = None) -> list[SegmentRow]:
-    """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there.
+                     first: _TokenisedBatch | None = None,
+                     on_progress: PartialProgress | None = None) -> list[SegmentRow]:
+    """Run a stage's tasks over a group; `todo`: per source path, the tasks still to do there; `on_progress`
+    hears after each batch how much of the group's audio is done.
 
     The next batch's audio is read and tokenised (log-mel features) in a worker thread while the model
     decodes this one, so the GPU does not wait on the CPU between batches; `first`, the first batch
@@ -234,6 +242,7 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     failures: dict[str, tuple[Recording, str]] = {}
     # An OOM lowers the limit for the batches that follow.
     batches = chunks_within(_by_duration(segments), lambda: runtime.segments_per_call)
+    audio_s, audio_done_s = sum(segment.span.duration_s for _, _, segment in segments), 0.0
     for ready in one_ahead(batches, tokenised, "tokeniser"):
         for i, why in ready.failed.items():
             failures.setdefault(segments[i][0].source.source_path, (segments[i][0], why))
@@ -250,6 +259,9 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
                         "rerun with a smaller --max-chunk-s and --retry-errors")))
                 else:
                     outputs[i].append((config, output))
+        audio_done_s += sum(segments[i][2].span.duration_s for i in ready.batch)
+        if on_progress is not None and audio_s > 0:
+            on_progress(len(prepared) * audio_done_s / audio_s, audio_done_s)
     for rec, why in failures.values():
         rows += _fail_recordings([rec], why, stage_hash)
     failed_paths = {r.source_path for r in rows}

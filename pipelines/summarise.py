@@ -18,21 +18,29 @@ from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.family_qwen3 import QWEN3_OMNI
 from omni_caption.schemas import ModelIds, SegmentRow, format_config_hash
 
+from .progress import PartialProgress
 from .segmenter import Recording
 
 MAX_AUDIO_SUMMARY_S = QWEN3_OMNI.max_audio_s_per_call
 
 
 def summary_rows(omni: OmniModel, config: TaskConfig, recordings: list[Recording],
-                 texts: dict[str, list[SegmentRow]], runtime: DecodeRuntime, prompt_version: str) -> list[SegmentRow]:
+                 texts: dict[str, list[SegmentRow]], runtime: DecodeRuntime, prompt_version: str,
+                 on_progress: PartialProgress | None = None) -> list[SegmentRow]:
     """Rows carrying the summary for every segment of each recording (`texts`: merged rows by sha256).
 
     Text summaries go in batches of the runtime's limit; a CUDA OOM halves the batch, retries both
-    halves and lowers the limit, as for segments.
+    halves and lowers the limit, as for segments. Summaries from audio go one recording at a time (up to
+    40 min of audio a call), and `on_progress` hears after each.
     """
     decoding = config.decoding()
     if config.summary_from == "audio":
-        found = [_from_audio_within_memory(omni, rec, decoding, runtime) for rec in recordings]
+        found, audio_done_s = [], 0.0
+        for done, rec in enumerate(recordings, start=1):
+            found.append(_from_audio_within_memory(omni, rec, decoding, runtime))
+            audio_done_s += rec.duration_s
+            if on_progress is not None:
+                on_progress(done, audio_done_s)
     else:
         found = _from_text(omni, recordings, texts, decoding, runtime)
     hashes = format_config_hash({"summary": config.config_hash()})

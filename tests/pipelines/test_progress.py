@@ -5,8 +5,9 @@ import io
 import pytest
 from tqdm import tqdm
 
-from omni_caption.pipelines import progress
+from omni_caption.pipelines import RunOptions, progress, run_corpus
 from omni_caption.pipelines.progress import LogLines, RunProgress, progress_bar
+from tests.conftest import make_tone
 
 
 class Terminal(io.StringIO):
@@ -76,3 +77,65 @@ def test_a_short_pass_without_stages_stays_quiet_and_a_long_one_reports(clock):
         "reading inputs (sha256): 2/3 files (66%), 0:01:40 elapsed, about 0:00:50 left",
         "reading inputs (sha256): 3/3 files (100%), 0:02:30 elapsed",
     ]
+
+
+def test_a_group_of_one_long_recording_still_gets_a_moving_line_a_minute(clock):
+    log = io.StringIO()
+    run = RunProgress(total=2, stream=log, every_s=60)
+    run.set_stage("caption [captioner]")
+    for done_s in (1800, 3600, 5400, 7200):  # a 3 h recording, 30 min of it every 30 s
+        clock[0] += 30
+        run.within_group(recordings=done_s / 10800, audio_s=done_s)
+    clock[0] += 30
+    run.advance(recordings=1, audio_s=10800)  # the group is done: its share now counts whole (no line: 30 s)
+    clock[0] += 60
+    run.within_group(recordings=0.5, audio_s=600)  # half of the next, a 20 min recording
+    run.close()
+    assert log.getvalue().splitlines() == [
+        "caption [captioner]: 0/2 recordings (0%), 0:00:00 elapsed",
+        "caption [captioner]: 0/2 recordings (16%), 1.000 h audio, 60.0x realtime, 0:01:00 elapsed, "
+        "about 0:05:00 left",
+        "caption [captioner]: 0/2 recordings (33%), 2.000 h audio, 60.0x realtime, 0:02:00 elapsed, "
+        "about 0:04:00 left",
+        "caption [captioner]: 1/2 recordings (75%), 3.167 h audio, 54.3x realtime, 0:03:30 elapsed, "
+        "about 0:01:10 left",
+    ]
+
+
+def test_on_a_terminal_the_bar_redraws_as_the_group_goes_on(clock):
+    screen = Terminal()
+    run = RunProgress(total=1, stream=screen)
+    run.set_stage("caption [captioner]")
+    clock[0] += 10
+    run.within_group(recordings=0.5, audio_s=1800)
+    assert "0.500 h audio, 180.0x realtime" in screen.getvalue()
+
+
+@pytest.mark.parametrize("stage", ["caption", "speakers", "summary from audio"])
+def test_a_run_reports_within_each_group_as_the_model_works_through_it(stage, tmp_path, cache_dir, monkeypatch):
+    heard: list[tuple[str, float, float]] = []
+    real = RunProgress.within_group
+
+    def within_group(self, recordings, audio_s):
+        heard.append((self._bar.desc, recordings, audio_s))
+        real(self, recordings, audio_s)
+
+    monkeypatch.setattr(RunProgress, "within_group", within_group)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, seconds in enumerate((50.0, 30.0)):
+        make_tone(folder / f"tone{i}.flac", seconds=seconds, freq=300 + 100 * i)
+    tasks = {"caption": ("caption",), "speakers": ("caption",), "summary from audio": ("summary",)}[stage]
+    summary = run_corpus([folder], tmp_path / "out.parquet", RunOptions(
+        tasks=tasks, model="tiny-random", greedy=True, max_new_tokens=4, cache_dir=cache_dir, device="cpu",
+        batch_size=1, max_chunk_s=10.0, group_recordings=2, diarize=stage == "speakers",
+        diarize_model="tiny-random", summary_from="audio"))
+    assert summary.errors == 0
+    label = {"caption": "caption [", "speakers": "speakers [", "summary from audio": "summary ["}[stage]
+    heard = [(recordings, audio_s) for desc, recordings, audio_s in heard if desc.startswith(label)]
+    if stage == "caption":  # after each batch of one 10 s segment: 8 of them
+        assert len(heard) == 8
+    else:  # after each recording
+        assert heard == [pytest.approx((1, 50.0), abs=0.1), pytest.approx((2, 80.0), abs=0.1)]
+    assert all(b[0] > a[0] and b[1] > a[1] for a, b in zip(heard, heard[1:]))  # it only moves forward
+    assert heard[-1] == pytest.approx((2, 80.0), abs=0.1)  # the whole group at the end

@@ -104,7 +104,7 @@ class StageThatKeepsItsRecordings:
     def load(self):
         return None
 
-    def rows(self, _loaded, work):
+    def rows(self, _loaded, work, _on_progress=None):
         self.seen += [p for p in work.prepared if isinstance(p, Recording)]
         assert all(rec.cache is not None for rec in self.seen[-len(work.sources):])  # readable during the group
         return []

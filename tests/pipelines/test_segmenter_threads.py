@@ -142,7 +142,7 @@ def test_a_run_that_fails_stops_the_group_being_segmented_instead_of_waiting_for
         def prefetch(self, loaded, work):
             return work
 
-        def rows(self, loaded, work):
+        def rows(self, loaded, work, on_progress=None):
             raise RuntimeError("the model failed")
 
     monkeypatch.setattr(AudioFile, "blocks", endless_for_group_two)
