@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 
 from .ahead import one_ahead
 from .options import RunOptions
@@ -27,9 +28,25 @@ class LocalEngine:
 
     def run_stage(self, stage: ModelStage | SpeakerStage, works: list[GroupWork],
                   on_progress: PartialProgress | None = None) -> Iterator[GroupResult]:
-        """Each group's result in order; `on_progress` hears how far the group in hand has got."""
-        loaded = self._load(stage)
-        for work in self._segmented(works, lambda work: stage.prefetch(loaded, work)):
+        """Each group's result in order; `on_progress` hears how far the group in hand has got.
+
+        The first group is segmented while the model loads (both can take minutes); its first batch is
+        tokenised once the model is there."""
+        model_loaded, loaded_now = threading.Event(), []
+
+        def prefetch(work: GroupWork) -> GroupWork:
+            model_loaded.wait()
+            return stage.prefetch(loaded_now[0], work) if loaded_now else work  # none: the load failed
+
+        groups = self._segmented(works, prefetch)
+        try:
+            loaded_now.append(self._load(stage))
+        finally:
+            model_loaded.set()
+            if not loaded_now:  # the load failed: stop the segmenter now rather than wait minutes for it
+                groups.close()
+        loaded = loaded_now[0]
+        for work in groups:
             try:
                 yield run_group(stage, loaded, work, on_progress)
             finally:
@@ -50,7 +67,7 @@ class LocalEngine:
         self._loaded = (stage.load_key, loaded, stage)
         return loaded
 
-    def _segmented(self, works: list[GroupWork], prefetch: Callable[[GroupWork], GroupWork]) -> Iterator[GroupWork]:
+    def _segmented(self, works: list[GroupWork], prefetch: Callable[[GroupWork], GroupWork]) -> Generator[GroupWork, None, None]:
         """Segment the next group, and tokenise its first batch, in a worker thread while the caller runs the
         model on this one; a run that ends early (an error, Ctrl-C) stops the segmenter instead of waiting for
         it to finish a group."""

@@ -72,3 +72,24 @@ def test_on_leave_is_called_only_when_the_caller_leaves_early(how):
     results.close()  # what CPython does at once when the loop's frame lets go of the generator
     assert left == ([] if how == "done" else [True])
 
+
+
+def test_the_first_items_work_starts_before_the_caller_asks_for_it():
+    started = threading.Event()
+    results = one_ahead([0, 1], lambda x: started.set() or x, "eager")
+    assert started.wait(timeout=10)  # the caller has not called next() yet: it is loading a model meanwhile
+    assert list(results) == [0, 1]
+
+
+def test_an_iterator_dropped_unread_stops_its_work_and_waits_for_it():
+    finished = []
+    stop = threading.Event()
+
+    def work(item):
+        stop.wait(timeout=30)  # long work that ends early once told to stop
+        finished.append(item)
+        return item
+
+    results = one_ahead([0, 1], work, "dropped", on_leave=stop.set)
+    results.close()  # the caller failed before reading anything (its model did not load)
+    assert finished == [0]  # told to stop, then waited for: no thread is left working

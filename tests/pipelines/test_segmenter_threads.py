@@ -154,3 +154,80 @@ def test_a_run_that_fails_stops_the_group_being_segmented_instead_of_waiting_for
             pass
     engine.close()
     assert 0 < len(served) < 1000 and open_caches() == []
+
+
+class _StageLoadingSlowly:
+    """A stand-in for a model stage whose model takes a while to load."""
+
+    load_key = ("test", "slow")
+
+    def __init__(self, load):
+        self._load = load
+
+    def load(self):
+        return self._load()
+
+    def release(self, loaded):
+        pass
+
+    def prefetch(self, loaded, work):
+        assert loaded == "model"  # the first batch is tokenised with the model, so only once it is there
+        return work
+
+    def rows(self, loaded, work, on_progress=None):
+        return []
+
+    def is_nonsense(self, loaded):
+        return False
+
+
+def test_the_first_group_is_segmented_while_the_model_loads(monkeypatch, open_caches):
+    from omni_caption.pipelines.local_engine import LocalEngine
+    from omni_caption.pipelines.stages import GroupWork
+
+    segmenting = threading.Event()
+    real_prepare = Segmenter.prepare
+    monkeypatch.setattr(Segmenter, "prepare", lambda self, *a: segmenting.set() or real_prepare(self, *a))
+
+    def load():
+        assert segmenting.wait(timeout=60), "the first group was not segmented during the model's load"
+        return "model"
+
+    engine = LocalEngine(RunOptions(device="cpu", segment_threads=1))
+    works = [GroupWork(sources=(source,), keys={source.source_path: f"path:{source.source_path}"})
+             for source, _ in (_items()[0], _items()[2])]
+    results = list(engine.run_stage(_StageLoadingSlowly(load), works))
+    assert [r.sources for r in results] == [w.sources for w in works]
+    engine.close()
+    assert open_caches() == []
+
+
+def test_a_model_that_fails_to_load_stops_the_first_groups_segmenting(monkeypatch, open_caches):
+    import time
+
+    from omni_caption.pipelines import AudioFile
+    from omni_caption.pipelines.local_engine import LocalEngine
+    from omni_caption.pipelines.stages import GroupWork
+
+    served = []
+
+    def endless(self, *args, **kwargs):
+        for i in range(3000):  # 30 s of blocks if nothing stops it
+            served.append(i)
+            time.sleep(0.01)
+            yield float(i), np.zeros(512, dtype=np.float32)
+
+    def load():
+        deadline = time.monotonic() + 60
+        while not served:  # the segmenter is at work on the first group
+            assert time.monotonic() < deadline, "the first group was not segmented during the model's load"
+            time.sleep(0.01)
+        raise OSError("no such model")
+
+    monkeypatch.setattr(AudioFile, "blocks", endless)
+    engine = LocalEngine(RunOptions(device="cpu", segment_threads=1))
+    source = _items()[0][0]
+    works = [GroupWork(sources=(source,), keys={source.source_path: f"path:{source.source_path}"})]
+    with pytest.raises(OSError, match="no such model"):
+        list(engine.run_stage(_StageLoadingSlowly(load), works))
+    assert 0 < len(served) < 1000 and open_caches() == []
