@@ -40,4 +40,8 @@ def detect_family(source: ModelSource, revision: str | None = None) -> ModelFami
         from .hub import hub_config_path
 
         path = Path(hub_config_path(source, revision))
-    return family_for_config(json.loads(path.read_text()), source.spec)
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # not JSON, not text: a damaged or half-written file
+        raise UnknownModelError(f"--model {source.spec!r}: cannot read {path} ({exc})") from exc
+    return family_for_config(config, source.spec)

@@ -143,6 +143,8 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
         kwargs.update(hub_access(source, options.revision))
     family = detect_family(source, options.revision)
     model_class, processor_class = family.classes()
+    from safetensors import SafetensorError
+
     try:
         with quiet_transformers():
             processor = processor_class.from_pretrained(source.location, **kwargs)
@@ -157,6 +159,11 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     except OSError as exc:
         first_sentence = (str(exc).split(". ")[0] or type(exc).__name__).strip()
         raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc
+    except SafetensorError as exc:  # an interrupted download leaves a weights file cut short
+        damaged = damaged_weights(Path(source.location)) if source.is_local else []
+        which = ", ".join(damaged) if damaged else "a .safetensors file"
+        raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {which} is damaged or "
+                             f"incomplete ({exc}); download it again") from exc
     # Asking for audio output builds a talker whatever the checkpoint holds: a thinker-only checkpoint
     # (Captioner, Thinking) would get a randomly initialised one, so check its weights were really loaded.
     missing_talker = [k for k in loading_info.get("missing_keys", ()) if k.startswith(("talker.", "code2wav.", "token2wav."))]
@@ -168,3 +175,17 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
     return OmniModel(model=model, processor=processor, source=source, revision=_revision_of(source, options.revision),
                      device=device, dtype=str(torch_dtype).removeprefix("torch."), family=family,
                      parameters=sum(p.numel() for p in model.parameters()))
+
+
+def damaged_weights(folder: Path) -> list[str]:
+    """The .safetensors files in `folder` whose header or size is wrong (what an interrupted copy leaves)."""
+    from safetensors import SafetensorError, safe_open
+
+    damaged = []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(path, framework="pt"):
+                pass
+        except (SafetensorError, OSError):
+            damaged.append(path.name)
+    return damaged

@@ -1,4 +1,4 @@
-"""Which device a run asks for, said in one line before anything loads."""
+"""Loading a model: the device a run asks for, and a damaged checkpoint, each said in one line."""
 
 import pytest
 import torch
@@ -53,3 +53,30 @@ def test_a_model_on_cuda_n_makes_that_gpu_current_before_it_loads(gpus, monkeypa
     monkeypatch.setattr(torch.nn.Module, "to", no_gpu_here)
     with pytest.raises(RuntimeError, match=r"moved to cuda:1 with current device \['cuda:1'\]"):
         load_model("tiny-random", LoadOptions(device="cuda:1", dtype="float32", cache_dir=cache_dir))
+
+
+@pytest.fixture
+def model_copy(tiny_dir, tmp_path):
+    import shutil
+
+    return shutil.copytree(tiny_dir, tmp_path / "model")
+
+
+def test_weights_cut_short_by_an_interrupted_download_are_named_with_what_to_do(model_copy, cache_dir):
+    from omni_caption.model import LoadOptions, load_model
+
+    weights = model_copy / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors is damaged or incomplete .*; download it again$"):
+        load_model(str(model_copy), LoadOptions(device="cpu", cache_dir=cache_dir))
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe"])
+def test_a_damaged_config_is_named(model_copy, cache_dir, damage):
+    from omni_caption.model import LoadOptions, load_model
+    from omni_caption.model.presets import UnknownModelError
+
+    (model_copy / "config.json").write_bytes(damage)
+    with pytest.raises(UnknownModelError, match=r"cannot read .*config\.json \("):
+        load_model(str(model_copy), LoadOptions(device="cpu", cache_dir=cache_dir))
