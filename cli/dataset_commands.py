@@ -33,8 +33,9 @@ class DatasetPath(click.Path):
 
 
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
-    """One line on stderr and exit 1; the traceback only with --debug."""
-    if debug:
+    """One line on stderr and exit 1; the traceback only with --debug. A reader that stopped reading
+    (`| head`) is no error to report: click ends the command quietly, with status 1."""
+    if debug or isinstance(exc, BrokenPipeError):
         raise exc
     message = " ".join(str(exc).split()) or type(exc).__name__
     click.echo(f"Error: {message}", err=True)

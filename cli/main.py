@@ -14,7 +14,7 @@ from click_default_group import DefaultGroup
 from omni_caption import __version__
 
 from .config_file import load_config_file
-from .dataset_commands import DatasetPath
+from .dataset_commands import DatasetPath, fail
 from .run_report import print_preview, print_summary
 
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
@@ -24,11 +24,7 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT  # stopped by Ctrl-C, likewise
 
 
 def _fail(ctx: click.Context, exc: BaseException) -> None:
-    if ctx.find_root().params.get("debug") or ctx.params.get("debug"):
-        raise exc
-    message = " ".join(str(exc).split()) or type(exc).__name__
-    click.echo(f"Error: {message}", err=True)
-    ctx.exit(EXIT_FATAL)
+    fail(ctx, exc, bool(ctx.find_root().params.get("debug") or ctx.params.get("debug")))
 
 
 @click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
@@ -313,7 +309,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
                 writer = csv.writer(sys.stdout)
                 writer.writerow(columns)
-                writer.writerows(rows)
+                writer.writerows([_csv_value(v) for v in row] for row in rows)
     except (duckdb.Error, ValueError, FileNotFoundError) as exc:
         _fail(ctx, exc)
 
@@ -326,6 +322,18 @@ def _json_value(value):
 
         return base64.b64encode(bytes(value)).decode("ascii")
     return str(value)
+
+
+def _csv_value(value):
+    """A list or struct (flags, scores, models) as JSON text, which any reader of the CSV can parse (Python's
+    repr is not JSON), and bytes as base64, as in --format json."""
+    if isinstance(value, (list, tuple, dict)):
+        import json
+
+        return json.dumps(value, default=_json_value, ensure_ascii=False)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _json_value(value)
+    return value
 
 
 def _render_table(relation, max_rows: int) -> str:

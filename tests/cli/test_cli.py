@@ -1,5 +1,7 @@
 """The command line through click's CliRunner, on the real espeak-ng example recordings."""
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -65,6 +67,12 @@ def test_query_command_prints_table_and_json(demo_run):
     binary = runner.invoke(cli, ["query", str(out), "SELECT {'bytes': 'fLaC'::BLOB, 'path': 'a.flac'} AS audio, "
                                                     "DATE '2026-11-24' AS day", "--format", "json"])
     assert json.loads(binary.output) == {"audio": {"bytes": "ZkxhQw==", "path": "a.flac"}, "day": "2026-11-24"}
+    # In CSV, lists and structs (flags, scores) as JSON text, which a CSV reader's user can parse; not Python's repr.
+    nested = runner.invoke(cli, ["query", str(out), "SELECT ['repetition:caption', 'it''s'] AS flags, "
+                                                    "{'bytes': 'fLaC'::BLOB, 'tokens': 3} AS audio", "--format", "csv"])
+    header, row = list(csv.reader(io.StringIO(nested.output)))
+    assert header == ["flags", "audio"]
+    assert [json.loads(cell) for cell in row] == [["repetition:caption", "it's"], {"bytes": "ZkxhQw==", "tokens": 3}]
 
 
 def test_query_refuses_writes(demo_run):

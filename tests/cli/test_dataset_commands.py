@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import re
 from dataclasses import replace
 
@@ -226,3 +227,20 @@ def test_export_and_query_into_stdout_put_their_report_on_stderr(dataset, tmp_pa
                                       str(link)])
     assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"Wrote 1 rows to {link}\n"
     assert link.is_symlink() and pq.read_table(target).to_pylist() == [{"x": 7}]
+
+
+@pytest.mark.parametrize("command", [["export", "--format", "jsonl", "--out", "/dev/stdout"],
+                                     ["query", "SELECT * FROM segments", "--format", "csv"]])
+def test_a_reader_that_stops_reading_is_no_error(dataset, command):
+    """`... | head -1`: the pipe closes before the output is written; no 'Error: [Errno 32] Broken pipe'."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "omni_caption", command[0], str(dataset), *command[1:]]
+    reader, writer = os.pipe()
+    os.close(reader)  # as `head` does once it has its line; here before the command writes anything
+    try:
+        done = subprocess.run(args, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(writer)
+    assert done.returncode == 1 and done.stderr == ""
