@@ -33,7 +33,9 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--overwrite", is_flag=True, help="Voice again what was already voiced with the same settings.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--dtype", default="auto", show_default=True, help="auto, bfloat16, float16 or float32.")
+@click.option("--dtype", default="auto", show_default=True,
+              type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
+              help="auto: bfloat16 on GPU, float32 on CPU.")
 @click.option("--cache-dir", default=None, type=click.Path(path_type=Path), help="Where tiny-random is built.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context

@@ -31,3 +31,13 @@ def test_speak_writes_wavs_and_reports(tmp_path, cache_dir, tiny_dir):
                                      "--cache-dir", str(cache_dir)])
     assert empty.exit_code == 1 and "every selected summary is empty" in empty.output
     assert "speak" in CliRunner().invoke(cli, ["--help"]).output
+
+
+def test_speak_and_run_offer_the_same_dtypes(tmp_path):
+    """A misspelt --dtype is a usage error before anything loads, with the choices, as `run` says it."""
+    dataset = tmp_path / "captions.parquet"
+    dataset.write_bytes(b"")
+    for command in (["speak", str(dataset), "--out", str(tmp_path / "v")], ["run", str(tmp_path), "--out", str(dataset)]):
+        result = CliRunner().invoke(cli, [*command, "--dtype", "bf16"])
+        assert result.exit_code == 2
+        assert "'bf16' is not one of 'auto', 'bfloat16', 'float16', 'float32'" in result.output
