@@ -128,12 +128,10 @@ class RunProgress:
         self._bar.update(recordings)
 
     def within_group(self, recordings: float, audio_s: float) -> None:
-        """PartialProgress: how far the group in hand has got."""
+        """PartialProgress: how far the group in hand has got (a tqdm bar redraws with its new postfix)."""
         self._show_audio(self._audio_s + audio_s)
         if isinstance(self._bar, LogLines):
             self._bar.set_partial(recordings)
-        else:
-            self._bar.refresh()  # a tqdm bar redraws its postfix and elapsed time
 
     def _show_audio(self, audio_s: float) -> None:
         elapsed = max(time.monotonic() - self._started, 1e-9)
