@@ -67,7 +67,8 @@ class LocalEngine:
         self._loaded = (stage.load_key, loaded, stage)
         return loaded
 
-    def _segmented(self, works: list[GroupWork], prefetch: Callable[[GroupWork], GroupWork]) -> Generator[GroupWork, None, None]:
+    def _segmented(self, works: list[GroupWork],
+                   prefetch: Callable[[GroupWork], GroupWork]) -> Generator[GroupWork, None, None]:
         """Segment the next group, and tokenise its first batch, in a worker thread while the caller runs the
         model on this one; a run that ends early (an error, Ctrl-C) stops the segmenter instead of waiting for
         it to finish a group."""

@@ -37,7 +37,8 @@ def test_speak_and_run_offer_the_same_dtypes(tmp_path):
     """A misspelt --dtype is a usage error before anything loads, with the choices, as `run` says it."""
     dataset = tmp_path / "captions.parquet"
     dataset.write_bytes(b"")
-    for command in (["speak", str(dataset), "--out", str(tmp_path / "v")], ["run", str(tmp_path), "--out", str(dataset)]):
+    for command in (["speak", str(dataset), "--out", str(tmp_path / "v")],
+                    ["run", str(tmp_path), "--out", str(dataset)]):
         result = CliRunner().invoke(cli, [*command, "--dtype", "bf16"])
         assert result.exit_code == 2
         assert "'bf16' is not one of 'auto', 'bfloat16', 'float16', 'float32'" in result.output
