@@ -39,6 +39,9 @@ class LogLines:
         self._told: int | None = None  # the count at the last line; None before the first
         self._skipped = 0  # done before this run: not part of the rate the time left is reckoned from
         self.partial = 0.0  # recordings' worth done in the group in hand, not yet counted in `n`
+        # (when, how much done) at the first report of work: the rate after it leaves out the start-up (a
+        # model's load, the first group's decoding), which is paid once and would inflate the time left
+        self._first_work: tuple[float, float] | None = None
 
     def set_description(self, desc: str) -> None:
         """A new stage: said at once, as its model may take minutes to load."""
@@ -51,12 +54,15 @@ class LogLines:
 
     def update(self, n: int = 1) -> None:
         self.n += n
+        self._note_work()
         if time.monotonic() - self._last >= self.every_s:
             self._line()
 
     def skip(self, n: int) -> None:
         self._skipped += n
-        self.update(n)
+        self.n += n
+        if time.monotonic() - self._last >= self.every_s:
+            self._line()
 
     def set_partial(self, recordings: float) -> None:
         """Work done in the group in hand: in the share done and the time left, so a group of one recording
@@ -69,6 +75,22 @@ class LogLines:
         if self._told is not None and self.n != self._told:
             self._line()
 
+    def _note_work(self) -> None:
+        done = self.n + self.partial
+        if self._first_work is None and done > self._skipped:
+            self._first_work = (time.monotonic(), done)
+
+    def _seconds_left(self, now: float, done: float) -> float | None:
+        """From the rate since the first report of work once there is a later one; before that, from the
+        time elapsed (start-up included)."""
+        if done >= self.total:
+            return None
+        if self._first_work is not None and done > self._first_work[1] and now > self._first_work[0]:
+            since, done_then = self._first_work
+            return (now - since) / (done - done_then) * (self.total - done)
+        worked = done - self._skipped
+        return (now - self._started) / worked * (self.total - done) if worked > 0 else None
+
     def _line(self) -> None:
         now = time.monotonic()
         elapsed = now - self._started
@@ -77,9 +99,9 @@ class LogLines:
         if self._postfix:
             parts.append(self._postfix)
         parts.append(f"{_clock(elapsed)} elapsed")
-        worked = done - self._skipped
-        if 0 < worked and done < self.total:
-            parts.append(f"about {_clock(elapsed / worked * (self.total - done))} left")
+        left = self._seconds_left(now, done)
+        if left is not None:
+            parts.append(f"about {_clock(left)} left")
         print(f"{self.desc}: " * bool(self.desc) + ", ".join(parts), file=self.stream, flush=True)
         self._last, self._told = now, self.n
 

@@ -61,6 +61,21 @@ def test_time_left_is_reckoned_from_this_runs_work_not_what_it_skipped(clock):
                                                     "0:01:00 elapsed, about 0:01:00 left")
 
 
+def test_time_left_leaves_out_the_start_up_once_work_has_been_reported_twice(clock):
+    log = io.StringIO()
+    run = RunProgress(total=10, stream=log, every_s=60)
+    run.set_stage("caption [captioner]")
+    clock[0] += 300  # the model loads and the first group is decoded: paid once
+    run.advance(recordings=1, audio_s=3600)
+    clock[0] += 60  # then a recording a minute
+    run.advance(recordings=1, audio_s=3600)
+    lines = log.getvalue().splitlines()
+    assert lines[1].endswith("1/10 recordings (10%), 1.000 h audio, 12.0x realtime, 0:05:00 elapsed, "
+                             "about 0:45:00 left")  # one report: all it has is the time elapsed
+    assert lines[2].endswith("2/10 recordings (20%), 2.000 h audio, 20.0x realtime, 0:06:00 elapsed, "
+                             "about 0:08:00 left")  # 8 more at one a minute, not 8 at three minutes
+
+
 def test_a_short_pass_without_stages_stays_quiet_and_a_long_one_reports(clock):
     quiet = io.StringIO()
     with progress_bar(3, "reading inputs (sha256)", "file", "files", stream=quiet, every_s=60) as bar:
@@ -98,7 +113,7 @@ def test_a_group_of_one_long_recording_still_gets_a_moving_line_a_minute(clock):
         "caption [captioner]: 0/2 recordings (33%), 2.000 h audio, 60.0x realtime, 0:02:00 elapsed, "
         "about 0:04:00 left",
         "caption [captioner]: 1/2 recordings (75%), 3.167 h audio, 54.3x realtime, 0:03:30 elapsed, "
-        "about 0:01:10 left",
+        "about 0:01:08 left",
     ]
 
 
