@@ -39,7 +39,7 @@ class LogLines:
         self._told: int | None = None  # the count at the last line; None before the first
         self._skipped = 0  # done before this run: not part of the rate the time left is reckoned from
         self.partial = 0.0  # recordings' worth done in the group in hand, not yet counted in `n`
-        # (when, how much done) at the first report of work: the rate after it leaves out the start-up (a
+        # (when, how much worked) at the first report of work: the rate after it leaves out the start-up (a
         # model's load, the first group's decoding), which is paid once and would inflate the time left
         self._first_work: tuple[float, float] | None = None
 
@@ -76,19 +76,19 @@ class LogLines:
             self._line()
 
     def _note_work(self) -> None:
-        done = self.n + self.partial
-        if self._first_work is None and done > self._skipped:
-            self._first_work = (time.monotonic(), done)
+        worked = self.n + self.partial - self._skipped
+        if self._first_work is None and worked > 0:
+            self._first_work = (time.monotonic(), worked)
 
     def _seconds_left(self, now: float, done: float) -> float | None:
         """From the rate since the first report of work once there is a later one; before that, from the
         time elapsed (start-up included)."""
         if done >= self.total:
             return None
-        if self._first_work is not None and done > self._first_work[1] and now > self._first_work[0]:
-            since, done_then = self._first_work
-            return (now - since) / (done - done_then) * (self.total - done)
-        worked = done - self._skipped
+        worked = done - self._skipped  # what a later stage skips as done before is no work of this run's
+        if self._first_work is not None and worked > self._first_work[1] and now > self._first_work[0]:
+            since, worked_then = self._first_work
+            return (now - since) / (worked - worked_then) * (self.total - done)
         return (now - self._started) / worked * (self.total - done) if worked > 0 else None
 
     def _line(self) -> None:

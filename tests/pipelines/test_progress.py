@@ -76,6 +76,32 @@ def test_time_left_leaves_out_the_start_up_once_work_has_been_reported_twice(clo
                              "about 0:08:00 left")  # 8 more at one a minute, not 8 at three minutes
 
 
+def test_what_a_later_stage_skips_does_not_count_as_work_in_the_time_left(clock):
+    log = io.StringIO()
+    run = RunProgress(total=100, stream=log, every_s=60)  # 50 recordings x 2 stages
+    run.set_stage("caption [captioner]")
+    for _ in range(2):
+        clock[0] += 60
+        run.advance(recordings=1, audio_s=60)
+    run.skip(48)  # the caption stage's other recordings were done by an earlier run
+    run.skip(50)  # and so was the transcript stage, all of it
+    run.set_stage("transcript [instruct]")
+    assert log.getvalue().splitlines()[-1] == ("transcript [instruct]: 100/100 recordings (100%), 0.033 h audio, "
+                                               "1.0x realtime, 0:02:00 elapsed")
+    log = io.StringIO()
+    run = RunProgress(total=100, stream=log, every_s=60)
+    run.set_stage("caption [captioner]")
+    for _ in range(2):
+        clock[0] += 60
+        run.advance(recordings=1, audio_s=60)
+    run.skip(48)
+    run.set_stage("transcript [instruct]")  # now 50 recordings to do, none of them done before
+    clock[0] += 60
+    run.advance(recordings=1, audio_s=60)
+    assert log.getvalue().splitlines()[-1].endswith("51/100 recordings (51%), 0.050 h audio, 1.0x realtime, "
+                                                    "0:03:00 elapsed, about 0:49:00 left")  # a minute each
+
+
 def test_a_short_pass_without_stages_stays_quiet_and_a_long_one_reports(clock):
     quiet = io.StringIO()
     with progress_bar(3, "reading inputs (sha256)", "file", "files", stream=quiet, every_s=60) as bar:
