@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from omni_caption.file_kinds import special_file_kind
+
 from .declared_length import declared_seconds, ogg_unfinished
-from .discover import special_file_kind
 
 SAMPLE_RATE = 16_000
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from omni_caption.file_kinds import special_file_kind
 from omni_caption.schemas.source_names import stored_name
 
 # What FFmpeg reads and recorders, phones and archives write; each was decoded here by the same path
@@ -57,18 +57,6 @@ class SourceFile:
             while block := handle.read(block_size):
                 digest.update(block)
         return digest.hexdigest()
-
-
-def special_file_kind(path: Path) -> str | None:
-    """'a named pipe', 'a socket', ... for what is neither a regular file nor a folder (None otherwise, or
-    when it is gone): opening a pipe named like a recording would wait for a writer for ever."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device"}
-    return next((kind for test, kind in kinds.items() if test(mode)), None)
 
 
 def is_media(path: Path) -> bool:

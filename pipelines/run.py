@@ -23,12 +23,13 @@ from pathlib import Path
 from omni_caption import __version__
 from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig,
                                     with_agreement_flag)
+from omni_caption.file_kinds import special_file_kind
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
-from .discover import SourceFile, discover, ignored_line, special_file_kind
+from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
 from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ from itertools import groupby
 from pathlib import Path
 
 import pyarrow.parquet as pq
+
+from omni_caption.file_kinds import special_file_kind
 
 from .duckdb_views import connect_readonly, dataset_files
 from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches, temp_file_beside
@@ -41,13 +42,7 @@ class ExportResult:
 def written_through(path: Path) -> bool:
     """A link, or what is neither a regular file nor a folder: renaming over it would replace the link, or
     the device node itself (/dev/null, for root), so its content is written into it instead."""
-    if path.is_symlink():
-        return True
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    return path.is_symlink() or special_file_kind(path) is not None
 
 
 @contextmanager
