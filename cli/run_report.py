@@ -24,10 +24,7 @@ def print_preview(preview) -> None:
                    f" (done: {stage.done}{per_task})")
     if preview.unreadable:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
-        for line in preview.unreadable[:SHOWN_LINES]:
-            click.echo(f"    {line}")
-        if len(preview.unreadable) > SHOWN_LINES:
-            click.echo(f"    ... and {len(preview.unreadable) - SHOWN_LINES} more")
+        _echo_some(preview.unreadable, "    ")
     for line in preview.unread_folders:
         click.echo(f"  warning: {line}")
     for line in preview.replaced:
@@ -40,12 +37,13 @@ def _recordings(count: int) -> str:
     return f"{count} recording{'' if count == 1 else 's'}"
 
 
-def _echo_some(lines: list[str], kind: str, where_all: str = "") -> None:
+def _echo_some(lines: list[str], indent: str, kind: str = "", where_all: str = "", err: bool = False) -> None:
+    """The first SHOWN_LINES of `lines` (as `kind: line`), then how many more there are and where they are."""
     for line in lines[:SHOWN_LINES]:
-        click.echo(f"  {kind}: {line}", err=True)
+        click.echo(f"{indent}{kind}: {line}" if kind else f"{indent}{line}", err=err)
     if len(lines) > SHOWN_LINES:
-        click.echo(f"  ... and {len(lines) - SHOWN_LINES} more {kind}s" + (f"; {where_all}" if where_all else ""),
-                   err=True)
+        more = f"{indent}... and {len(lines) - SHOWN_LINES} more" + (f" {kind}s" if kind else "")
+        click.echo(more + (f"; {where_all}" if where_all else ""), err=err)
 
 
 def print_summary(summary, out: Path) -> None:
@@ -73,9 +71,9 @@ def print_summary(summary, out: Path) -> None:
                    f"(--prune drops them)")
     for key, value in rows:
         click.echo(f"  {key:<{width}}  {value}")
-    _echo_some(summary.error_lines, "error",
-               f"`omni-caption info {out} --max-errors {len(summary.error_lines)}` lists them all")
-    _echo_some(summary.warning_lines, "warning")
+    _echo_some(summary.error_lines, "  ", "error",
+               f"`omni-caption info {out} --max-errors {len(summary.error_lines)}` lists them all", err=True)
+    _echo_some(summary.warning_lines, "  ", "warning", err=True)
     if summary.nonsense_model:
         click.echo("  note: tiny random models have random weights; what they wrote (captions, transcripts, speakers, ...) "
                    "is nonsense.")
