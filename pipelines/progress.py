@@ -55,14 +55,12 @@ class LogLines:
     def update(self, n: int = 1) -> None:
         self.n += n
         self._note_work()
-        if time.monotonic() - self._last >= self.every_s:
-            self._line()
+        self._line_if_due()
 
     def skip(self, n: int) -> None:
         self._skipped += n
         self.n += n
-        if time.monotonic() - self._last >= self.every_s:
-            self._line()
+        self._line_if_due()
 
     def set_partial(self, recordings: float) -> None:
         """Work done in the group in hand: in the share done and the time left, so a group of one recording
@@ -73,6 +71,10 @@ class LogLines:
     def close(self) -> None:
         """The last count, where there were lines before it: a run shorter than one interval stays quiet."""
         if self._told is not None and self.n != self._told:
+            self._line()
+
+    def _line_if_due(self) -> None:
+        if time.monotonic() - self._last >= self.every_s:
             self._line()
 
     def _note_work(self) -> None:
