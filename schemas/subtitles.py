@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import os
 import re
 from collections import Counter
@@ -62,7 +63,7 @@ def to_vtt(cues: list[Cue]) -> str:
 
 def _vtt_text(text: str) -> str:
     """WebVTT cue text is markup: a bare '<' opens a tag, so '<laughs>' would vanish and 'a < b' cut the cue."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
 def _voice(speaker: str) -> str:
