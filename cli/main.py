@@ -67,7 +67,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
 
 
 @cli.command(name="run")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))  # str: an s3:// URL is named as given
 @click.option("--out", "-o", required=True, type=click.Path(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")

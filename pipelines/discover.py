@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ class SourceFile:
         return digest.hexdigest()
 
 
+# s3://, gs://, hf://, https://: what a user of cloud corpora may pass, and pathlib would fold to `s3:/`.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+NOT_LOCAL = "a URL; omni-caption reads local files and folders, so download or mount it first"
+
+
+def is_url(name: str) -> bool:
+    return bool(_URL.match(name))
+
+
 def is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
@@ -89,13 +99,16 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
     roots = [Path(raw).expanduser() for raw in inputs]
     for raw, root in zip(inputs, roots):
         if not root.exists():
+            if is_url(str(raw)):
+                raise InputPathError(f"{raw}: {NOT_LOCAL}")
             raise InputPathError(f"input path does not exist: {raw}")
     for entry in listed:
         path = Path(entry).expanduser()
         if path.is_dir():
             roots.append(path)
         else:
-            found.setdefault(_identity(path), (path, Path.cwd(), path.as_posix()))
+            # A URL keeps its `//` (pathlib folds it to `s3:/`), so its error row names it as listed.
+            found.setdefault(_identity(path), (path, Path.cwd(), entry if is_url(entry) else path.as_posix()))
     for root in roots:
         if not root.is_dir():  # a file, or a named pipe given by name: its error row says what it is
             found.setdefault(_identity(root), (root, root.parent, root.name))

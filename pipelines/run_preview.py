@@ -74,7 +74,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
         except DecodeError as exc:  # the same words the run's error row will have
             unreadable.append(f"{source.source_path}: {exc}")
         except OSError as exc:
-            unreadable.append(f"{source.source_path}: {unreadable_reason(source.path, exc)}")
+            unreadable.append(f"{source.source_path}: {unreadable_reason(source, exc)}")
     preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
                          stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
                          unreadable=unreadable, unread_folders=unread_folders, ignored=ignored_line(ignored),

@@ -17,7 +17,7 @@ from omni_caption.schemas import TRUNCATED_SOURCE_FLAG, SegmentRow, recording_id
 from omni_caption.schemas.source_names import stored_name
 
 from .decode import AudioFile, DecodeError
-from .discover import SourceFile
+from .discover import NOT_LOCAL, SourceFile, is_url
 from .segment import Segment, SegmentationOptions, segments_for, utterance_windows
 from .span_reader import DecodedAudioCache, fill_audio_cache, new_audio_cache
 from .vad import FRAME_S, SileroVad, VadResult
@@ -126,7 +126,7 @@ class Segmenter:
         try:
             sha256 = sha256 or source.sha256()
         except OSError as exc:
-            return SegmentRow.error_row(source.source_path, unreadable_reason(source.path, exc))
+            return SegmentRow.error_row(source.source_path, unreadable_reason(source, exc))
         cache = None
         try:
             audio = AudioFile(source.path)
@@ -193,7 +193,10 @@ def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:
     return AutWindows(per_clip=tuple(per_clip))
 
 
-def unreadable_reason(path: Path, exc: OSError) -> str:
+def unreadable_reason(source: SourceFile, exc: OSError) -> str:
+    path = source.path
+    if exc.errno == errno.ENOENT and is_url(source.source_path):
+        return NOT_LOCAL
     if exc.errno == errno.ENOENT and path.is_symlink():
         return f"broken symbolic link: its target {stored_name(os.readlink(path))} does not exist"
     return f"cannot read file: {exc.strerror or exc}"

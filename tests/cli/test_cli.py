@@ -83,6 +83,7 @@ def test_query_refuses_writes(demo_run):
 
 @pytest.mark.parametrize("args,message", [
     (["missing-folder", "--out", "{tmp}/x.parquet"], "input path does not exist"),
+    (["s3://bucket/recordings", "--out", "{tmp}/x.parquet"], "s3://bucket/recordings: a URL"),
     ([str(EXAMPLES), "--out", "{tmp}/no/such/dir/x.parquet"], "does not exist"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "not-a-model"], "unknown --model"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--language", "Klingon"], "--language"),

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omni_caption.pipelines import InputPathError, discover
-from omni_caption.pipelines.discover import MEDIA_EXTENSIONS, _distinct_names
+from omni_caption.pipelines.discover import MEDIA_EXTENSIONS, NOT_LOCAL, _distinct_names
+from omni_caption.pipelines.segmenter import unreadable_reason
 
 
 def test_recursive_discovery_keeps_media_only(tmp_path):
@@ -28,6 +29,27 @@ def test_file_argument_and_duplicates(tmp_path):
 def test_missing_path_is_refused(tmp_path):
     with pytest.raises(InputPathError, match="does not exist"):
         discover([tmp_path / "nope"])
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/recordings", "hf://datasets/org/audio", "https://example.com/a.wav"])
+def test_a_url_is_refused_as_a_url_named_as_given(tmp_path, monkeypatch, url):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputPathError) as refused:
+        discover([url])
+    assert str(refused.value) == f"{url}: a URL; omni-caption reads local files and folders, so download or mount it first"
+
+
+def test_a_listed_url_keeps_its_name_and_its_error_row_says_it_is_a_url(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (source,) = discover([], ["s3://bucket/a.wav"])
+    assert source.source_path == "s3://bucket/a.wav"
+    with pytest.raises(OSError) as unread:
+        source.sha256()
+    assert unreadable_reason(source, unread.value) == NOT_LOCAL
+    (local,) = discover([], ["gone/b.wav"])
+    with pytest.raises(OSError) as unread:
+        local.sha256()
+    assert unreadable_reason(local, unread.value) == "cannot read file: No such file or directory"
 
 
 def test_sha256_of_bytes(tmp_path):
