@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from omni_caption.model import AutWindows, windows_from_pauses
 from omni_caption.schemas import TRUNCATED_SOURCE_FLAG, SegmentRow, recording_id_from_sha256
