@@ -23,19 +23,43 @@ def load_config_file(ctx: click.Context, _param: click.Parameter, value: str | N
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise click.BadParameter(f"cannot read {value}: {exc}") from exc
     names = option_names(ctx.command)
+    params = {param.name: param for param in ctx.command.params}
     defaults = {}
     for key, setting in data.items():
+        if isinstance(setting, dict):
+            raise click.BadParameter(f"{value}: [{key}] is a table; put the options at the top of the file, "
+                                     "before any [table]")
         flag = key.replace("_", "-")
         name = names.get(flag)
         if name is None:
             close = difflib.get_close_matches(flag, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; options: {', '.join(sorted(names))}"
             raise click.BadParameter(f"{value}: {key!r} is not an option of this command{hint}")
-        if isinstance(setting, list):
-            setting = ",".join(str(item) for item in setting)
-        defaults[name] = setting
+        defaults[name] = _setting(params[name], setting, f"{value}: {key} = {_toml_text(setting)}")
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+def _setting(param: click.Parameter, setting, where: str):
+    """The TOML value as the option takes it; a value of the wrong kind is refused, never bent to fit
+    (click would take 3.5 for an integer option as 3, and `diarize = 1` crashed its flag conversion)."""
+    if isinstance(param, click.Option) and param.is_flag:
+        if isinstance(setting, bool | str):  # a string as on the command line: "yes", "off"
+            return setting
+        raise click.BadParameter(f"{where}: --{param.name.replace('_', '-')} is a switch: give true or false")
+    if isinstance(setting, bool):
+        raise click.BadParameter(f"{where}: true or false is only for switches; give the option's value")
+    if isinstance(setting, list):
+        return ",".join(str(item) for item in setting)
+    if isinstance(setting, float) and isinstance(param.type, click.types.IntParamType):
+        raise click.BadParameter(f"{where}: give a whole number")
+    if not isinstance(setting, str | int | float):  # a TOML date or time
+        raise click.BadParameter(f"{where}: give a string or a number")
+    return setting
+
+
+def _toml_text(setting: object) -> str:
+    return f'"{setting}"' if isinstance(setting, str) else str(setting).lower() if isinstance(setting, bool) else str(setting)
 
 
 def option_names(command: click.Command) -> dict[str, str]:

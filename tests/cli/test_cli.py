@@ -207,6 +207,33 @@ def test_a_misspelt_config_key_is_an_error_not_silently_the_default(tmp_path):
         " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("setting,why", [
+    ("diarize = 1", "diarize = 1: --diarize is a switch: give true or false"),
+    ("max-new-tokens = 3.7", "max-new-tokens = 3.7: give a whole number"),
+    ("loop_stop_tokens = 96.5", "loop_stop_tokens = 96.5: give a whole number"),
+    ("model = true", "model = true: true or false is only for switches; give the option's value"),
+    ("seed = 2026-11-24", "seed = 2026-11-24: give a string or a number"),
+    ('[run]\nmodel = "tiny-random"', "[run] is a table; put the options at the top of the file, before any [table]"),
+])
+def test_a_config_value_of_the_wrong_kind_is_refused_not_bent_to_fit(tmp_path, setting, why):
+    """Click took 3.5 for an integer as 3, and `diarize = 1` crashed with a traceback."""
+    config = tmp_path / "oc.toml"
+    config.write_text(setting + "\n")
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--config", str(config),
+                                      "--dry-run"])
+    assert result.exit_code == 2, result.exception
+    assert f"{config}: {why}" in " ".join(result.output.split())
+
+
+def test_config_switches_take_toml_booleans_and_the_command_lines_words(tmp_path):
+    config = tmp_path / "oc.toml"
+    for switch in ("greedy = true", 'greedy = "yes"', "greedy = false"):
+        config.write_text(f'model = "tiny-random"\n{switch}\n')
+        result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--config",
+                                          str(config), "--dry-run"])
+        assert result.exit_code == 0, result.output
+
+
 def test_config_lists_are_the_comma_lists_the_flags_take(tmp_path, cache_dir, tiny_dir):
     config = tmp_path / "oc.toml"
     config.write_text(f'model = "tiny-random"\ntasks = ["caption", "transcript"]\nmax_new_tokens = 2\n'
