@@ -56,14 +56,23 @@ def _size_of(parameters: int) -> str:
     return f"{parameters / 1e9:.1f}B params" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M params"
 
 
-def pick_device(device: str) -> str:
-    import torch
-
+def check_device_name(device: str) -> re.Match | None:
+    """The `cpu|cuda[:N]` match (None for auto); a name torch would not take is refused."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return None
     match = re.fullmatch(r"cpu|cuda(?::(\d+))?", device)
     if not match:
         raise ModelLoadError(f"--device {device}: choose auto, cpu, cuda or cuda:N")
+    return match
+
+
+def pick_device(device: str) -> str:
+    """The device this process loads onto; a GPU it cannot see is refused."""
+    import torch
+
+    match = check_device_name(device)
+    if match is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ModelLoadError(f"--device {device}: no CUDA GPU is visible to torch")
     if match.group(1) is not None and int(match.group(1)) >= (count := torch.cuda.device_count()):

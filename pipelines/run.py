@@ -26,6 +26,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
 from omni_caption.file_kinds import special_file_kind
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
+from omni_caption.model.loading import check_device_name, pick_device
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
@@ -115,6 +116,11 @@ def check_output(store: PartStore, overwrite: bool) -> None:
 def task_configs(options: RunOptions) -> list[TaskConfig]:
     """One config per task, each knowing its model's family; a task or option the family cannot serve
     stops the run here, in one line, before anything is decoded or loaded."""
+    # Before hours of hashing and decoding. Ray's workers pick theirs: the driver may have no GPU.
+    if options.engine == "local":
+        pick_device(options.device)
+    else:
+        check_device_name(options.device)
     configs = []
     for task in options.tasks:
         spec = options.model_for(task)

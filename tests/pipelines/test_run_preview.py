@@ -64,3 +64,36 @@ def test_an_unwritable_output_or_a_missing_model_stops_the_preview_as_it_would_t
         preview_run([folder], tmp_path / "missing" / "o.parquet", options(cache_dir))
     with pytest.raises(UnknownModelError):
         preview_run([folder], tmp_path / "o.parquet", options(cache_dir, model="./no/such/folder"))
+
+
+@pytest.mark.parametrize("plan", [preview_run, run_corpus])
+def test_a_gpu_this_machine_lacks_stops_the_run_before_any_input_is_read(folder, tmp_path, cache_dir, tiny_dir,
+                                                                         monkeypatch, plan):
+    """The run found it only when the model loaded, after hashing every input (minutes for an archive)."""
+    import torch
+
+    from omni_caption.model import ModelLoadError
+    from omni_caption.pipelines import run as run_module
+    from omni_caption.pipelines import run_preview
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for module in (run_module, run_preview):
+        monkeypatch.setattr(module, "resume_keys", lambda *a, **k: pytest.fail("inputs read before the check"))
+    for device, why in [("cuda:0", "--device cuda:0: no CUDA GPU is visible to torch"),
+                        ("tpu", "--device tpu: choose auto, cpu, cuda or cuda:N")]:
+        with pytest.raises(ModelLoadError, match=why):
+            plan([folder], tmp_path / "o.parquet", options(cache_dir, device=device))
+    assert not any(tmp_path.glob("o.parquet*"))
+
+
+def test_ray_workers_pick_their_own_gpu_so_the_driver_checks_only_the_name(folder, tmp_path, cache_dir, tiny_dir,
+                                                                           monkeypatch):
+    import torch
+
+    from omni_caption.model import ModelLoadError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    preview = preview_run([folder], tmp_path / "o.parquet", options(cache_dir, device="cuda", engine="ray"))
+    assert preview.recordings == 4
+    with pytest.raises(ModelLoadError, match="--device gpu: choose"):
+        preview_run([folder], tmp_path / "o.parquet", options(cache_dir, device="gpu", engine="ray"))
