@@ -30,6 +30,7 @@ from omni_caption.model.loading import check_device_name, pick_device
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
 
+from .cuts import check_cut, cut_of, known_cuts
 from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
@@ -162,7 +163,9 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             if options.overwrite:
                 store.clear()
             keys = resume_keys(sources, hashes_file(options.cache_dir), show_progress)
-            done = done_tasks(store.stored().states(), wanted, include_errors=not options.retry_errors)
+            stored, cuts = store.stored(), known_cuts(store)
+            check_cut(stored.states(), set(keys.values()), wanted, cut_of(options), cuts, out)
+            done = done_tasks(stored.states(), wanted, include_errors=not options.retry_errors)
             summary = RunSummary(recordings=len(sources), warning_lines=list(unread_folders),
                                  ignored=ignored_line(ignored))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
@@ -179,7 +182,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                     progress.set_stage(stage.label)
                     for result in engine.run_stage(stage, works, progress.within_group):
                         store.write_part(rows_to_table(result.rows), _manifest(stage.spec, stage.hashes,
-                                                                               result.sources, keys))
+                                                                               result.sources, keys, options))
                         summary.nonsense_model |= result.nonsense
                         progress.advance(recordings=len(result.sources), audio_s=result.audio_s)
                 engine.close()
@@ -189,7 +192,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
                                       if k != "hf_token"},
                           "inputs": input_roots(inputs, listed),
                           "tasks": {c.name: {"model": c.model, "config_hash": c.config_hash()} for c in configs},
-                          "prompt_version": PROMPT_VERSION}
+                          "prompt_version": PROMPT_VERSION,
+                          "cuts": {**cuts, **{digest: cut_of(options) for digest in wanted.values()}}}
             stored, current_paths = store.stored(), paths_by_key(sources, keys)
             earlier = EarlierRecordings.of(stored, current_paths, prune=options.prune)
             summary.kept = len(earlier.kept)
@@ -334,8 +338,9 @@ def _rows_by_sha(rows: list[SegmentRow]) -> dict[str, list[SegmentRow]]:
     return by_sha
 
 
-def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: dict[str, str]) -> dict:
-    return {"tool_version": __version__, "stage_model": spec, "tasks": tasks,
+def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: dict[str, str],
+              options: RunOptions) -> dict:
+    return {"tool_version": __version__, "stage_model": spec, "tasks": tasks, "cut": cut_of(options),
             "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
 
 

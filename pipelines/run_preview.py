@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omni_caption.schemas import PartStore, done_tasks
 
+from .cuts import check_cut, cut_of, known_cuts
 from .decode import AudioFile, DecodeError
 from .discover import discover, ignored_line
 from .file_hashes import hashes_file, resume_keys
@@ -62,6 +63,8 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     wanted = wanted_hashes(configs, options)
     keys = resume_keys(sources, hashes_file(options.cache_dir))
     stored = store.stored()
+    if not options.overwrite:
+        check_cut(stored.states(), set(keys.values()), wanted, cut_of(options), known_cuts(store), store.out_path)
     done = {} if options.overwrite else done_tasks(stored.states(), wanted, include_errors=not options.retry_errors)
     earlier = EarlierRecordings.of(stored, paths_by_key(sources, keys), prune=options.prune or options.overwrite)
     lengths, unreadable = {}, []
