@@ -198,12 +198,14 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             earlier = EarlierRecordings.of(stored, current_paths, prune=options.prune)
             summary.kept = len(earlier.kept)
             summary.warning_lines += earlier.replaced_lines()
-            chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, options)
+            # A dataset that holds audio stays one: a run without --embed-audio (another task, a new model)
+            # embeds its new and redone segments too, rather than leave some rows without their audio.
+            embed = options.embed_audio or store.has_audio()
+            chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, embed)
             written: set[str] = set()
             store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked,
                                            written=written),
-                                  DatasetInfo(tool_version=__version__, run_config=run_config),
-                                  audio=options.embed_audio or store.has_audio())
+                                  DatasetInfo(tool_version=__version__, run_config=run_config), audio=embed)
             # Every input leaves a row, an error row at worst; one that left none would vanish unseen.
             summary.warning_lines += [f"{s.source_path}: no rows came out of it (a bug: please report it); "
                                       f"the next run tries it again" for s in sources if s.source_path not in written]
@@ -276,7 +278,7 @@ def paths_by_key(sources: list[SourceFile], keys: dict[str, str]) -> dict[str, l
 
 
 def _final_chunks(stored: StoredRows, current_paths: dict[str, list[str]], kept: frozenset[str],
-                  sources: list[SourceFile], wanted: dict[str, str], options: RunOptions) -> Iterator[list[SegmentRow]]:
+                  sources: list[SourceFile], wanted: dict[str, str], embed: bool) -> Iterator[list[SegmentRow]]:
     """The output rows, merged a chunk of recordings at a time so memory stays flat at any corpus size."""
     files = {s.source_path: s.path for s in sources}
     paths = {**current_paths, **{key: sorted(stored.latest_paths(key)) for key in kept}}
@@ -284,7 +286,7 @@ def _final_chunks(stored: StoredRows, current_paths: dict[str, list[str]], kept:
         # Caption and transcript come from different stages: their agreement is judged once they meet.
         rows = [replace(r, flags=with_agreement_flag(r.flags, r.caption, r.transcript)) if r.status == "ok" else r
                 for r in rows]
-        yield embed_segment_audio(rows, files) if options.embed_audio else rows
+        yield embed_segment_audio(rows, files) if embed else rows
 
 
 @dataclass(frozen=True)

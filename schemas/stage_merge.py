@@ -181,6 +181,8 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
                 continue  # another segmentation: this task's rows do not line up
             for column in TASK_COLUMNS.get(task, ()):
                 data[column] = getattr(source, column)
+            if not data["audio"] and source.audio:  # embedded with an earlier task: not decoded again
+                data["audio"] = source.audio
             scores.update({name: getattr(source.scores, name) for name in TASK_SCORES.get(task, ())})
             flags += [f for f in source.flags if f.endswith(f":{task}")]
             if task in ModelIds.__dataclass_fields__:

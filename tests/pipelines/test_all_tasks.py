@@ -169,3 +169,33 @@ def test_embed_audio_loads_as_a_hugging_face_audio_feature(tmp_path, cache_dir, 
     rate = clip["sampling_rate"] if isinstance(clip, dict) else clip.get_all_samples().sample_rate
     assert rate == 16000
     assert abs(len(samples) / 16000 - (first["end_s"] - first["start_s"])) < 0.05
+
+
+def test_a_dataset_with_audio_keeps_it_through_runs_without_embed_audio(tmp_path, cache_dir, tiny_dir, monkeypatch):
+    """A transcript run after an --embed-audio caption run dropped every clip: the merge took the row from the
+    transcript's stage, which carries none. Audio now rides along, and new or redone segments get theirs."""
+    from omni_caption.pipelines import embed_audio
+
+    out = tmp_path / "a.parquet"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "meetings" / "weekly_planning.opus", folder)
+
+    def opts(**extra):
+        return RunOptions(**{"model": "tiny-random", "greedy": True, "max_new_tokens": 3, "cache_dir": cache_dir,
+                             "device": "cpu", **extra})
+
+    run_corpus([folder], out, opts(tasks=("caption",), embed_audio=True), show_progress=False)
+    clips = duckdb.sql(f"SELECT audio.bytes FROM '{out}' ORDER BY segment_index").fetchall()
+    assert len(clips) == 2 and all(clip for (clip,) in clips)
+    decoded = []
+    real_read = embed_audio.AudioFile.read
+    monkeypatch.setattr(embed_audio.AudioFile, "read", lambda self, *a: decoded.append(a) or real_read(self, *a))
+    run_corpus([folder], out, opts(tasks=("transcript",)), show_progress=False)
+    assert duckdb.sql(f"SELECT audio.bytes FROM '{out}' ORDER BY segment_index").fetchall() == clips
+    assert decoded == []  # carried from the caption's rows, not decoded again
+    shutil.copy(EXAMPLES / "field" / "voice_memo.m4a", folder)
+    run_corpus([folder], out, opts(tasks=("caption", "transcript"), max_new_tokens=2), show_progress=False)
+    per_file = dict(duckdb.sql(f"SELECT source_path, bool_and(audio.bytes IS NOT NULL) FROM '{out}' "
+                               "GROUP BY 1").fetchall())
+    assert per_file == {"weekly_planning.opus": True, "voice_memo.m4a": True}
