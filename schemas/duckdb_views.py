@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -32,13 +33,6 @@ _READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 
 class QueryRefused(ValueError):
     """A statement that could write was passed to a read-only query."""
-
-
-def parquet_glob(path: str | os.PathLike) -> str:
-    path = Path(path)
-    if path.is_dir():
-        return str(path / "**" / "*.parquet")
-    return str(path)
 
 
 class NotADataset(ValueError):
@@ -95,13 +89,18 @@ def check_whole_parquet(file: Path) -> None:
 
 def connect_readonly(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the dataset mounted as views; callers only read."""
-    path = Path(path)
-    dataset_files(path)
+    files = ", ".join(_file_literal(file) for file in dataset_files(path))
     con = duckdb.connect(":memory:")
-    source = parquet_glob(path).replace("'", "''")
-    con.execute(f"CREATE VIEW segments AS SELECT * FROM read_parquet('{source}', union_by_name = true)")
+    con.execute(f"CREATE VIEW segments AS SELECT * FROM read_parquet([{files}], union_by_name = true)")
     con.execute(RECORDINGS_VIEW_SQL)
     return con
+
+
+def _file_literal(file: Path) -> str:
+    """A SQL string DuckDB reads as this one file. Its reader globs every name it is given: `[1]` in a folder's
+    name was a character class (no files found), and `runs*/` read every dataset whose folder starts so."""
+    escaped = re.sub(r"([*?\[])", r"[\1]", str(file))  # each glob character as a class holding only itself
+    return "'" + escaped.replace("'", "''") + "'"
 
 
 def check_read_only(sql: str) -> None:

@@ -27,3 +27,21 @@ def test_segments_and_recordings_views(dataset):
 def test_writes_are_refused(dataset, sql):
     with pytest.raises(QueryRefused):
         run_query(dataset, sql)
+
+
+@pytest.mark.parametrize("name", ["runs [1]", "runs*", "it's?", "a\\b"])
+def test_a_dataset_is_read_by_its_own_name_whatever_glob_characters_it_holds(tmp_path, name):
+    """DuckDB globs every name its reader is given: `runs [1]/` found no files, and `runs*/` read the shards of
+    every folder starting with `runs` as one dataset."""
+    def sharded(folder, rows):
+        (tmp_path / folder).mkdir()
+        table = rows_to_table([SegmentRow("r", f"{folder}.wav", "s", 9.0, i, i, i + 1.0) for i in range(rows)])
+        write_table_atomic(table, tmp_path / folder / "shard-00000.parquet")
+
+    sharded(name, 2)
+    sharded(name.replace("*", "-more").replace("[1]", "1").replace("?", "s").replace("\\", "x"), 5)
+    assert run_query(tmp_path / name, "SELECT count(*), any_value(source_path) FROM segments").fetchone() == \
+        (2, f"{name}.wav")
+    single = write_table_atomic(rows_to_table([SegmentRow("r", "x.wav", "s", 1.0, 0, 0.0, 1.0)]),
+                                tmp_path / f"{name}.parquet")
+    assert run_query(single, "SELECT count(*) FROM segments").fetchone() == (1,)
