@@ -9,6 +9,7 @@ recordings at a time: one file, or with a folder `--out`, shards of N rows.
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -112,7 +113,7 @@ class PartStore:
         """
         schema = schema_with_metadata(SEGMENT_SCHEMA, info, audio)
         if not self.sharded:
-            for stale in self.out_path.parent.glob(f".{self.out_path.name}.*.tmp"):
+            for stale in self.out_path.parent.glob(f".{glob.escape(self.out_path.name)}.*.tmp"):
                 stale.unlink()  # from a finalize that died before its rename: we hold the output lock
             with AtomicParquetWriter(self.out_path, schema) as writer:
                 for chunk in chunks:

@@ -192,3 +192,14 @@ def test_a_linked_output_is_written_where_the_link_points_and_the_link_stays(tmp
     assert link.is_symlink() and link.resolve() == target
     assert PartStore(target).existing_rows() == merged(PartStore(link)) and len(merged(PartStore(link))) == 4
     assert not list((tmp_path / "here").glob("*.parts")) and not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "take [1].parquet", "runs*.parquet"])
+def test_a_temp_file_left_by_a_finalize_that_died_is_cleared_whatever_the_outputs_name(tmp_path, name):
+    store = PartStore(str(tmp_path / name))
+    left = tmp_path / f".{name}.a1b2c3.tmp"
+    left.write_bytes(b"half a file")
+    other = tmp_path / ".runs-2.parquet.d4e5.tmp"  # another output's: not this run's to clear
+    other.write_bytes(b"someone else's")
+    store.finalize_chunks([rec(0, "x")], INFO)
+    assert not left.exists() and other.exists()
