@@ -174,11 +174,12 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
         segment = base[index]
         data = {name: getattr(segment, name) for name in ROW_FIELDS}
         data.update(_NO_TASK_COLUMNS)
-        flags, scores, models, hashes = [], {}, {}, {}
+        flags, scores, models, hashes, sources = [], {}, {}, {}, {}
         for task, by_index in task_rows.items():
             source = by_index.get(index)
             if source is None or (source.start_s, source.end_s) != (segment.start_s, segment.end_s):
                 continue  # another segmentation: this task's rows do not line up
+            sources[task] = source
             for column in TASK_COLUMNS.get(task, ()):
                 data[column] = getattr(source, column)
             if not data["audio"] and source.audio:  # embedded with an earlier task: not decoded again
@@ -188,12 +189,24 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
             if task in ModelIds.__dataclass_fields__:
                 models[task] = getattr(source.models, task)
             hashes[task] = parse_config_hash(source.config_hash)[task]
+        if "voice" in sources and not _voice_still_speaks(sources["voice"], hashes):
+            data.update({column: None for column in TASK_COLUMNS["voice"]})
+            models.pop("voice", None)
+            hashes.pop("voice")
         flags += [f"failed:{task}" for task in failed]
         flags += [f for f in segment.flags if f.endswith(SOURCE_FLAG_SUFFIX)]
         data.update(flags=tuple(sorted(set(flags))), scores=Scores(**scores), models=ModelIds(**models),
                     config_hash=format_config_hash(hashes), error=failure)
         out.append(SegmentRow(**data))
     return out
+
+
+def _voice_still_speaks(voiced: SegmentRow, hashes: dict[str, str]) -> bool:
+    """Whether the WAV `speak` recorded on this row still voices its text: the task that wrote the voiced
+    column has the config it had when it was voiced. A summary redone since (another model, a longer cap)
+    says something else, and its row must not point at a WAV of the old words."""
+    task = next((t for t, columns in TASK_COLUMNS.items() if voiced.summary_audio_source in columns), None)
+    return task is not None and parse_config_hash(voiced.config_hash).get(task) == hashes.get(task)
 
 
 def _failure_line(failed: dict[str, SegmentRow]) -> str | None:

@@ -133,3 +133,22 @@ def test_latest_hashes_follow_write_order():
 
     rows = [row(0, hashes={"caption": "a", "transcript": "t"}), row(0, hashes={"caption": "b"})]
     assert latest_hashes(rows) == {"caption": "b", "transcript": "t"}
+
+
+def test_a_voice_is_kept_while_its_text_stands_and_cleared_once_that_text_is_redone():
+    """A summary redone with another model kept the WAV of the old summary on its rows, as if it voiced the new."""
+    voiced = {"caption": "c1", "summary": "s1", "voice": "v1"}
+    spoken = row(0, hashes=voiced, caption="c", summary="old words", summary_audio_path="/v/a.wav",
+                 summary_audio_duration_s=2.0, summary_audio_source="summary", models=ModelIds(voice="talker"))
+    kept = merge_rows([spoken, row(0, hashes={"caption": "c2"}, caption="new caption")], {"caption": "c2"})
+    assert [(r.caption, r.summary, r.summary_audio_path, r.models.voice) for r in kept] == \
+        [("new caption", "old words", "/v/a.wav", "talker")]
+    assert parse_config_hash(kept[0].config_hash) == {"caption": "c2", "summary": "s1", "voice": "v1"}
+    redone = merge_rows([spoken, row(0, hashes={"summary": "s2"}, summary="new words")], {"summary": "s2"})
+    assert [(r.caption, r.summary, r.summary_audio_path, r.summary_audio_duration_s, r.summary_audio_source,
+             r.models.voice) for r in redone] == [("c", "new words", None, None, None, None)]
+    assert parse_config_hash(redone[0].config_hash) == {"caption": "c1", "summary": "s2"}
+    # A caption's voice goes with the caption, whatever happens to the summary.
+    caption_voice = row(0, hashes=voiced, caption="c", summary_audio_path="/v/c.wav", summary_audio_source="caption")
+    merged = merge_rows([caption_voice, row(0, hashes={"summary": "s2"}, summary="new")], {"summary": "s2"})
+    assert merged[0].summary_audio_path == "/v/c.wav"
