@@ -6,12 +6,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omni_caption.captioner import DEFAULT_PRESET
+from omni_caption.captioner import DEFAULT_PRESET, normalise_language
 from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
 
 from .diarize import DiarizeOptions
 
 ENGINES = ("local", "ray")
+SUMMARY_SOURCES = ("text", "audio")
+MIN_CHUNK_S, MAX_CHUNK_S = 10.0, 30.0  # utterance windows of up to 8 s need room; the Captioner hears <= 30 s
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,20 @@ class RunOptions:
     rows_per_shard: int = 1_000_000  # with a folder --out
     engine: str = "local"  # local: this process; ray: a Ray cluster (pipelines/ray_engine.py)
     ray: RayOptions = field(default_factory=RayOptions)
+
+    def __post_init__(self):
+        # The CLI checks its flags; a program that builds options gets the same refusals, in words, rather
+        # than a run of ('c', 'a', 'p', ...) tasks or a language the prompt was never meant to name.
+        if isinstance(self.tasks, str):
+            object.__setattr__(self, "tasks", tuple(t.strip() for t in self.tasks.split(",") if t.strip()))
+        object.__setattr__(self, "language", normalise_language(self.language))
+        if not MIN_CHUNK_S <= self.max_chunk_s <= MAX_CHUNK_S:
+            raise ValueError(f"max_chunk_s must be {MIN_CHUNK_S:g} to {MAX_CHUNK_S:g} s, not {self.max_chunk_s}")
+        if self.summary_from not in SUMMARY_SOURCES:
+            raise ValueError(f"summary_from must be one of {', '.join(SUMMARY_SOURCES)}, not {self.summary_from!r}")
+        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
+                                          or self.batch_size < 1):
+            raise ValueError(f"batch_size must be 'auto' or a whole number from 1, not {self.batch_size!r}")
 
     def vad_device(self) -> str:
         """VAD (and diarization) run on the GPU generation runs on; the frames are tiny next to the model. On the
