@@ -29,6 +29,8 @@ def print_preview(preview) -> None:
         click.echo(f"  warning: {line}")
     for line in preview.replaced:
         click.echo(f"  replaced: {line}")
+    for line in preview.damaged:
+        click.echo(f"  damaged: {line}")
     if preview.nothing_to_do:
         click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
 

@@ -162,11 +162,12 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
         with OutputLock(out):
             if options.overwrite:
                 store.clear()
+            set_aside = store.set_aside_damaged_parts()
             keys = resume_keys(sources, hashes_file(options.cache_dir), show_progress)
             stored, cuts = store.stored(), known_cuts(store)
             check_cut(stored.states(), set(keys.values()), wanted, cut_of(options), cuts, out)
             done = done_tasks(stored.states(), wanted, include_errors=not options.retry_errors)
-            summary = RunSummary(recordings=len(sources), warning_lines=list(unread_folders),
+            summary = RunSummary(recordings=len(sources), warning_lines=unread_folders + set_aside,
                                  ignored=ignored_line(ignored))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
             progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)

@@ -45,6 +45,7 @@ class RunPreview:
     ignored: str | None = None  # files of other kinds under the inputs, by extension
     kept: int = 0  # recordings of earlier runs not among these inputs, which the run keeps (not with --prune)
     replaced: list[str] = field(default_factory=list)  # earlier recordings whose path now holds other content
+    damaged: list[str] = field(default_factory=list)  # parts the run would set aside, and redo the work of
 
     @property
     def nothing_to_do(self) -> bool:
@@ -81,7 +82,9 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     preview = RunPreview(out=store.out_path, recordings=len(sources), audio_s=sum(lengths.values()),
                          stored_recordings=sum(1 for s in sources if done.get(keys[s.source_path])),
                          unreadable=unreadable, unread_folders=unread_folders, ignored=ignored_line(ignored),
-                         kept=len(earlier.kept), replaced=earlier.replaced_lines())
+                         kept=len(earlier.kept), replaced=earlier.replaced_lines(),
+                         damaged=[f"{why}: the run sets it aside and does its work again"
+                                  for why in store.damaged_parts().values()])
     for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
         todo = still_to_do(stage, sources, keys, done)
         preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),

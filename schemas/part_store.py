@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .duckdb_views import check_dataset_file
+from .duckdb_views import NotADataset, check_dataset_file
 from .migrations import segment_rows, version_from_metadata
 from .parquet_store import (SEGMENT_SCHEMA, AtomicParquetWriter, DatasetInfo, fsync_dir, schema_with_metadata,
                             read_rows, write_table_atomic)
@@ -70,8 +70,31 @@ class PartStore:
         return write_table_atomic(table, self.parts_dir / f"part-{index:06d}.parquet", info)
 
     def stored(self) -> StoredRows:
-        """An index of every stored row, for resuming and merging without reading whole rows."""
-        return StoredRows(self.stored_paths())
+        """An index of every stored row, for resuming and merging without reading whole rows (damaged parts
+        left out: their work is done again)."""
+        damaged = self.damaged_parts()
+        return StoredRows([path for path in self.stored_paths() if path not in damaged])
+
+    def damaged_parts(self) -> dict[Path, str]:
+        """Parts that cannot be read, with why. Each was whole when renamed into place; a copy cut short or a
+        disk's fault can still damage one, and every later run stopped on a reader's 'magic bytes' error."""
+        damaged = {}
+        for path in self.part_paths():
+            try:
+                check_dataset_file(path)
+            except (NotADataset, OSError, pa.ArrowException) as exc:
+                damaged[path] = str(exc)
+        return damaged
+
+    def set_aside_damaged_parts(self) -> list[str]:
+        """Move damaged parts to `<out>.damaged/` (kept for a look, out of the way of every run), one line each."""
+        lines = []
+        for path, why in self.damaged_parts().items():
+            aside = self.out_path.with_name(self.out_path.name + ".damaged")
+            aside.mkdir(exist_ok=True)
+            os.replace(path, aside / path.name)
+            lines.append(f"{why}: set aside in {aside}/, and the work it held is done again")
+        return lines
 
     def existing_rows(self) -> list[SegmentRow]:
         """All rows already written, oldest first, as objects: for small datasets and tests."""

@@ -396,3 +396,28 @@ def test_a_recording_that_left_no_rows_is_named_not_lost_unseen(corpus, tmp_path
     assert vanished == ["field/river_morning.flac", "field/voice_memo.m4a", "meetings/weekly_planning.opus",
                         "podcast_episode.mp3"]
     assert summary.errors == 1 and summary.ok == 0  # not_really_audio.mp3 has its error row
+
+
+def test_a_damaged_part_is_set_aside_and_its_work_done_again(tmp_path, cache_dir, tiny_dir):
+    from omni_caption.pipelines.run_preview import preview_run
+    from omni_caption.schemas import rows_to_table
+
+    folder = tmp_path / "in"
+    shutil.copytree(EXAMPLES / "field", folder)
+    out = tmp_path / "o.parquet"
+    first = run_corpus([folder], out, options(cache_dir), show_progress=False)
+    store = PartStore(out)
+    # A stopped run's part, damaged since: the captions of every recording, redone as a transcript run.
+    part = store.write_part(rows_to_table([replace(r, config_hash="caption=0123456789abcdef", caption="x")
+                                           for r in store.existing_rows()]))
+    part.write_bytes(part.read_bytes()[:64])
+    preview = preview_run([folder], out, options(cache_dir, tasks=("caption", "transcript")))
+    assert preview.damaged == [f"{part} is not a whole Parquet file (cut short: it has no footer): the run sets it "
+                               "aside and does its work again"] and part.exists()
+    summary = run_corpus([folder], out, options(cache_dir, tasks=("caption", "transcript")), show_progress=False)
+    assert (summary.ok, summary.errors) == (first.ok, first.errors) == (2, 0)
+    assert [line for line in summary.warning_lines if "set aside" in line] == [
+        f"{part} is not a whole Parquet file (cut short: it has no footer): set aside in {out}.damaged/, and the "
+        "work it held is done again"]
+    assert (tmp_path / "o.parquet.damaged" / part.name).exists()
+    assert duckdb.sql(f"SELECT count(*), count(caption), count(transcript) FROM '{out}'").fetchone()[1:] == (2, 2)

@@ -203,3 +203,19 @@ def test_a_temp_file_left_by_a_finalize_that_died_is_cleared_whatever_the_output
     other.write_bytes(b"someone else's")
     store.finalize_chunks([rec(0, "x")], INFO)
     assert not left.exists() and other.exists()
+
+
+def test_a_damaged_part_is_left_out_of_the_stored_rows_and_set_aside_with_a_line(tmp_path):
+    """A part cut short (a copy, a disk's fault) stopped every later run with 'Parquet magic bytes not found'."""
+    store = PartStore(str(tmp_path / "o.parquet"))
+    store.write_part(rows_to_table(rec(0, "kept")))
+    damaged = store.write_part(rows_to_table(rec(1, "lost")))
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    store.write_part(rows_to_table(rec(2, "kept")))
+    why = f"{damaged} is not a whole Parquet file (cut short: it has no footer)"
+    assert store.damaged_parts() == {damaged: why}
+    assert sorted(store.stored().keys()) == ["s000", "s002"]
+    assert store.set_aside_damaged_parts() == [
+        f"{why}: set aside in {tmp_path / 'o.parquet.damaged'}/, and the work it held is done again"]
+    assert (tmp_path / "o.parquet.damaged" / damaged.name).exists() and not damaged.exists()
+    assert store.damaged_parts() == {} and len(store.part_paths()) == 2
