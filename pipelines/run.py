@@ -26,6 +26,7 @@ from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY
 from omni_caption.file_kinds import special_file_kind
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
+from omni_caption.model.hub import hub_access
 from omni_caption.model.loading import check_device_name, pick_device
 from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
                                   StoredRows, done_tasks, merge_in_chunks, rows_to_table)
@@ -126,6 +127,8 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
     for task in options.tasks:
         spec = options.model_for(task)
         source = resolve_model(spec, options.cache_dir)
+        if source.preset is not None and not source.is_local and options.engine == "local":
+            hub_access(source, None)  # cached, or the hub answers: else stop now, not after hashing every input
         family = detect_family(source)
         if options.aut_window is not None:
             family.check_windows(options.aut_window)

@@ -97,3 +97,24 @@ def test_ray_workers_pick_their_own_gpu_so_the_driver_checks_only_the_name(folde
     assert preview.recordings == 4
     with pytest.raises(ModelLoadError, match="--device gpu: choose"):
         preview_run([folder], tmp_path / "o.parquet", options(cache_dir, device="gpu", engine="ray"))
+
+
+@pytest.mark.parametrize("plan", [preview_run, run_corpus])
+def test_a_preset_neither_cached_nor_reachable_stops_the_run_before_any_input_is_read(folder, tmp_path, cache_dir,
+                                                                                       tiny_dir, monkeypatch, plan):
+    """A hub id was checked at once, but a preset (`--model instruct`) only when it loaded, after every input
+    was hashed and the first group decoded; and the dry run said all was well."""
+    from omni_caption.model import ModelLoadError
+    from omni_caption.pipelines import run as run_module
+    from omni_caption.pipelines import run_preview
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)  # not cached here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for module in (run_module, run_preview):
+        monkeypatch.setattr(module, "resume_keys", lambda *a, **k: pytest.fail("inputs read before the check"))
+    with pytest.raises(ModelLoadError, match=r"model 'instruct' \(Qwen/Qwen3-Omni-30B-A3B-Instruct\) is not in the "
+                                             "local cache .* and HF_HUB_OFFLINE is set"):
+        plan([folder], tmp_path / "o.parquet", options(cache_dir, tasks=("caption", "transcript"),
+                                                       task_models={"transcript": "instruct"}))
