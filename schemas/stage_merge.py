@@ -162,7 +162,10 @@ def _merge_recording(rows: list[SegmentRow], wanted: dict[str, str]) -> list[Seg
                 task_rows.setdefault(task, {})[row.segment_index] = row
     failed = {task: row for task, row in latest_status.items() if row.status == STATUS_ERROR}
     if failed and all(task in DERIVED_TASKS for task in task_rows):
-        return [list(failed.values())[-1]]
+        # One error row, holding every failed task's hash: with only the last's, the others read as never tried
+        # and every rerun tried the unreadable file again.
+        hashes = {task: parse_config_hash(row.config_hash)[task] for task, row in failed.items()}
+        return [replace(list(failed.values())[-1], config_hash=format_config_hash(hashes))]
     failure = _failure_line(failed)
     base_tasks = [t for t in wanted if t in task_rows and t not in DERIVED_TASKS] or \
         [t for t in wanted if t in task_rows] or list(task_rows)

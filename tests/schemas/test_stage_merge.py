@@ -152,3 +152,12 @@ def test_a_voice_is_kept_while_its_text_stands_and_cleared_once_that_text_is_red
     caption_voice = row(0, hashes=voiced, caption="c", summary_audio_path="/v/c.wav", summary_audio_source="caption")
     merged = merge_rows([caption_voice, row(0, hashes={"summary": "s2"}, summary="new")], {"summary": "s2"})
     assert merged[0].summary_audio_path == "/v/c.wav"
+
+
+def test_a_recording_every_task_failed_on_is_one_error_row_holding_every_failed_tasks_hash():
+    """It held only the last's (the summary's), so the caption read as never tried, and every rerun decoded the
+    unreadable file again and never came to 'nothing to do'."""
+    rows = [error(hashes={"caption": "c1"}), error(hashes={"summary": "s1"})]
+    (merged,) = merge_rows(rows, {"caption": "c1", "summary": "s1"})
+    assert merged.status == "error" and parse_config_hash(merged.config_hash) == {"caption": "c1", "summary": "s1"}
+    assert done_tasks([merged], {"caption": "c1", "summary": "s1"}) == {"s1": {"caption", "summary"}}
