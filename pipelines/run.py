@@ -230,10 +230,17 @@ def wanted_hashes(configs: list[TaskConfig], options: RunOptions) -> dict[str, s
 
 def still_to_do(stage: ModelStage | SpeakerStage, sources: list[SourceFile], keys: dict[str, str],
                 done: dict[str, set[str]]) -> dict[str, frozenset[str]]:
-    """Per source path with work left in `stage`: the stage's tasks not done there yet."""
+    """Per source path with work left in `stage`: the stage's tasks not done there yet, and a summary whose
+    captions or transcripts this run does again (kept, it would summarise the words they replace)."""
     tasks = set(stage.hashes)
-    todo = {s.source_path: frozenset(tasks - done.get(keys[s.source_path], set())) for s in sources}
-    return {path: left for path, left in todo.items() if left}
+    reads = stage.reads if isinstance(stage, ModelStage) else frozenset()
+    todo = {}
+    for source in sources:
+        finished = done.get(keys[source.source_path], set())
+        left = tasks if reads - finished else tasks - finished
+        if left:
+            todo[source.source_path] = frozenset(left)
+    return todo
 
 
 def _engine_for(options: RunOptions):

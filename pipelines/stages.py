@@ -85,6 +85,9 @@ class LoadedModel:
     runtime: DecodeRuntime
 
 
+SUMMARISED_TASKS = frozenset({"caption", "transcript"})  # captioner/summary.py's timestamped lines
+
+
 @dataclass(frozen=True)
 class ModelStage:
     """One Qwen3-Omni model and the tasks it runs (or the recording summary, which reads the others' rows)."""
@@ -100,6 +103,14 @@ class ModelStage:
     @property
     def label(self) -> str:
         return f"{'+'.join(c.name for c in self.configs)} [{self.spec}]"
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The run's tasks whose text this stage summarises (a summary from text reads captions and
+        transcripts): where the run does one of them again, the summary of it is done again too."""
+        if not self.is_summary or self.configs[0].summary_from != "text":
+            return frozenset()
+        return frozenset(self.options.tasks) & SUMMARISED_TASKS
 
     @property
     def hashes(self) -> dict[str, str]:

@@ -118,3 +118,34 @@ def test_a_preset_neither_cached_nor_reachable_stops_the_run_before_any_input_is
                                              "local cache .* and HF_HUB_OFFLINE is set"):
         plan([folder], tmp_path / "o.parquet", options(cache_dir, tasks=("caption", "transcript"),
                                                        task_models={"transcript": "instruct"}))
+
+
+def test_a_summary_is_done_again_where_the_run_does_again_the_text_it_summarises(folder, tmp_path, cache_dir,
+                                                                                tiny_dir, monkeypatch):
+    """Captions from a new model, summary kept: it summarised the old captions' words."""
+    from omni_caption.pipelines import stages
+
+    out = tmp_path / "o.parquet"
+    summarised = []
+    real = stages.summary_rows
+    monkeypatch.setattr(stages, "summary_rows", lambda omni, config, recordings, *rest: summarised.append(
+        sorted(r.source.source_path for r in recordings)) or real(omni, config, recordings, *rest))
+    run_corpus([folder], out, options(cache_dir, tasks=("caption", "summary")), show_progress=False)
+    assert sum(summarised, []) == ["a.flac", "b.mp3"]
+    summarised.clear()
+    new_captions = options(cache_dir, tasks=("caption", "summary"), task_models={"caption": str(tiny_dir)})
+    caption, summary = preview_run([folder], out, new_captions).stages
+    assert (caption.recordings, summary.recordings) == (4, 4)
+    run_corpus([folder], out, new_captions, show_progress=False)
+    assert sum(summarised, []) == ["a.flac", "b.mp3"]
+    # Nothing redone, nothing summarised again; a summary from audio reads no captions.
+    assert preview_run([folder], out, new_captions).nothing_to_do
+    from_audio = options(cache_dir, tasks=("caption", "summary"), summary_from="audio")
+    run_corpus([folder], out, from_audio, show_progress=False)
+    assert preview_run([folder], out, replace_model(from_audio, "caption", str(tiny_dir))).stages[1].recordings == 0
+
+
+def replace_model(options_, task, model):
+    from dataclasses import replace
+
+    return replace(options_, task_models={**options_.task_models, task: model})
