@@ -25,6 +25,9 @@ VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", "
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 
+VOICE_JOURNAL = ".omni-caption-voiced.jsonl"  # `speak` keeps it in the folder of the WAVs it writes
+
+
 class InputPathError(FileNotFoundError):
     pass
 
@@ -164,6 +167,13 @@ def _walk(root: Path, problems: list[str]) -> Iterator[Path]:
             folders.clear()
             continue
         seen.add((info.st_dev, info.st_ino))
+        if VOICE_JOURNAL in files and Path(folder) != root:
+            # `speak --out voices/` inside the recordings: the next run would caption the talker's own WAVs
+            # as recordings, synthetic speech in a training corpus. Named as an input, it is read.
+            problems.append(f"{stored_name(Path(folder).relative_to(root).as_posix())}/: not read, it holds the "
+                            f"WAVs `omni-caption speak` wrote ({VOICE_JOURNAL}); give it as an input to caption them")
+            folders.clear()
+            continue
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         for name in sorted(files):
             if not name.startswith("."):

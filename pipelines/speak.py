@@ -24,12 +24,13 @@ from ..model import LoadOptions, load_model, resolve_model
 from ..model.voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicingError
 from ..schemas import DatasetInfo, PartStore, connect_readonly, format_config_hash, parse_config_hash
 from ..schemas.duckdb_views import QueryRefused, check_read_only
+from .discover import VOICE_JOURNAL
 from .output_lock import OutputLock
 from .voice_pieces import CrossfadeJoiner, split_into_pieces
 
 TEXT_COLUMNS = ("summary", "summary_reasoning", "caption", "transcript", "answer", "reasoning")
 RECORDING_LEVEL_COLUMNS = ("summary", "summary_reasoning")  # the same text on every row of a recording
-JOURNAL_NAME = ".omni-caption-voiced.jsonl"
+JOURNAL_NAME = VOICE_JOURNAL
 VOICING_VERSION = "1"  # bump when the voicing request or method changes: voiced WAVs are then redone
 
 

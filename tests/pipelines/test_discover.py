@@ -184,3 +184,18 @@ def test_files_of_other_kinds_are_counted_for_the_summary(tmp_path):
     assert ignored_line(ignored).startswith("9 files of other kinds (.txt 2, ") and ignored_line(ignored).endswith(
         ", ...), not read")
     assert ignored_line(Counter()) is None
+
+
+def test_a_folder_of_speaks_wavs_found_in_the_inputs_is_not_read_but_given_by_name_it_is(tmp_path):
+    """`speak --out voices/` inside the recordings: the next run captioned the talker's own WAVs as recordings."""
+    from omni_caption.pipelines.discover import VOICE_JOURNAL
+
+    for rel in ["talk.wav", "voices/talk.1a2b.wav", "voices/deeper/x.wav", "other/b.wav"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    (tmp_path / "voices" / VOICE_JOURNAL).write_text("{}\n")
+    problems = []
+    assert [s.source_path for s in discover([tmp_path], problems=problems)] == ["other/b.wav", "talk.wav"]
+    assert problems == ["voices/: not read, it holds the WAVs `omni-caption speak` wrote (.omni-caption-voiced.jsonl); "
+                        "give it as an input to caption them"]
+    assert [s.source_path for s in discover([tmp_path / "voices"])] == ["deeper/x.wav", "talk.1a2b.wav"]
