@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from .run_report import counted
+
 EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
 
 
@@ -229,10 +231,10 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
         return
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
-    what = {"srt": "cues", "vtt": "cues", "lhotse": "supervisions"}.get(fmt, "rows")
+    what = {"srt": "cue", "vtt": "cue", "lhotse": "supervision"}.get(fmt, "row")
     where = out if len(result.paths) != 1 else result.paths[0]
     # Into /dev/stdout the file is the output: the report goes beside it, to stderr.
-    click.echo(f"Wrote {result.rows} {what} to {where} ({len(result.paths)} file{'s' if len(result.paths) != 1 else ''})",
+    click.echo(f"Wrote {counted(result.rows, what)} to {where} ({counted(len(result.paths), 'file')})",
                err=written_through(out))
 
 

@@ -15,7 +15,7 @@ from omni_caption import __version__
 
 from .config_file import load_config_file
 from .dataset_commands import DatasetPath, fail
-from .run_report import print_preview, print_summary
+from .run_report import counted, print_preview, print_summary
 
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
 EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
@@ -293,7 +293,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
             from .dataset_commands import write_query_parquet
 
             rows = write_query_parquet(relation, output, dataset)
-            click.echo(f"Wrote {rows} rows to {output}", err=written_through(output))
+            click.echo(f"Wrote {counted(rows, 'row')} to {output}", err=written_through(output))
         elif fmt == "table":
             click.echo(_render_table(relation, max_rows))
         else:

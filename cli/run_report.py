@@ -36,7 +36,12 @@ def print_preview(preview) -> None:
 
 
 def _recordings(count: int) -> str:
-    return f"{count} recording{'' if count == 1 else 's'}"
+    return counted(count, "recording")
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 row', '2 rows': a report reads as written, not as a template."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _echo_some(lines: list[str], indent: str, kind: str = "", where_all: str = "", err: bool = False) -> None:
@@ -65,7 +70,7 @@ def print_summary(summary, out: Path) -> None:
     width = max(len(k) for k, _ in rows)
     click.echo(f"Wrote {out}")
     if summary.resumed:
-        click.echo(f"  resumed: {summary.resumed} recordings were already done")
+        click.echo(f"  resumed: {_recordings(summary.resumed)} {'was' if summary.resumed == 1 else 'were'} already done")
     if summary.ignored:
         click.echo(f"  ignored: {summary.ignored}")
     if summary.kept:

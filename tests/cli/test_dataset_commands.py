@@ -225,7 +225,7 @@ def test_export_and_query_into_stdout_put_their_report_on_stderr(dataset, tmp_pa
         [r.source_path for r in sample_rows()]
     result = CliRunner().invoke(cli, ["query", str(dataset), "SELECT 7 AS x", "--format", "parquet", "--output",
                                       str(link)])
-    assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"Wrote 1 rows to {link}\n"
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == f"Wrote 1 row to {link}\n"
     assert link.is_symlink() and pq.read_table(target).to_pylist() == [{"x": 7}]
 
 
