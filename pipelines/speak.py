@@ -182,6 +182,11 @@ def speak_dataset(dataset: Path, options: SpeakOptions,
         raise SpeakError(f"{dataset} has an unfinished run ({store.parts_dir.name}): resume it first")
     if not store.final_paths():
         raise SpeakError(f"no dataset at {dataset}")
+    if store.sharded and options.out_dir.resolve().is_relative_to(dataset.resolve()):
+        # A sharded dataset's folder holds its shards alone: a later run there refused the folder it found them in.
+        raise SpeakError(f"--out {options.out_dir} is inside the sharded dataset {dataset}/, whose folder holds its "
+                         f"shards alone (a later run would refuse it); give a folder beside it, e.g. "
+                         f"{dataset.resolve().name}-voices/")
     source = resolve_model(options.model, options.load.cache_dir)
     _check_speaker_early(source, options.speaker)
     items, errors = select_items(dataset, options, source.location)

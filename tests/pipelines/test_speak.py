@@ -165,3 +165,19 @@ def test_qwen25_voices_through_the_same_command(dataset, options, tiny25_dir):
     with pytest.raises(VoicingError, match="unknown speaker 'aiden'"):
         speak_dataset(dataset, replace(options, model="tiny-random-2.5", text_column="caption", where=where,
                                        speaker="aiden", out_dir=options.out_dir / "x"))
+
+
+def test_voices_are_not_written_into_a_sharded_datasets_own_folder(dataset, options, tmp_path):
+    """A later run on the dataset then refused its folder: 'holds other things than shards (voices/)'."""
+    from omni_caption.pipelines.run import check_output
+    from omni_caption.schemas import PartStore
+
+    sharded = tmp_path / "ds"
+    sharded.mkdir()
+    shutil.copy(dataset, sharded / "shard-00000.parquet")
+    for inside in (sharded / "voices", sharded):
+        with pytest.raises(SpeakError, match=f"--out {inside} is inside the sharded dataset {sharded}/, whose folder "
+                                             "holds its shards alone .* e.g. ds-voices/"):
+            speak_dataset(sharded, replace(options, out_dir=inside))
+    assert sorted(p.name for p in sharded.iterdir()) == ["shard-00000.parquet"]
+    check_output(PartStore(f"{sharded}/"), overwrite=False)  # the next run still takes it
