@@ -14,8 +14,10 @@ must be mounted at the same path on every node (and omni-caption installed).
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -98,7 +100,10 @@ class RayEngine:
         """Join the cluster (or start a local one) before the output is touched."""
         if not self._ray.is_initialized():
             try:
-                self._ray.init(address=self.options.ray.address, log_to_driver=False)
+                # Ray's INFO lines (a cluster started, each stage's dataset finished) and Ray Data's warning that
+                # the progress bars this engine turns off are off interleaved with the run's own report.
+                self._ray.init(address=self.options.ray.address, log_to_driver=False, logging_level=logging.WARNING)
+                logging.getLogger("ray.data").setLevel(logging.ERROR)
             except ConnectionError as exc:  # Ray's own words name its flag (--address), not ours
                 raise RayUnavailable(f"--engine ray: cannot join the Ray cluster at {self._joined_address}: "
                                      f"{str(exc).splitlines()[0].split('. ')[0]}; start one (`ray start --head`), "
@@ -143,14 +148,16 @@ class RayEngine:
         # Actor fault tolerance: a dead actor is restarted and the group it held retried, up to `retries` times.
         # Ray 2.60 has no named parameter for these and deprecates remote args for 2.64 (hence the pin).
         retries = {"max_restarts": ray_options.retries, "max_task_retries": ray_options.retries}
-        dataset = dataset.map_batches(
-            SegmentWorker, fn_constructor_args=(self.options,), batch_size=1, num_cpus=1,
-            compute=ActorPoolStrategy(min_size=1, max_size=ray_options.segment_workers or len(works)),
-            ray_remote_args_fn=lambda: retries)
-        dataset = dataset.map_batches(
-            StageWorker, fn_constructor_args=(stage,), batch_size=1, num_cpus=ray_options.cpus_per_worker,
-            num_gpus=ray_options.num_gpus_per_worker, compute=ActorPoolStrategy(size=ray_options.workers),
-            ray_remote_args_fn=lambda: retries)
+        with warnings.catch_warnings():  # known, and why Ray is pinned below 2.64 (pyproject.toml)
+            warnings.filterwarnings("ignore", message=".*ray_remote_args_fn.* is deprecated")
+            dataset = dataset.map_batches(
+                SegmentWorker, fn_constructor_args=(self.options,), batch_size=1, num_cpus=1,
+                compute=ActorPoolStrategy(min_size=1, max_size=ray_options.segment_workers or len(works)),
+                ray_remote_args_fn=lambda: retries)
+            dataset = dataset.map_batches(
+                StageWorker, fn_constructor_args=(stage,), batch_size=1, num_cpus=ray_options.cpus_per_worker,
+                num_gpus=ray_options.num_gpus_per_worker, compute=ActorPoolStrategy(size=ray_options.workers),
+                ray_remote_args_fn=lambda: retries)
         for row in dataset.iter_rows():
             result: GroupResult = _unpack(row["result"])
             self._prepared[_group_key(result.sources)] = row["prepared"]

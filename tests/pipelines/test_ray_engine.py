@@ -53,6 +53,7 @@ def test_same_rows_as_the_local_engine_and_resume(tmp_path, cache_dir, tiny_dir,
             "--engine", "ray", "--num-gpus-per-worker", "0", "--workers", "1", "--quiet"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
+    assert "deprecated" not in result.output  # Ray's warning about remote args, the known reason for its pin
     assert rows_of(out) == rows_of(tmp_path / "local.parquet")
     assert f"ok                {local.ok}" in result.output and f"errors            {local.errors}" in result.output
     local_rerun = run_corpus([EXAMPLES], tmp_path / "local.parquet", both, show_progress=False)
@@ -208,3 +209,23 @@ def test_without_ray_installed_the_cli_says_so_in_one_line(tmp_path, cache_dir, 
     assert result.exit_code == 1
     assert result.output.strip() == "Error: --engine ray needs Ray, an optional extra: pip install 'omni-caption[ray]'"
     assert not out.exists() and not out.with_name(out.name + ".parts").exists()
+
+
+def test_a_cluster_the_engine_starts_keeps_rays_info_lines_out_of_the_report(cache_dir, monkeypatch):
+    """A --quiet run printed seven lines of Ray's: a cluster started, each stage's dataset finished, progress
+    bars off, a deprecation. Measured by hand: two are left, Ray's token notice and a core worker's line."""
+    import logging
+
+    import ray
+
+    from omni_caption.pipelines.ray_engine import RayEngine
+
+    started = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: started.append(kwargs))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    ray_data = logging.getLogger("ray.data")
+    monkeypatch.setattr(ray_data, "level", ray_data.level)  # restored after the test
+    RayEngine(on_ray(options(cache_dir))).open([])
+    assert started == [{"address": None, "log_to_driver": False, "logging_level": logging.WARNING}]
+    assert ray_data.level == logging.ERROR
