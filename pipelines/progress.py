@@ -28,7 +28,7 @@ def _clock(seconds: float) -> str:
 class LogLines:
     """The part of tqdm's interface the run uses, written as whole lines."""
 
-    def __init__(self, total: int, desc: str = "", unit: str = "it", stream: TextIO | None = None,
+    def __init__(self, total: int, desc: str = "", unit: str = "", stream: TextIO | None = None,
                  every_s: float = LOG_EVERY_S):
         self.total, self.desc, self.unit = total, desc, unit
         self.stream = stream or sys.stderr
@@ -97,9 +97,12 @@ class LogLines:
         now = time.monotonic()
         elapsed = now - self._started
         done = self.n + self.partial
-        parts = [f"{self.n}/{self.total} {self.unit}" + (f" ({int(100 * done / self.total)}%)" if self.total else "")]
-        if self._postfix:
-            parts.append(self._postfix)
+        share = f"{int(100 * done / self.total)}%" if self.total else ""
+        if self.unit:
+            parts = [f"{self.n}/{self.total} {self.unit}" + (f" ({share})" if share else "")]
+            parts += [self._postfix] if self._postfix else []
+        else:  # the postfix says what is counted (a stage's recordings); the share is the whole's
+            parts = ([self._postfix] if self._postfix else []) + ([f"{share} of the run"] if share else [])
         parts.append(f"{_clock(elapsed)} elapsed")
         left = self._seconds_left(now, done)
         if left is not None:
@@ -114,17 +117,23 @@ class LogLines:
         self.close()
 
 
-def progress_bar(total: int, desc: str = "", unit: str = "it", noun: str = "", enabled: bool = True,
-                 leave: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S):
+# The run's bar: its share done, the stage's own counts (the postfix), and the time (no count of its own units).
+RUN_BAR_FORMAT = "{desc}{percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"  # tqdm puts ": " after a desc
+
+
+def progress_bar(total: int, desc: str = "", unit: str = "", noun: str = "", enabled: bool = True,
+                 leave: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S,
+                 bar_format: str | None = None):
     """A tqdm bar counting `unit`s on a terminal, LogLines counting `noun`s into anything else;
-    disabled, a tqdm that draws nothing."""
+    disabled, a tqdm that draws nothing. Without a unit, the postfix says what is counted and the line
+    gives the share of the whole that is done."""
     from tqdm.auto import tqdm
 
     stream = stream or sys.stderr
     if enabled and not _is_terminal(stream):
         return LogLines(total, desc, noun or unit, stream, every_s)
-    return tqdm(total=total, desc=desc or None, unit=unit, disable=not enabled, leave=leave, file=stream,
-                dynamic_ncols=True)
+    return tqdm(total=total, desc=desc or None, unit=unit or "it", disable=not enabled, leave=leave, file=stream,
+                dynamic_ncols=True, bar_format=bar_format)
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -135,36 +144,52 @@ def _is_terminal(stream: TextIO) -> bool:
 
 
 class RunProgress:
-    def __init__(self, total: int, enabled: bool = True, stream: TextIO | None = None, every_s: float = LOG_EVERY_S):
-        self._bar = progress_bar(total, unit="rec", noun="recordings", enabled=enabled, stream=stream, every_s=every_s)
-        self._audio_s = 0.0  # of the groups done
+    """The stage in hand (its recordings, audio hours and x realtime), then the run's share done and time
+    left over every stage. Counting over all stages at once said '6/6 recordings' for a run of 2 through 3
+    stages, and summed each stage's pass over the audio into three times its hours and x realtime."""
+
+    def __init__(self, recordings: int, stages: int = 1, enabled: bool = True, stream: TextIO | None = None,
+                 every_s: float = LOG_EVERY_S):
+        self.recordings, self.stages = recordings, stages
+        self._bar = progress_bar(recordings * stages, enabled=enabled, stream=stream, every_s=every_s,
+                                 bar_format=RUN_BAR_FORMAT)
+        self._index = 0
+        self._done = 0  # the stage's recordings done, by this run or an earlier one
+        self._audio_s = 0.0  # of the stage's groups done
         self._started = time.monotonic()
 
-    def set_stage(self, name: str) -> None:
-        self._bar.set_description(name)
+    def start_stage(self, name: str, skipped: int = 0, has_work: bool = True) -> None:
+        """The next stage: `skipped` of its recordings were done by an earlier run; one with no work left
+        only counts them, with no line of its own."""
+        self._index += 1
+        if has_work:  # else the last line keeps the counts of the stage it names
+            self._done, self._audio_s, self._started = skipped, 0.0, time.monotonic()
+            self._show(0.0)
+        if skipped:
+            getattr(self._bar, "skip", self._bar.update)(skipped)
+        if has_work:
+            self._bar.set_description(name if self.stages == 1 else f"{name} (stage {self._index} of {self.stages})")
 
     def advance(self, recordings: int, audio_s: float) -> None:
         """A group is done (and committed)."""
+        self._done += recordings
         self._audio_s += audio_s
-        self._show_audio(self._audio_s)
+        self._show(0.0)
         if isinstance(self._bar, LogLines):
             self._bar.partial = 0.0  # now counted in whole recordings, by the update below
         self._bar.update(recordings)
 
     def within_group(self, recordings: float, audio_s: float) -> None:
         """PartialProgress: how far the group in hand has got (a tqdm bar redraws with its new postfix)."""
-        self._show_audio(self._audio_s + audio_s)
+        self._show(audio_s)
         if isinstance(self._bar, LogLines):
             self._bar.set_partial(recordings)
 
-    def _show_audio(self, audio_s: float) -> None:
+    def _show(self, group_audio_s: float) -> None:
+        audio_s = self._audio_s + group_audio_s
         elapsed = max(time.monotonic() - self._started, 1e-9)
-        self._bar.set_postfix_str(f"{audio_s / 3600:.3f} h audio, {audio_s / elapsed:.1f}x realtime")
-
-    def skip(self, recordings: int) -> None:
-        """Recordings this stage already finished in an earlier run."""
-        if recordings:
-            getattr(self._bar, "skip", self._bar.update)(recordings)
+        audio = f", {audio_s / 3600:.3f} h audio, {audio_s / elapsed:.1f}x realtime" if audio_s else ""
+        self._bar.set_postfix_str(f"{self._done}/{self.recordings} recording{'s' * (self.recordings != 1)}{audio}")
 
     def close(self) -> None:
         self._bar.close()

@@ -173,17 +173,17 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             summary = RunSummary(recordings=len(sources), warning_lines=unread_folders + set_aside,
                                  ignored=ignored_line(ignored))
             summary.resumed = sum(1 for s in sources if set(wanted) <= done.get(keys[s.source_path], set()))
-            progress = RunProgress(total=len(sources) * len(plan), enabled=show_progress)
+            progress = RunProgress(len(sources), len(plan), enabled=show_progress)
             header_seconds = HeaderSeconds()  # read once for all stages, only where groups are sized by audio
             worked: set[str] = set()
             try:
                 for stage in plan:
                     works = _pending_works(stage, sources, keys, done, store, wanted, options, header_seconds)
                     worked.update(source.source_path for work in works for source in work.sources)
-                    progress.skip(len(sources) - sum(len(w.sources) for w in works))
+                    progress.start_stage(stage.label, skipped=len(sources) - sum(len(w.sources) for w in works),
+                                         has_work=bool(works))
                     if not works:
                         continue
-                    progress.set_stage(stage.label)
                     for result in engine.run_stage(stage, works, progress.within_group):
                         store.write_part(rows_to_table(result.rows), _manifest(stage.spec, stage.hashes,
                                                                                result.sources, keys, options))

@@ -29,76 +29,89 @@ def test_a_terminal_gets_a_bar_and_a_log_gets_lines():
 
 
 def test_a_run_into_a_log_says_each_stage_then_a_line_a_minute_and_the_end(clock):
+    """Each line counts the stage's recordings and audio; the share done and the time left are the run's."""
     log = io.StringIO()
-    run = RunProgress(total=8, stream=log, every_s=60)
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=4, stages=2, stream=log, every_s=60)
+    run.start_stage("caption [captioner]")
     for _ in range(4):  # a group of one recording, 3600 s of audio, every 30 s
         clock[0] += 30
         run.advance(recordings=1, audio_s=3600)
-    run.set_stage("transcript [instruct]")
+    run.start_stage("transcript [instruct]")
     clock[0] += 30
     run.advance(recordings=4, audio_s=4 * 3600)
     run.close()
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue()
     assert lines == [
-        "caption [captioner]: 0/8 recordings (0%), 0:00:00 elapsed",
-        "caption [captioner]: 2/8 recordings (25%), 2.000 h audio, 120.0x realtime, 0:01:00 elapsed, about 0:03:00 left",
-        "caption [captioner]: 4/8 recordings (50%), 4.000 h audio, 120.0x realtime, 0:02:00 elapsed, about 0:02:00 left",
-        "transcript [instruct]: 4/8 recordings (50%), 4.000 h audio, 120.0x realtime, 0:02:00 elapsed, about 0:02:00 left",
-        "transcript [instruct]: 8/8 recordings (100%), 8.000 h audio, 192.0x realtime, 0:02:30 elapsed",
+        "caption [captioner] (stage 1 of 2): 0/4 recordings, 0% of the run, 0:00:00 elapsed",
+        "caption [captioner] (stage 1 of 2): 2/4 recordings, 2.000 h audio, 120.0x realtime, 25% of the run, "
+        "0:01:00 elapsed, about 0:03:00 left",
+        "caption [captioner] (stage 1 of 2): 4/4 recordings, 4.000 h audio, 120.0x realtime, 50% of the run, "
+        "0:02:00 elapsed, about 0:02:00 left",
+        "transcript [instruct] (stage 2 of 2): 0/4 recordings, 50% of the run, 0:02:00 elapsed, about 0:02:00 left",
+        "transcript [instruct] (stage 2 of 2): 4/4 recordings, 4.000 h audio, 480.0x realtime, 100% of the run, "
+        "0:02:30 elapsed",
     ]
+
+
+def test_one_stage_says_no_stage_number_and_one_recording_is_not_recordings(clock):
+    log = io.StringIO()
+    run = RunProgress(recordings=1, stream=log, every_s=60)
+    run.start_stage("caption [captioner]")
+    clock[0] += 90
+    run.advance(recordings=1, audio_s=900)
+    run.close()
+    assert log.getvalue().splitlines() == [
+        "caption [captioner]: 0/1 recording, 0% of the run, 0:00:00 elapsed",
+        "caption [captioner]: 1/1 recording, 0.250 h audio, 10.0x realtime, 100% of the run, 0:01:30 elapsed"]
 
 
 def test_time_left_is_reckoned_from_this_runs_work_not_what_it_skipped(clock):
     log = io.StringIO()
-    run = RunProgress(total=100, stream=log, every_s=60)
-    run.skip(90)  # done by an earlier run
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=100, stream=log, every_s=60)
+    run.start_stage("caption [captioner]", skipped=90)  # done by an earlier run
     clock[0] += 60
     run.advance(recordings=5, audio_s=60)
-    assert log.getvalue().splitlines()[-1].endswith("95/100 recordings (95%), 0.017 h audio, 1.0x realtime, "
+    assert log.getvalue().splitlines()[-1].endswith("95/100 recordings, 0.017 h audio, 1.0x realtime, 95% of the run, "
                                                     "0:01:00 elapsed, about 0:01:00 left")
 
 
 def test_time_left_leaves_out_the_start_up_once_work_has_been_reported_twice(clock):
     log = io.StringIO()
-    run = RunProgress(total=10, stream=log, every_s=60)
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=10, stream=log, every_s=60)
+    run.start_stage("caption [captioner]")
     clock[0] += 300  # the model loads and the first group is decoded: paid once
     run.advance(recordings=1, audio_s=3600)
     clock[0] += 60  # then a recording a minute
     run.advance(recordings=1, audio_s=3600)
     lines = log.getvalue().splitlines()
-    assert lines[1].endswith("1/10 recordings (10%), 1.000 h audio, 12.0x realtime, 0:05:00 elapsed, "
+    assert lines[1].endswith("1/10 recordings, 1.000 h audio, 12.0x realtime, 10% of the run, 0:05:00 elapsed, "
                              "about 0:45:00 left")  # one report: all it has is the time elapsed
-    assert lines[2].endswith("2/10 recordings (20%), 2.000 h audio, 20.0x realtime, 0:06:00 elapsed, "
+    assert lines[2].endswith("2/10 recordings, 2.000 h audio, 20.0x realtime, 20% of the run, 0:06:00 elapsed, "
                              "about 0:08:00 left")  # 8 more at one a minute, not 8 at three minutes
 
 
 def test_what_a_later_stage_skips_does_not_count_as_work_in_the_time_left(clock):
     log = io.StringIO()
-    run = RunProgress(total=100, stream=log, every_s=60)  # 50 recordings x 2 stages
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=50, stages=2, stream=log, every_s=60)
+    run.start_stage("caption [captioner]", skipped=48)  # done by an earlier run
     for _ in range(2):
         clock[0] += 60
         run.advance(recordings=1, audio_s=60)
-    run.skip(48)  # the caption stage's other recordings were done by an earlier run
-    run.skip(50)  # and so was the transcript stage, all of it
-    run.set_stage("transcript [instruct]")
-    assert log.getvalue().splitlines()[-1] == ("transcript [instruct]: 100/100 recordings (100%), 0.033 h audio, "
-                                               "1.0x realtime, 0:02:00 elapsed")
+    run.start_stage("transcript [instruct]", skipped=50, has_work=False)  # all of it done before: no line
+    run.close()
+    assert log.getvalue().splitlines()[-1] == ("caption [captioner] (stage 1 of 2): 50/50 recordings, 0.033 h audio, "
+                                               "1.0x realtime, 100% of the run, 0:02:00 elapsed")
     log = io.StringIO()
-    run = RunProgress(total=100, stream=log, every_s=60)
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=50, stages=2, stream=log, every_s=60)
+    run.start_stage("caption [captioner]", skipped=48)
     for _ in range(2):
         clock[0] += 60
         run.advance(recordings=1, audio_s=60)
-    run.skip(48)
-    run.set_stage("transcript [instruct]")  # now 50 recordings to do, none of them done before
+    run.start_stage("transcript [instruct]")  # now 50 recordings to do, none of them done before
     clock[0] += 60
     run.advance(recordings=1, audio_s=60)
-    assert log.getvalue().splitlines()[-1].endswith("51/100 recordings (51%), 0.050 h audio, 1.0x realtime, "
+    assert log.getvalue().splitlines()[-1].endswith("1/50 recordings, 0.017 h audio, 1.0x realtime, 51% of the run, "
                                                     "0:03:00 elapsed, about 0:49:00 left")  # a minute each
 
 
@@ -122,8 +135,8 @@ def test_a_short_pass_without_stages_stays_quiet_and_a_long_one_reports(clock):
 
 def test_a_group_of_one_long_recording_still_gets_a_moving_line_a_minute(clock):
     log = io.StringIO()
-    run = RunProgress(total=2, stream=log, every_s=60)
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=2, stream=log, every_s=60)
+    run.start_stage("caption [captioner]")
     for done_s in (1800, 3600, 5400, 7200):  # a 3 h recording, 30 min of it every 30 s
         clock[0] += 30
         run.within_group(recordings=done_s / 10800, audio_s=done_s)
@@ -133,23 +146,25 @@ def test_a_group_of_one_long_recording_still_gets_a_moving_line_a_minute(clock):
     run.within_group(recordings=0.5, audio_s=600)  # half of the next, a 20 min recording
     run.close()
     assert log.getvalue().splitlines() == [
-        "caption [captioner]: 0/2 recordings (0%), 0:00:00 elapsed",
-        "caption [captioner]: 0/2 recordings (16%), 1.000 h audio, 60.0x realtime, 0:01:00 elapsed, "
+        "caption [captioner]: 0/2 recordings, 0% of the run, 0:00:00 elapsed",
+        "caption [captioner]: 0/2 recordings, 1.000 h audio, 60.0x realtime, 16% of the run, 0:01:00 elapsed, "
         "about 0:05:00 left",
-        "caption [captioner]: 0/2 recordings (33%), 2.000 h audio, 60.0x realtime, 0:02:00 elapsed, "
+        "caption [captioner]: 0/2 recordings, 2.000 h audio, 60.0x realtime, 33% of the run, 0:02:00 elapsed, "
         "about 0:04:00 left",
-        "caption [captioner]: 1/2 recordings (75%), 3.167 h audio, 54.3x realtime, 0:03:30 elapsed, "
+        "caption [captioner]: 1/2 recordings, 3.167 h audio, 54.3x realtime, 75% of the run, 0:03:30 elapsed, "
         "about 0:01:08 left",
     ]
 
 
 def test_on_a_terminal_the_bar_redraws_as_the_group_goes_on(clock):
     screen = Terminal()
-    run = RunProgress(total=1, stream=screen)
-    run.set_stage("caption [captioner]")
+    run = RunProgress(recordings=3, stages=2, stream=screen)
+    run.start_stage("caption [captioner]", skipped=1)
     clock[0] += 10
     run.within_group(recordings=0.5, audio_s=1800)
-    assert "0.500 h audio, 180.0x realtime" in screen.getvalue()
+    drawn = screen.getvalue().split("\r")[-1]
+    assert drawn.startswith("caption [captioner] (stage 1 of 2):  17%|")  # 1 of 6 recording-stages
+    assert drawn.rstrip().endswith("1/3 recordings, 0.500 h audio, 180.0x realtime]")
 
 
 @pytest.mark.parametrize("stage", ["caption", "speakers", "summary from audio"])
