@@ -141,8 +141,12 @@ def _read_journal(out_dir: Path) -> dict[str, dict]:
 
 
 def _append_journal(out_dir: Path, entry: dict) -> None:
-    with open(out_dir / JOURNAL_NAME, "a") as handle:
-        handle.write(json.dumps(entry) + "\n")
+    with open(out_dir / JOURNAL_NAME, "ab+") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(max(end - 1, 0))
+        # After a line a crash cut short, the entry starts a line of its own (or it would be unreadable too).
+        cut = end > 0 and handle.read(1) != b"\n"
+        handle.write((cut * "\n" + json.dumps(entry) + "\n").encode())
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -181,3 +181,14 @@ def test_voices_are_not_written_into_a_sharded_datasets_own_folder(dataset, opti
             speak_dataset(sharded, replace(options, out_dir=inside))
     assert sorted(p.name for p in sharded.iterdir()) == ["shard-00000.parquet"]
     check_output(PartStore(f"{sharded}/"), overwrite=False)  # the next run still takes it
+
+
+def test_a_wav_recorded_after_a_journal_line_a_crash_cut_short_is_still_remembered(tmp_path):
+    """The new entry was glued to the cut line, unreadable with it: that WAV would be voiced again."""
+    from omni_caption.pipelines.speak import _append_journal, _read_journal
+
+    _append_journal(tmp_path, {"wav": "a.wav", "voice_hash": "h1"})
+    with open(tmp_path / JOURNAL_NAME, "a") as journal:
+        journal.write('{"wav": "b.wav", "voi')  # kill -9 mid-write
+    _append_journal(tmp_path, {"wav": "c.wav", "voice_hash": "h3"})
+    assert sorted(_read_journal(tmp_path)) == ["a.wav", "c.wav"]
