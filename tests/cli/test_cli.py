@@ -441,7 +441,7 @@ def test_an_error_mid_run_prints_its_line_below_the_progress_bar(tmp_path, cache
     result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(tmp_path / "o.parquet"),
                                       "--model", "tiny-random", "--cache-dir", str(cache_dir)])
     # Not a terminal: progress comes as whole lines, no carriage returns to garble a job's log.
-    assert result.exit_code == 1 and "caption [tiny-random]: 0/1 recordings (0%)" in result.stderr
+    assert result.exit_code == 1 and "caption [tiny-random]: 0/1 recording, 0% of the run" in result.stderr
     assert "\r" not in result.stderr
     # The progress is closed first: the error is the last line, on a line of its own, and nothing after it.
     assert result.stderr.split("\n")[-2:] == ["Error: a bug", ""]
