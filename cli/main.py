@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import sys
@@ -27,7 +28,21 @@ def _fail(ctx: click.Context, exc: BaseException) -> None:
     fail(ctx, exc, bool(ctx.find_root().params.get("debug") or ctx.params.get("debug")))
 
 
-@click.group(cls=DefaultGroup, default="run", default_if_no_args=False)
+class MainJobGroup(DefaultGroup):
+    """A bare path runs the main job; a misspelt command that names no file says so, where DefaultGroup took
+    `omni-caption serach ds.parquet dog` for a run over a folder `serach` and answered "Missing option --out"."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str):
+        if cmd_name not in self.commands and not os.path.lexists(cmd_name):
+            commands = [name for name in self.commands if name != self.default_cmd_name]
+            close = difflib.get_close_matches(cmd_name, commands, n=1)
+            if close:
+                raise click.UsageError(f"no command {cmd_name!r} (did you mean {close[0]!r}?), and no file or "
+                                       "folder of that name to run the main job on")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=MainJobGroup, default="run", default_if_no_args=False)
 @click.version_option(__version__, prog_name="omni-caption")
 def cli():
     """Turn folders of long recordings into Parquet datasets of captions,
