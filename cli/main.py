@@ -17,6 +17,7 @@ from omni_caption import __version__
 from .config_file import load_config_file
 from .dataset_commands import DatasetPath, fail
 from .run_report import counted, print_preview, print_summary
+from .unused_flags import check_flags_are_used
 
 EXIT_OK = 0  # the run finished; unreadable inputs are error rows, not a failure
 EXIT_FATAL = 1  # nothing was (or could be) done: bad path, unknown model, unwritable output
@@ -213,6 +214,7 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
         if unknown or not task_names:
             raise click.BadParameter(f"{','.join(unknown) or tasks!r}: choose from {', '.join(TASKS)}",
                                      param_hint="--tasks")
+        check_flags_are_used(ctx, task_names, diarize, engine)
         if task_names == ("summary",) and summary_from == "text":
             raise click.BadParameter("a summary from text needs captions or transcripts: add caption or "
                                      "transcript to --tasks, or use --summary-from audio", param_hint="--tasks")

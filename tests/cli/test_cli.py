@@ -86,7 +86,7 @@ def test_query_refuses_writes(demo_run):
     (["s3://bucket/recordings", "--out", "{tmp}/x.parquet"], "s3://bucket/recordings: a URL"),
     ([str(EXAMPLES), "--out", "{tmp}/no/such/dir/x.parquet"], "does not exist"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "not-a-model"], "unknown --model"),
-    ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--language", "Klingon"], "--language"),
+    ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--tasks", "transcript", "--language", "Klingon"], "--language"),
     ([str(EXAMPLES), "--out", "{tmp}/x.parquet", "--model", "tiny-random", "--cache-dir", "/proc/no-cache"],
      "cannot build tiny-random-v2 in /proc/no-cache (the cache folder: --cache-dir, or OMNI_CAPTION_HOME): No such "
      "file or directory"),
@@ -519,3 +519,29 @@ def test_a_misspelt_command_says_so_and_a_path_of_that_name_still_runs(tmp_path,
     result = CliRunner().invoke(cli, ["serach", "--out", "o.parquet", "--model", "tiny-random", "--cache-dir",
                                       str(cache_dir), "--dry-run"])
     assert result.exit_code == 0 and "inputs  0 recordings" in result.output
+
+
+@pytest.mark.parametrize("flags,why", [
+    (["--question", "Is anyone angry?"], "--question is for the reasoning task, which --tasks leaves out: add "
+                                         "reasoning to --tasks (now caption)"),
+    (["--tasks", "caption,summary", "--language", "de"], "--language is for the transcript task, which --tasks "
+                                                         "leaves out: add transcript to --tasks (now caption,summary)"),
+    (["--summary-from", "audio"], "--summary-from is for the summary task"),
+    (["--transcript-model", "tiny-random"], "--transcript-model is for the transcript task"),
+    (["--num-speakers", "2"], "--num-speakers is for diarization: add --diarize"),
+    (["--workers", "4"], "--workers is for the Ray engine: add --engine ray"),
+])
+def test_a_flag_this_run_would_not_use_is_refused_before_any_work(tmp_path, flags, why):
+    """`--question` without reasoning captioned the corpus and asked nothing; `--num-speakers` without
+    --diarize named no speakers."""
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), *flags])
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1].startswith(f"Error: {why}")
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_same_flags_from_a_config_file_are_defaults_for_the_runs_that_use_them(tmp_path, cache_dir, tiny_dir):
+    config = tmp_path / "defaults.toml"
+    config.write_text('question = "Is anyone angry?"\nnum-speakers = 2\nlanguage = "de"\n')
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "o.parquet"), "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--config", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
