@@ -35,7 +35,7 @@ def check_flags_are_used(ctx: click.Context, tasks: tuple[str, ...], diarize: bo
 
 
 def _typed(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def _flag(name: str) -> str:
