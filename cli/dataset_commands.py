@@ -216,6 +216,9 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     from omni_caption.schemas import export_formats
     from omni_caption.schemas.export_formats import written_through
 
+    if audio_root and fmt != "lhotse":  # the other formats name no audio files: a mistake, not a no-op
+        raise click.UsageError(f"--audio-root is for --format lhotse, whose manifests point at the recordings; "
+                               f"--format {fmt} does not read them")
     try:
         refuse_writing_over(dataset, out, "--out")
         if fmt == "jsonl":

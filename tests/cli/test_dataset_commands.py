@@ -202,6 +202,14 @@ def test_export_lhotse_finds_audio_through_the_stored_inputs(tmp_path):
     assert records.fetchone() == (0,)
 
 
+def test_audio_root_for_a_format_that_reads_no_audio_is_a_mistake_said_at_once(dataset, tmp_path):
+    result = invoke("export", dataset, "--format", "srt", "--out", tmp_path / "subs", "--audio-root", tmp_path)
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
+        "Error: --audio-root is for --format lhotse, whose manifests point at the recordings; --format srt does "
+        "not read them")
+    assert not (tmp_path / "subs").exists()
+
+
 def test_export_needs_format_and_out(dataset):
     assert invoke("export", dataset, "--out", "x").exit_code == 2
     assert invoke("export", dataset, "--format", "pdf", "--out", "x").exit_code == 2
