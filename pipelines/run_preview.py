@@ -21,7 +21,7 @@ from .options import RunOptions
 from .run import EarlierRecordings, check_output, paths_by_key, still_to_do, task_configs, wanted_hashes
 from .segmenter import unreadable_reason
 from .speakers import SPEAKER_TASK
-from .stages import plan_stages
+from .stages import SpeakerStage, plan_stages
 
 
 @dataclass
@@ -62,6 +62,10 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     sources = discover(inputs, listed, unread_folders, ignored)
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
+    plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))
+    for stage in plan:  # the run's engine loads the diarizer before anything else: the dry run asks if it is there
+        if isinstance(stage, SpeakerStage):
+            stage.check_available()
     keys = resume_keys(sources, hashes_file(options.cache_dir))
     stored = store.stored()
     if not options.overwrite:
@@ -85,7 +89,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
                          kept=len(earlier.kept), replaced=earlier.replaced_lines(),
                          damaged=[f"{why}: the run sets it aside and does its work again"
                                   for why in store.damaged_parts().values()])
-    for stage in plan_stages(configs, options, wanted.get(SPEAKER_TASK)):
+    for stage in plan:
         todo = still_to_do(stage, sources, keys, done)
         preview.stages.append(StagePreview(label=stage.label, recordings=len(todo),
                                            audio_s=sum(lengths[path] for path in todo),

@@ -21,7 +21,7 @@ from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_has
 
 from .ahead import one_ahead
 from .decode import DecodeError
-from .diarize import DEFAULT_PIPELINE, Diarizer
+from .diarize import DEFAULT_PIPELINE, Diarizer, resolve_pipeline
 from .diarize_tiny import TINY_DIARIZATION, tiny_diarization_dir
 from .discover import SourceFile
 from .options import RunOptions
@@ -182,6 +182,12 @@ class SpeakerStage:
     @property
     def load_key(self) -> tuple[str, str]:
         return ("speaker", self.spec)
+
+    def check_available(self) -> None:
+        """DiarizationUnavailable unless the pipeline is at hand (a folder, cached, or on the hub), loading
+        nothing: the dry run's check. tiny-random is built when loaded."""
+        if self.spec != TINY_DIARIZATION:
+            resolve_pipeline(self.spec, token=self.options.hf_token)
 
     def load(self) -> Diarizer:
         location = self.spec

@@ -66,6 +66,26 @@ def test_an_unwritable_output_or_a_missing_model_stops_the_preview_as_it_would_t
         preview_run([folder], tmp_path / "o.parquet", options(cache_dir, model="./no/such/folder"))
 
 
+def test_a_diarization_pipeline_that_is_not_at_hand_stops_the_preview_as_it_stops_the_run(folder, tmp_path,
+                                                                                          cache_dir, monkeypatch):
+    """The dry run said 'speakers [...] to do' for a gated pipeline neither cached nor reachable; the run then
+    stopped at once on it."""
+    import huggingface_hub
+
+    from omni_caption.pipelines.diarize import DiarizationUnavailable
+
+    with pytest.raises(DiarizationUnavailable, match="no pyannote pipeline at .*nowhere: no such folder"):
+        preview_run([folder], tmp_path / "o.parquet", options(cache_dir, diarize=True,
+                                                              diarize_model=str(tmp_path / "nowhere")))
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)  # not cached here
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DiarizationUnavailable, match="'pyannote/speaker-diarization-community-1': not in the "
+                                                     "local cache and HF_HUB_OFFLINE is set"):
+        preview_run([folder], tmp_path / "o.parquet", options(cache_dir, diarize=True))
+    assert preview_run([folder], tmp_path / "o.parquet", options(cache_dir, diarize=True,
+                                                                 diarize_model="tiny-random")).stages
+
+
 @pytest.mark.parametrize("plan", [preview_run, run_corpus])
 def test_a_gpu_this_machine_lacks_stops_the_run_before_any_input_is_read(folder, tmp_path, cache_dir, tiny_dir,
                                                                          monkeypatch, plan):
