@@ -1,5 +1,6 @@
 """decode -> segment -> batch -> write."""
 
+from .cuts import CutChanged
 from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, decode_audio
 from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
 from .run import OutputPathError, RayOptions, RunOptions, RunSummary, run_corpus
@@ -7,7 +8,7 @@ from .segment import Segment, SegmentationOptions, TimeSpan, caption_chunks, seg
 from .vad import SileroVad, VadOptions, VadResult
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "AudioFile", "DecodeError",
+    "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "AudioFile", "CutChanged", "DecodeError",
     "DecodedAudio", "InputPathError", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "Segment",
     "SegmentationOptions", "SileroVad", "SourceFile", "TimeSpan", "VadOptions", "VadResult", "caption_chunks",
     "decode_audio", "discover", "run_corpus", "segments_for", "utterance_windows",
