@@ -49,7 +49,7 @@ class LogLines:
             self.desc = desc
             self._line()
 
-    def set_postfix_str(self, postfix: str) -> None:
+    def set_postfix_str(self, postfix: str, refresh: bool = True) -> None:  # tqdm's signature; a line is drawn later
         self._postfix = postfix
 
     def update(self, n: int = 1) -> None:
@@ -164,7 +164,7 @@ class RunProgress:
         self._index += 1
         if has_work:  # else the last line keeps the counts of the stage it names
             self._done, self._audio_s, self._started = skipped, 0.0, time.monotonic()
-            self._show(0.0)
+            self._show(0.0, refresh=False)  # drawn with the stage's name, not under the last one's
         if skipped:
             getattr(self._bar, "skip", self._bar.update)(skipped)
         if has_work:
@@ -174,7 +174,7 @@ class RunProgress:
         """A group is done (and committed)."""
         self._done += recordings
         self._audio_s += audio_s
-        self._show(0.0)
+        self._show(0.0, refresh=False)  # the update below draws it, with the share that goes with it
         if isinstance(self._bar, LogLines):
             self._bar.partial = 0.0  # now counted in whole recordings, by the update below
         self._bar.update(recordings)
@@ -185,11 +185,12 @@ class RunProgress:
         if isinstance(self._bar, LogLines):
             self._bar.set_partial(recordings)
 
-    def _show(self, group_audio_s: float) -> None:
+    def _show(self, group_audio_s: float, refresh: bool = True) -> None:
         audio_s = self._audio_s + group_audio_s
         elapsed = max(time.monotonic() - self._started, 1e-9)
         audio = f", {audio_s / 3600:.3f} h audio, {audio_s / elapsed:.1f}x realtime" if audio_s else ""
-        self._bar.set_postfix_str(f"{self._done}/{self.recordings} recording{'s' * (self.recordings != 1)}{audio}")
+        self._bar.set_postfix_str(f"{self._done}/{self.recordings} recording{'s' * (self.recordings != 1)}{audio}",
+                                  refresh=refresh)
 
     def close(self) -> None:
         self._bar.close()

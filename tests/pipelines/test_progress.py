@@ -195,3 +195,24 @@ def test_a_run_reports_within_each_group_as_the_model_works_through_it(stage, tm
         assert heard == [pytest.approx((1, 50.0), abs=0.1), pytest.approx((2, 80.0), abs=0.1)]
     assert all(b[0] > a[0] and b[1] > a[1] for a, b in zip(heard, heard[1:]))  # it only moves forward
     assert heard[-1] == pytest.approx((2, 80.0), abs=0.1)  # the whole group at the end
+
+
+def test_on_a_terminal_no_frame_mixes_one_stages_name_or_share_with_anothers_counts(clock):
+    """A new stage's '0/2 recordings' was drawn for an instant under the last stage's name, and a group's
+    '2/2 recordings' beside the share from before it."""
+    screen = Terminal()
+    run = RunProgress(recordings=2, stages=2, stream=screen)
+    run.start_stage("caption [captioner]")
+    clock[0] += 10
+    run.advance(recordings=2, audio_s=3600)
+    run.start_stage("summary [thinking]")
+    clock[0] += 10
+    run.advance(recordings=2, audio_s=3600)
+    run.close()
+    frames = [frame for frame in screen.getvalue().split("\r") if "%|" in frame and "recording" in frame]
+    assert len(frames) >= 3
+    for frame in frames:
+        stage = 1 if frame.startswith("summary [thinking] (stage 2 of 2)") else 0
+        share = int(frame.split("%|")[0].split()[-1])
+        done = int(frame.split("<")[1].split(", ")[1].split("/")[0])  # '[00:10<00:10, 2/2 recordings, ...'
+        assert share == 50 * stage + 25 * done, frame
