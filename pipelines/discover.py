@@ -105,7 +105,7 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
             if is_url(str(raw)):
                 raise InputPathError(f"{raw}: {NOT_LOCAL}")
             raise InputPathError(f"input path does not exist: {raw}")
-    for entry in listed:
+    for entry in map(_as_meant, listed):
         path = Path(entry).expanduser()
         if path.is_dir():
             roots.append(path)
@@ -126,6 +126,15 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]
     return sorted(sources, key=lambda s: (s.source_path, str(s.path)))
+
+
+def _as_meant(entry: str) -> str:
+    """A listed path, without the spaces around it where only the name without them is on disk: a list
+    pasted from a spreadsheet or an editor often carries them, while a name that really has them is kept."""
+    stripped = entry.strip()
+    if stripped == entry or os.path.lexists(Path(entry).expanduser()):
+        return entry
+    return stripped if os.path.lexists(Path(stripped).expanduser()) else entry
 
 
 def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:

@@ -116,6 +116,17 @@ def test_distinct_names_are_unique_and_leave_unshared_names_alone(raw_entries):
         assert name.endswith(relative) and (relatives.count(relative) > 1 or name == relative)
 
 
+def test_spaces_around_a_listed_path_are_dropped_only_where_the_name_without_them_is_on_disk(tmp_path, monkeypatch):
+    (tmp_path / "talk.wav").write_bytes(b"a")
+    (tmp_path / " spaced.wav ").write_bytes(b"b")  # a name that really has them
+    monkeypatch.chdir(tmp_path)
+    found = discover([], ["  talk.wav \t", " spaced.wav ", " gone.wav "])
+    by_name = {s.source_path: s.path for s in found}
+    assert set(by_name) == {"talk.wav", " spaced.wav ", " gone.wav "}
+    assert by_name["talk.wav"].read_bytes() == b"a" and by_name[" spaced.wav "].read_bytes() == b"b"
+    assert not by_name[" gone.wav "].exists()  # its error row names it as listed
+
+
 def test_listed_files_keep_their_listed_paths_and_a_missing_one_is_kept(tmp_path, monkeypatch):
     from omni_caption.pipelines.discover import read_file_list
 
