@@ -6,6 +6,7 @@ import hashlib
 import html
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,9 +32,16 @@ def format_timestamp(seconds: float, decimal_marker: str = ",") -> str:
 
 
 def _clean(text: str) -> str:
-    # A blank line ends a cue in both formats, and "-->" would read as a timing line.
-    lines = [" ".join(line.split()) for line in text.replace("-->", "->").splitlines()]
+    # A blank line ends a cue in both formats, "-->" would read as a timing line, and a control character
+    # (a bell, an escape) is no text a player can show.
+    lines = [" ".join(_shown_only(line).split()) for line in text.replace("-->", "->").splitlines()]
     return "\n".join(line for line in lines if line)
+
+
+def _shown_only(line: str) -> str:
+    if line.isprintable():
+        return line
+    return "".join(c for c in line if c.isspace() or unicodedata.category(c) != "Cc")
 
 
 def cues_from_rows(rows: Iterable[tuple]) -> list[Cue]:

@@ -167,6 +167,19 @@ def test_info_caps_the_error_list(tmp_path):
     assert "... and 3 more" in result.stdout
 
 
+def test_a_name_or_text_holding_control_characters_is_shown_on_one_line_as_it_is(tmp_path):
+    from omni_caption.schemas import SegmentRow
+
+    rows = [SegmentRow.error_row("bad\nname.wav", "broken"), SegmentRow.error_row("esc\x1b[31mred.wav", "broken"),
+            replace(sample_rows()[1], caption="A bell\a rings.")]
+    dataset = write_sample(tmp_path / "c.parquet", rows)
+    info = invoke("info", dataset).stdout
+    assert "  bad\\nname.wav: broken\n" in info and "  esc\\x1b[31mred.wav: broken\n" in info
+    assert "\x1b" not in info
+    hit = invoke("search", dataset, "bell").stdout.splitlines()[-1]
+    assert hit.endswith("A bell\\x07 rings.")
+
+
 @pytest.mark.parametrize("fmt,out,files", [
     ("jsonl", "x.jsonl", ["x.jsonl"]),
     ("hf", "hf.parquet", ["hf.parquet"]),

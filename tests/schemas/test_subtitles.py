@@ -35,6 +35,12 @@ def test_srt_blocks():
                    "2\n00:00:01,500 --> 00:01:02,250\ntwo\nlines -> here\n")
 
 
+def test_control_characters_a_player_cannot_show_are_left_out():
+    srt = to_srt([Cue(0.0, 1.0, "ring\a the \x1b[31mbell\x7f\tnow")])
+    assert srt.splitlines()[2] == "ring the [31mbell now"
+    assert cues_from_rows([(0.0, 1.0, "\a\x1b", "a caption", None)]) == [Cue(0.0, 1.0, "a caption")]
+
+
 def test_vtt_header_dots_and_voices():
     vtt = to_vtt([Cue(0.0, 1.5, "one", speaker="SPEAKER_<1>")])
     assert vtt == "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v SPEAKER_1>one\n"
