@@ -300,6 +300,8 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
     from omni_caption.schemas import run_query
 
+    from .query_output import csv_value, json_value, table_text
+
     if (fmt == "parquet") != (output is not None):
         raise click.UsageError("--format parquet needs --output FILE (and --output needs --format parquet)")
     try:
@@ -312,7 +314,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
             rows = write_query_parquet(relation, output, dataset)
             click.echo(f"Wrote {counted(rows, 'row')} to {output}", err=written_through(output))
         elif fmt == "table":
-            click.echo(_render_table(relation, max_rows))
+            click.echo(table_text(relation, max_rows))
         else:
             import json
 
@@ -320,47 +322,15 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
             rows = relation.fetchall()
             if fmt == "json":
                 for row in rows:
-                    click.echo(json.dumps(dict(zip(columns, row)), default=_json_value, ensure_ascii=False))
+                    click.echo(json.dumps(dict(zip(columns, row)), default=json_value, ensure_ascii=False))
             else:
                 import csv
 
                 writer = csv.writer(sys.stdout)
                 writer.writerow(columns)
-                writer.writerows([_csv_value(v) for v in row] for row in rows)
+                writer.writerows([csv_value(v) for v in row] for row in rows)
     except (duckdb.Error, ValueError, FileNotFoundError) as exc:
         _fail(ctx, exc)
-
-
-def _json_value(value):
-    """What JSON has no type for: bytes (an embedded clip's FLAC) as base64, as JSON APIs send binary;
-    dates, decimals and the like as their text."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        import base64
-
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return str(value)
-
-
-def _csv_value(value):
-    """A list or struct (flags, scores, models) as JSON text, which any reader of the CSV can parse (Python's
-    repr is not JSON), and bytes as base64, as in --format json."""
-    if isinstance(value, (list, tuple, dict)):
-        import json
-
-        return json.dumps(value, default=_json_value, ensure_ascii=False)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _json_value(value)
-    return value
-
-
-def _render_table(relation, max_rows: int) -> str:
-    import io
-    from contextlib import redirect_stdout
-
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        relation.show(max_rows=max_rows, max_width=10_000)
-    return buffer.getvalue().rstrip("\n")
 
 
 from .dataset_commands import export_command, info_command, search_command  # noqa: E402
