@@ -51,6 +51,7 @@ class StoredRows:
         self.files = [Path(f) for f in files]
         self._cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple[int, int], pa.Table] = OrderedDict()
+        self._cached_bytes = 0  # kept as a sum: summing the tables' sizes on each read was quadratic in the parts
         self._versions: list[str] = []
         self._group_starts: list[np.ndarray] = []
         self._states: list[pa.Table] = []
@@ -142,6 +143,7 @@ class StoredRows:
             return self._cache[key]
         table = pq.ParquetFile(self.files[f]).read_row_group(group)
         self._cache[key] = table
-        while len(self._cache) > 1 and sum(t.nbytes for t in self._cache.values()) > self._cache_bytes:
-            self._cache.popitem(last=False)
+        self._cached_bytes += table.nbytes
+        while len(self._cache) > 1 and self._cached_bytes > self._cache_bytes:
+            self._cached_bytes -= self._cache.popitem(last=False)[1].nbytes
         return table

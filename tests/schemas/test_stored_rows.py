@@ -87,6 +87,19 @@ def test_cache_stays_within_its_budget_and_results_do_not_depend_on_it(tmp_path)
     assert [r for i in range(40) for r in big.rows_of([f"s{i}"])] == rows
 
 
+def test_the_caches_kept_size_is_the_size_of_what_it_holds_and_within_budget(tmp_path):
+    rows = [SegmentRow(recording_id=f"s{i}", source_path=f"{i:03d}.wav", source_sha256=f"s{i}",
+                       recording_duration_s=1.0, segment_index=0, start_s=0.0, end_s=1.0, caption="w " * (50 + i),
+                       config_hash="caption=c2") for i in range(40)]
+    paths = write_files(tmp_path, [rows[:20], rows[20:]], row_group_size=4)
+    one_group = StoredRows(paths)._row_group(0, 0).nbytes
+    stored = StoredRows(paths, cache_bytes=3 * one_group)
+    for i in [*range(40), *range(39, -1, -3)]:
+        assert stored.rows_of([f"s{i}"]) == [rows[i]]
+        assert stored._cached_bytes == sum(t.nbytes for t in stored._cache.values()) <= 3.5 * one_group
+        assert 1 <= len(stored._cache) <= 3
+
+
 @pytest.mark.parametrize("chunk_rows", [1, 7, 10_000])
 def test_chunks_hold_about_chunk_rows_stored_rows(tmp_path, chunk_rows):
     rows = [SegmentRow(recording_id=f"s{i}", source_path=f"{i:03d}.wav", source_sha256=f"s{i}",
