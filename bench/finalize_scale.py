@@ -1,10 +1,12 @@
 """The end of a run at scale: resume check and finalize of a store holding N rows, whole-objects vs chunked.
 
-    python bench/finalize_scale.py [--rows 1000000] [--recordings 2000] [--new-share 0.1] [--out DIR]
+    python bench/finalize_scale.py [--rows 1000000] [--recordings 2000] [--new-share 0.1]
+                                   [--part-recordings 20] [--out DIR]
 
 The store is what adding recordings to an archive looks like: the previous
 output holds (1 - new-share) of the recordings, this run's parts the rest, in
-parts of 20 recordings. Rows are `dataset_scale.build_table`'s. Each way runs
+parts of --part-recordings recordings (1: a run with --commit-every 1, or one
+over many short clips, resumed after a crash: thousands of parts). Rows are `dataset_scale.build_table`'s. Each way runs
 in a fresh process (spawned; its peak RSS is its own VmHWM) on its own copy of
 the store:
 
@@ -37,10 +39,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dataset_scale import build_table  # noqa: E402
 
 WANTED = {"caption": "ab12", "summary": "9f00", "transcript": "cd34"}
-PART_RECORDINGS = 20
-
-
-def make_store(out: Path, rows: int, recordings: int, new_share: float) -> dict[str, list[str]]:
+def make_store(out: Path, rows: int, recordings: int, new_share: float,
+               part_recordings: int = 20) -> dict[str, list[str]]:
     """Write the previous output and this run's parts; return today's paths (key -> source paths)."""
     from omni_caption.schemas import DatasetInfo, PartStore, write_table_atomic
     from omni_caption.schemas.stored_rows import recording_keys
@@ -53,8 +53,8 @@ def make_store(out: Path, rows: int, recordings: int, new_share: float) -> dict[
     info = DatasetInfo(tool_version="bench", run_config={})
     is_new = pc.is_in(paths, value_set=pa.array(new))
     write_table_atomic(table.filter(pc.invert(is_new)), store.out_path, info)
-    for i in range(0, len(new), PART_RECORDINGS):
-        group = pa.array(new[i:i + PART_RECORDINGS])
+    for i in range(0, len(new), part_recordings):
+        group = pa.array(new[i:i + part_recordings])
         store.write_part(table.filter(pc.is_in(paths, value_set=group)), {"tool_version": "bench"})
     keys = recording_keys(table.column("source_sha256").combine_chunks(), paths).to_pylist()
     return {key: [path] for key, path in dict(zip(keys, paths.to_pylist())).items()}
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--recordings", type=int, default=2_000)
     parser.add_argument("--new-share", type=float, default=0.1, help="Share of recordings in this run's parts.")
+    parser.add_argument("--part-recordings", type=int, default=20, help="Recordings per part of this run.")
     parser.add_argument("--ways", default="objects,chunked")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -114,7 +115,7 @@ def main() -> None:
     started = time.perf_counter()
     source = out / "store"
     source.mkdir(parents=True, exist_ok=True)
-    current_paths = make_store(source, args.rows, args.recordings, args.new_share)
+    current_paths = make_store(source, args.rows, args.recordings, args.new_share, args.part_recordings)
     parts = len(list((source / "captions.parquet.parts").glob("part-*.parquet")))
     print(f"store: {args.rows:,} rows, {args.recordings:,} recordings, {parts} parts "
           f"(built in {time.perf_counter() - started:.1f} s)")
