@@ -65,9 +65,10 @@ def time_range_api(path: Path, spans) -> float:
 
 
 def time_forward(path: Path, spans) -> float:
+    from omni_caption.pipelines import AudioFile
     from omni_caption.pipelines.span_reader import ForwardSpans
 
-    reader = ForwardSpans(path)
+    reader = ForwardSpans(AudioFile(path))
     started = time.perf_counter()
     for start, end in spans:
         reader.read(start, end)

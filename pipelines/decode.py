@@ -10,6 +10,7 @@ import numpy as np
 
 from omni_caption.file_kinds import special_file_kind
 
+from .changing_streams import FfmpegFrames, stream_changes
 from .declared_length import declared_seconds, ogg_unfinished
 
 SAMPLE_RATE = 16_000
@@ -66,14 +67,15 @@ def audio_decoder(path: str | Path, **options):
 
 
 def decode_audio(path: str | Path) -> DecodedAudio:
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise DecodeError("empty file (0 bytes)")
+    """The whole recording at once (AudioFile reads it in pieces)."""
+    source = AudioFile(path)
+    if source.format_changes:
+        audio = np.concatenate([block for _start_s, block in source.blocks()])
+        return DecodedAudio(audio)
     try:
-        decoder = audio_decoder(path, sample_rate=SAMPLE_RATE, num_channels=1)
-        samples = decoder.get_all_samples().data
+        samples = source._decoder.get_all_samples().data
     except Exception as exc:  # torchcodec raises RuntimeError/ValueError with C++ context
-        raise DecodeError(_short_reason(exc, path)) from exc
+        raise DecodeError(_short_reason(exc, source.path)) from exc
     mono = samples.mean(dim=0) if samples.ndim == 2 else samples
     audio = mono.float().numpy()
     if audio.size == 0:
@@ -107,9 +109,31 @@ class AudioFile:
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
+        self._codec = getattr(metadata, "codec", None)
+        self._stream_index = getattr(metadata, "stream_index", None)
+        self._changes: str | None | bool = False  # stream_changes' answer, once asked (False: not yet)
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
         self.ends_early: str | None = None
         self._spans = None  # the sequential reader behind `read`, made on first use
+
+    @property
+    def format_changes(self) -> str | None:
+        """How the stream changes channels or sample rate partway, or None (see changing_streams.py)."""
+        if self._changes is False:
+            self._changes = stream_changes(self.path, self._codec)
+        return self._changes
+
+    def frames(self):
+        """A new sequential pass over the whole stream: (seconds since the first sample, samples) frames, and
+        `stopped_by` once it has ended. torchcodec decodes it, but a stream that changes format partway,
+        which torchcodec's resampler cannot take, goes through the ffmpeg command."""
+        if self.format_changes:
+            return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.format_changes)
+        try:
+            decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
+        except Exception as exc:
+            raise DecodeError(_short_reason(exc, self.path)) from exc
+        return DecodedFrames(decoder, self.path)
 
     def __reduce__(self):
         # A decoder cannot be pickled: another process (a Ray actor) reopens the file by its path.
@@ -120,7 +144,7 @@ class AudioFile:
         if self._spans is None:
             from .span_reader import ForwardSpans
 
-            self._spans = ForwardSpans(self.path)
+            self._spans = ForwardSpans(self)
         return self._spans.read(start_s, end_s)
 
     def blocks(self, block_samples: int = 512 * 1875) -> Iterator[tuple[float, np.ndarray]]:
@@ -129,10 +153,9 @@ class AudioFile:
         One linear pass with constant memory. A fresh decoder is used so that
         `read` calls and this pass never disturb each other's position.
         """
-        decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
         buffer = np.empty(block_samples, dtype=np.float32)
         filled, block_start, produced = 0, None, 0
-        frames = DecodedFrames(decoder, self.path)
+        frames = self.frames()
         for pts, frame in frames:
             if block_start is None:
                 block_start = pts

@@ -27,23 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import SAMPLE_RATE, DecodedFrames, DecodeError, _short_reason, audio_decoder
+from .decode import SAMPLE_RATE
 
 
 class ForwardSpans:
     """Spans of one file from a sequential decode; a span before the last one read starts a new pass."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, audio):
+        self.audio = audio  # an AudioFile: each pass is its `frames()`
         self.passes = 0
         self._restart()
 
     def _restart(self) -> None:
-        try:
-            decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
-        except Exception as exc:
-            raise DecodeError(_short_reason(exc, self.path)) from exc
-        self._frames = iter(DecodedFrames(decoder, self.path))
+        self._frames = iter(self.audio.frames())
         self._started = False  # a frame of this pass has been read
         self._dropped = 0  # samples of this pass before the buffer
         self._pieces: list[np.ndarray] = []

@@ -35,7 +35,7 @@ def whole_span(whole: np.ndarray, start_s: float, end_s: float) -> np.ndarray:
 
 def test_spans_in_time_order_are_the_whole_decode_from_one_pass(recording):
     path, whole = recording
-    reader = ForwardSpans(path)
+    reader = ForwardSpans(AudioFile(path))
     edges = np.arange(0.0, SECONDS + 1, 29.37)
     for start, end in zip(edges, edges[1:]):
         np.testing.assert_array_equal(reader.read(start, end), whole_span(whole, start, end))
@@ -45,7 +45,7 @@ def test_spans_in_time_order_are_the_whole_decode_from_one_pass(recording):
 
 def test_a_span_before_the_last_starts_a_new_pass_and_is_still_exact(recording):
     path, whole = recording
-    reader = ForwardSpans(path)
+    reader = ForwardSpans(AudioFile(path))
     for start, end in [(40.0, 60.0), (45.0, 50.0), (10.0, 12.5), (11.0, 30.0)]:  # overlap, back, overlap
         np.testing.assert_array_equal(reader.read(start, end), whole_span(whole, start, end))
     assert reader.passes == 2  # only (10, 12.5) went behind what the pass had kept
@@ -55,7 +55,7 @@ def test_a_span_before_the_last_starts_a_new_pass_and_is_still_exact(recording):
 @given(st.lists(st.tuples(st.floats(0.0, SECONDS), st.floats(0.0, 31.0)), min_size=1, max_size=6))
 def test_any_spans_in_any_order_are_the_whole_decode(recording, spans):
     path, whole = recording
-    reader = ForwardSpans(path)
+    reader = ForwardSpans(AudioFile(path))
     backward = 0
     kept_from = None
     for start, length in spans:

@@ -47,7 +47,7 @@ def test_a_cut_file_keeps_the_audio_before_the_cut_and_says_so_where_it_can(tmp_
     assert 3.0 < decoded < 9.0
     assert any(how in audio.ends_early for how in DETECTED[ext]) and f"{decoded:.1f} s" in audio.ends_early
     # Reading up to the cut from the source (no decoded-audio cache) stops there too, without an error.
-    span = ForwardSpans(path).read(0.0, 12.0)
+    span = ForwardSpans(AudioFile(path)).read(0.0, 12.0)
     assert len(span) == pytest.approx(decoded * 16000, abs=2000)
 
 
