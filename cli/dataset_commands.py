@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .run_report import counted
-from .shown_text import one_line
+from .shown_text import printable
 
 EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
 
@@ -117,7 +117,7 @@ def search_command(ctx, dataset, text, limit, fmt, index_cache, debug):
 def _cell(value, width: int = 80) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
-    text = one_line(" ".join(str("" if value is None else value).split()))
+    text = printable(" ".join(str("" if value is None else value).split()))
     if _columns_of(text) <= width:
         return text
     kept, used = [], 0
@@ -192,7 +192,7 @@ def _section(title: str, items: list[str]) -> None:
     if items:
         click.echo(f"{title}:")
         for item in items:
-            click.echo(f"  {one_line(item)}")
+            click.echo(f"  {printable(item)}")
 
 
 @click.command(name="export")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .shown_text import one_line
+from .shown_text import printable
 
 SHOWN_LINES = 20  # an archive of corrupt files would otherwise print one line per file on every rerun
 
@@ -28,11 +28,11 @@ def print_preview(preview) -> None:
         click.echo(f"  unreadable, an error row each: {len(preview.unreadable)}")
         _echo_some(preview.unreadable, "    ")
     for line in preview.unread_folders:
-        click.echo(f"  warning: {one_line(line)}")
+        click.echo(f"  warning: {printable(line)}")
     for line in preview.replaced:
-        click.echo(f"  replaced: {one_line(line)}")
+        click.echo(f"  replaced: {printable(line)}")
     for line in preview.damaged:
-        click.echo(f"  damaged: {one_line(line)}")
+        click.echo(f"  damaged: {printable(line)}")
     if preview.nothing_to_do:
         click.echo("  Nothing to do: the run would only rewrite the output from what it holds.")
 
@@ -48,7 +48,7 @@ def counted(count: int, noun: str) -> str:
 
 def _echo_some(lines: list[str], indent: str, kind: str = "", where_all: str = "", err: bool = False) -> None:
     """The first SHOWN_LINES of `lines` (as `kind: line`), then how many more there are and where they are."""
-    for line in map(one_line, lines[:SHOWN_LINES]):
+    for line in map(printable, lines[:SHOWN_LINES]):
         click.echo(f"{indent}{kind}: {line}" if kind else f"{indent}{line}", err=err)
     if len(lines) > SHOWN_LINES:
         more = f"{indent}... and {len(lines) - SHOWN_LINES} more" + (f" {kind}s" if kind else "")

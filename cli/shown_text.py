@@ -7,7 +7,7 @@ import unicodedata
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def one_line(text: str) -> str:
+def printable(text: str) -> str:
     """`text` with its control characters written out (`\\n`, `\\x1b`), as DuckDB's tables show them.
 
     A file name may hold a newline, which would split one report line in two,

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .dataset_commands import DatasetPath, fail
-from .shown_text import one_line
+from .shown_text import printable
 
 SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or Ethan (Qwen2.5-Omni)."
 
@@ -62,7 +62,7 @@ def speak_command(ctx, dataset, out_dir, speaker, where, text_column, model, str
         fail(ctx, exc, debug)
         return
     for line in report.errors:
-        click.echo(f"skipped: {one_line(line)}", err=True)
+        click.echo(f"skipped: {printable(line)}", err=True)
     if report.model_label:
         click.echo(f"voiced with {report.model_label}", err=True)
     click.echo(f"{len(report.written)} written, {report.skipped} already voiced, {len(report.errors)} empty; "

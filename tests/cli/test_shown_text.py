@@ -1,6 +1,6 @@
 import pytest
 
-from omni_caption.cli.shown_text import one_line
+from omni_caption.cli.shown_text import printable
 
 
 @pytest.mark.parametrize("text,shown", [
@@ -10,7 +10,7 @@ from omni_caption.cli.shown_text import one_line
     ("bell\x07 del\x7f c1\x85", "bell\\x07 del\\x7f c1\\x85"),
 ])
 def test_control_characters_are_written_out_and_the_rest_stays(text, shown):
-    assert one_line(text) == shown and "\n" not in one_line(text)
+    assert printable(text) == shown and "\n" not in printable(text)
 
 
 def test_a_runs_error_lines_stay_one_line_each(capsys):
