@@ -85,6 +85,7 @@ class FfmpegFrames:
         self.sample_rate = sample_rate
         self.why = why  # what makes the stream need the command, for an error that names it
         self.stopped_by: str | None = None
+        self.skipped: list[float] = []  # FFmpeg skips damaged packets without saying where
 
     def _command(self, executable: str) -> list:
         stream = f"0:{self.stream_index}" if self.stream_index is not None else "0:a:0"

@@ -112,8 +112,10 @@ class AudioFile:
         self._codec = getattr(metadata, "codec", None)
         self._stream_index = getattr(metadata, "stream_index", None)
         self._changes: str | None | bool = False  # stream_changes' answer, once asked (False: not yet)
-        # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None.
+        # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
+        # the times where damaged packets were skipped (DecodedFrames).
         self.ends_early: str | None = None
+        self.damaged_at: tuple[float, ...] = ()
         self._spans = None  # the sequential reader behind `read`, made on first use
 
     @property
@@ -178,6 +180,7 @@ class AudioFile:
         declared_s = declared_seconds(self.path, self.duration_hint_s)
         self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_s,
                                       ogg_unfinished(self.path))
+        self.damaged_at = tuple(frames.skipped)
 
 
 # A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
@@ -203,6 +206,11 @@ def _checked(block: np.ndarray) -> np.ndarray:
     return block
 
 
+DAMAGED_PACKETS_IN_A_ROW = 100  # then the rest is taken as missing, not damaged
+LOST_SILENCE_MIN_S = 0.01  # a resampler holds back about 1 ms: less than this is no lost packet
+LOST_SILENCE_MAX_S = 10.0  # a bigger jump is the timestamps' own (a broadcast capture's), not lost audio
+
+
 class DecodedFrames:
     """Frame by frame from the start: (seconds since the first frame, mono float32 samples).
 
@@ -218,30 +226,57 @@ class DecodedFrames:
     `get_next_frame` op decodes sequentially; it is not public, so it is used
     here alone, and tests/pipelines/test_decode.py fails if it disappears.
 
-    A decode error after audio has come ends the stream there, with the reason
-    in `stopped_by`: a FLAC or MP4 cut short (an interrupted copy or download)
-    fails at its last packet, and what came before it is good audio. An error
-    before any audio is the file's error.
+    A damaged packet in the middle (a bad sector, a dropped piece of a download,
+    junk between MP3s joined end to end) is skipped and decoding goes on, as the
+    `ffmpeg` command does: torchcodec stopped there, and the rest of a 40-minute
+    recording was lost. The time the lost packets held, by the timestamps of
+    the packet after them, is kept as silence, so what follows keeps its time
+    (exactly in MP4 or Matroska; a raw MP3's demuxer counts one lost frame
+    where damage took several, so there it may come some 50 ms early);
+    `skipped` lists where. A decode error with no
+    audio after it ends the stream there, with the reason in `stopped_by`: a
+    FLAC or MP4 cut short (an interrupted copy or download) fails at its last
+    packet, and what came before it is good audio. An error before any audio is
+    the file's error.
     """
 
     def __init__(self, decoder, path: Path):
         self.decoder = decoder
         self.path = path
         self.stopped_by: str | None = None
+        self.skipped: list[float] = []  # seconds where damaged packets were skipped
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         from torchcodec._core import ops as core
 
         first_pts: float | None = None
+        produced = 0  # samples given so far
+        damage: str | None = None  # why the packets since the last frame could not be decoded
+        failures = 0
         while True:
             try:
                 samples, pts, _duration = core.get_next_frame(self.decoder._decoder)
             except IndexError:  # "no more frames left to decode"
+                self.stopped_by = damage
                 return
             except RuntimeError as exc:
                 if first_pts is None:
                     raise DecodeError(_short_reason(exc, self.path)) from exc
-                self.stopped_by = _short_reason(exc, self.path)
-                return
+                damage, failures = _short_reason(exc, self.path), failures + 1
+                if failures >= DAMAGED_PACKETS_IN_A_ROW:
+                    self.stopped_by = damage
+                    return
+                continue
+            if samples.shape[-1] == 0:  # an mp3's encoder-delay frame, all of it trimmed: no time of its own
+                continue
             first_pts = float(pts) if first_pts is None else first_pts
-            yield float(pts) - first_pts, samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()
+            if damage is not None:
+                self.skipped.append(produced / SAMPLE_RATE)
+                lost = round((float(pts) - first_pts) * SAMPLE_RATE) - produced
+                if LOST_SILENCE_MIN_S * SAMPLE_RATE <= lost <= LOST_SILENCE_MAX_S * SAMPLE_RATE:
+                    yield produced / SAMPLE_RATE, np.zeros(lost, dtype=np.float32)
+                    produced += lost
+                damage, failures = None, 0
+            mono = samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()
+            yield float(pts) - first_pts, mono
+            produced += len(mono)

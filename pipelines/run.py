@@ -28,8 +28,8 @@ from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
 from omni_caption.model.hub import hub_access
 from omni_caption.model.loading import check_device_name, pick_device
-from omni_caption.schemas import (STATUS_ERROR, TRUNCATED_SOURCE_FLAG, DatasetInfo, NotADataset, PartStore, SegmentRow,
-                                  StoredRows, done_tasks, merge_in_chunks, rows_to_table)
+from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, NotADataset, PartStore, SegmentRow, StoredRows, done_tasks,
+                                  merge_in_chunks, rows_to_table)
 
 from .cuts import check_cut, cut_of, known_cuts
 from .discover import SourceFile, discover, ignored_line
@@ -40,6 +40,7 @@ from .local_engine import LocalEngine
 from .options import ENGINES, RayOptions, RunOptions
 from .output_lock import OutputLock
 from .progress import RunProgress
+from .segmenter import source_findings
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
@@ -364,6 +365,7 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
     recordings of earlier runs, counted as `kept`); `worked`: the paths this run had work for; `written`
     gathers the paths that have rows."""
     seen: dict[str, str] = {}
+    warned: set[tuple[str, str]] = set()
     for rows in chunks:
         for row in rows:
             if row.source_path in skip:
@@ -381,11 +383,10 @@ def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],
                     summary.error_lines.append(f"{row.source_path}: {row.error}")
             summary.segments += 1
             summary.flagged_segments += bool(row.flags)
-            if TRUNCATED_SOURCE_FLAG in row.flags:
-                summary.warning_lines.append(
-                    f"{row.source_path}: the audio ends at {row.end_s:.1f} s, before the file says it should "
-                    f"(cut short or damaged); what came before is in the output, the last row flagged "
-                    f"{TRUNCATED_SOURCE_FLAG}")
+            for flag, line in source_findings(row):
+                if (row.source_path, flag) not in warned:  # one line per finding and recording
+                    warned.add((row.source_path, flag))
+                    summary.warning_lines.append(line)
         yield rows
     if written is not None:
         written.update(seen)
