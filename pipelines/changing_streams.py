@@ -9,8 +9,9 @@ frame of another rate came out at the wrong speed (a 10 s file decoded as
 each change, so such a stream goes through it instead.
 
 Finding one costs a pass with no conversion, which cannot crash (the codecs
-that change format decode to planar float, so torchcodec converts nothing): about
-2 s per hour of MP3 here. Lossless and PCM codecs cannot change format in a
+that change format decode to planar float, so torchcodec converts nothing):
+about a third of the decode pass's time, 4 s per hour of 128 kb/s MP3 here
+(bench/format_scan.py). Lossless and PCM codecs cannot change format in a
 stream, so their files are not scanned.
 """
 
@@ -25,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-# Codecs whose streams can change format partway; FFmpeg decodes each of them to planar float.
-CHANGEABLE_CODECS = frozenset({"mp1", "mp2", "mp3", "aac", "ac3", "eac3", "vorbis", "opus", "wmav1", "wmav2",
-                               "wmapro", "dts"})
+# Codecs whose streams can change format partway; FFmpeg decodes each of them to planar float. Not Opus: it
+# always decodes at 48 kHz, and two Ogg Opus files joined (stereo, then mono) came out whole here, while
+# Vorbis so joined crashed torchcodec; its decode is also the slowest, so a scan would cost the most there.
+CHANGEABLE_CODECS = frozenset({"mp1", "mp2", "mp3", "aac", "ac3", "eac3", "vorbis", "wmav1", "wmav2", "wmapro",
+                               "dts"})
 RATE_TOLERANCE = 0.05  # container timestamps round a frame's duration (to 1 ms in Matroska): about 2% at worst
 MIN_FRAME_S = 0.01  # shorter frames' rounded durations say too little about their rate
 MAX_DAMAGED_PACKETS = 100  # a scan goes past damaged packets, as decoding does, but not for ever
@@ -48,6 +51,8 @@ def stream_changes(path: Path, codec: str | None) -> str | None:
         return None  # the decode that follows says why the file cannot be read
     first_channels: int | None = None
     first_rate: float | None = None  # samples per second of the first frame long enough to tell
+    other_rates = 0  # frames in a row at another rate: one alone is a trimmed last frame (AAC in MP4)
+    changed_at = 0.0
     damaged = 0
     while True:
         try:
@@ -65,8 +70,11 @@ def stream_changes(path: Path, codec: str | None) -> str | None:
         first_rate = rate if first_rate is None else first_rate
         if channels != first_channels:
             return f"its channels change from {first_channels} to {channels} at {float(pts):.1f} s"
-        if rate is not None and abs(rate - first_rate) > RATE_TOLERANCE * first_rate:
-            return f"its sample rate changes from {first_rate:.0f} to {rate:.0f} Hz at {float(pts):.1f} s"
+        if rate is not None:
+            other_rates = other_rates + 1 if abs(rate - first_rate) > RATE_TOLERANCE * first_rate else 0
+            changed_at = float(pts) if other_rates == 1 else changed_at
+            if other_rates == 2:
+                return f"its sample rate changes from {first_rate:.0f} to {rate:.0f} Hz at {changed_at:.1f} s"
 
 
 class FfmpegFrames:

@@ -13,7 +13,7 @@ import pytest
 from omni_caption.pipelines import SAMPLE_RATE, AudioFile, DecodeError, decode_audio
 from omni_caption.pipelines.changing_streams import FfmpegFrames, stream_changes
 from omni_caption.pipelines.decode import DecodedFrames
-from tests.conftest import ffmpeg
+from tests.conftest import ffmpeg, make_tone
 
 
 def _mp3_part(path: Path, freq: int, rate: int, channels: int, seconds: float = 5.0) -> bytes:
@@ -61,11 +61,26 @@ def test_a_stream_whose_rate_changes_keeps_its_length_and_pitch(tmp_path):
     assert len(whole) == total and abs(_frequency(whole[8 * SAMPLE_RATE:9 * SAMPLE_RATE]) - 500) < 10
 
 
+def test_two_ogg_vorbis_streams_joined_are_decoded_whole(tmp_path):
+    parts = []
+    for name, freq, rate, channels in (("a.ogg", 300, 44100, 2), ("b.ogg", 500, 22050, 1)):
+        ffmpeg("-f", "lavfi", "-i", f"sine=frequency={freq}:sample_rate={rate}:duration=5", "-ac", str(channels),
+               "-c:a", "libvorbis", str(tmp_path / name))
+        parts.append((tmp_path / name).read_bytes())
+    (tmp_path / "chained.ogg").write_bytes(b"".join(parts))  # an Icecast capture is such a chain
+    audio = AudioFile(tmp_path / "chained.ogg")
+    assert audio.format_changes is not None and isinstance(audio.frames(), FfmpegFrames)
+    assert abs(sum(len(block) for _start_s, block in audio.blocks()) / SAMPLE_RATE - 10.0) < 0.2
+
+
 def test_a_stream_of_one_format_stays_with_torchcodec_and_other_codecs_are_not_scanned(tmp_path, monkeypatch):
     path = tmp_path / "one.mp3"
     path.write_bytes(_mp3_part(tmp_path / "a.mp3", 300, 44100, 2) + _mp3_part(tmp_path / "b.mp3", 500, 44100, 2))
     audio = AudioFile(path)
     assert audio.format_changes is None and isinstance(audio.frames(), DecodedFrames)
+    # AAC in MP4 ends on a frame whose duration the edit list trims: one frame at another rate is no change.
+    # (3.0116 s: the last frame keeps 717 of its 1024 samples, 16 ms, long enough to be judged.)
+    assert AudioFile(make_tone(tmp_path / "t.m4a", seconds=3.0116)).format_changes is None
 
     import omni_caption.pipelines.decode as decode
 
