@@ -55,7 +55,10 @@ def cues_from_rows(rows: Iterable[tuple]) -> list[Cue]:
 
 
 def to_srt(cues: list[Cue]) -> str:
-    blocks = [f"{i}\n{format_timestamp(c.start_s)} --> {format_timestamp(c.end_s)}\n{_clean(c.text)}\n"
+    """SRT has no voices, so a speaker (with --diarize) leads the text as `[SPEAKER_00]: `, as WhisperX
+    writes it."""
+    blocks = [f"{i}\n{format_timestamp(c.start_s)} --> {format_timestamp(c.end_s)}\n"
+              f"{f'[{_clean(c.speaker)}]: ' if c.speaker and _clean(c.speaker) else ''}{_clean(c.text)}\n"
               for i, c in enumerate(cues, start=1)]
     return "\n".join(blocks)
 

@@ -41,6 +41,11 @@ def test_control_characters_a_player_cannot_show_are_left_out():
     assert cues_from_rows([(0.0, 1.0, "\a\x1b", "a caption", None)]) == [Cue(0.0, 1.0, "a caption")]
 
 
+def test_srt_puts_the_speaker_before_the_text_as_whisperx_does():
+    srt = to_srt([Cue(0.0, 1.5, "Hello there.", speaker="SPEAKER_00"), Cue(1.5, 2.0, "Hi.", speaker=None)])
+    assert srt.splitlines()[2] == "[SPEAKER_00]: Hello there." and srt.splitlines()[6] == "Hi."
+
+
 def test_vtt_header_dots_and_voices():
     vtt = to_vtt([Cue(0.0, 1.5, "one", speaker="SPEAKER_<1>")])
     assert vtt == "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v SPEAKER_1>one\n"
