@@ -1,4 +1,5 @@
-"""Audio streams whose channels or sample rate change partway, and the decoder that takes them.
+"""Audio streams whose channels or sample rate change partway, and the ffmpeg-command decoder that takes them
+(and WAVs holding more than their header declares, see declared_length.py).
 
 MP3s joined end to end (a podcast's intro at 44.1 kHz stereo and its talk at
 22.05 kHz mono), radio captures and broadcast streams change format mid-stream.
@@ -87,11 +88,13 @@ class FfmpegFrames:
 
     BLOCK_SAMPLES = 1 << 16
 
-    def __init__(self, path: Path, stream_index: int | None, sample_rate: int, why: str):
+    def __init__(self, path: Path, stream_index: int | None, sample_rate: int, why: str,
+                 input_options: tuple[str, ...] = ()):
         self.path = path
         self.stream_index = stream_index
         self.sample_rate = sample_rate
         self.why = why  # what makes the stream need the command, for an error that names it
+        self.input_options = input_options  # the demuxer's, before -i (a WAV's -ignore_length 1)
         self.stopped_by: str | None = None
         self.skipped: list[float] = []  # FFmpeg skips damaged packets without saying where
 
@@ -99,7 +102,8 @@ class FfmpegFrames:
         stream = f"0:{self.stream_index}" if self.stream_index is not None else "0:a:0"
         # `file:` so that a name like `pipe:1` or `http:x` is read as the file it is; bytes for any name.
         source = b"file:" + os.fsencode(Path(self.path).absolute())
-        return [executable, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", source, "-map", stream,
+        return [executable, "-nostdin", "-hide_banner", "-loglevel", "error", *self.input_options, "-i", source,
+                "-map", stream,
                 "-ac", "1", "-ar", str(self.sample_rate), "-f", "f32le", "pipe:1"]
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:

@@ -17,6 +17,7 @@ for some formats, and a guess that is too long would flag whole files:
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -61,26 +62,67 @@ def declared_wav_seconds(path: str | Path) -> float | None:
     """Seconds of audio the RIFF header of `path` declares, or None if it is not a WAV or says nothing."""
     try:
         with open(path, "rb") as file:
-            riff = file.read(12)
-            if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
-                return None
-            byte_rate = None
-            for _ in range(_MAX_CHUNKS):
+            found = _wav_data_chunk(file)
+    except OSError:
+        return None
+    if found is None or not found[0] or found[1] in _UNKNOWN_SIZES:
+        return None
+    byte_rate, size, _data_start = found
+    return size / byte_rate
+
+
+def _wav_data_chunk(file) -> tuple[int | None, int, int] | None:
+    """(byte rate from `fmt `, declared size, offset of the first byte) of the `data` chunk of the WAV
+    `file` is open on, or None if it is not a WAV or has none."""
+    riff = file.read(12)
+    if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+        return None
+    byte_rate = None
+    for _ in range(_MAX_CHUNKS):
+        header = file.read(8)
+        if len(header) < 8:
+            return None
+        kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+        if kind == b"fmt ":
+            fmt = file.read(size + (size & 1))
+            byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else None
+        elif kind == b"data":
+            return byte_rate, size, file.tell()
+        else:
+            file.seek(size + (size & 1), 1)
+    return None
+
+
+def wav_data_past_its_size(path: str | Path) -> str | None:
+    """How much more audio a WAV holds than its `data` chunk declares ('its header declares 10.0 s of
+    audio, and 50.0 s more follow'), or None.
+
+    A WAV past 4 GB wraps its 32-bit size (a multi-day field recording), and a
+    recorder that stops without fixing its header leaves an old one: FFmpeg,
+    soundfile and players then read only what the size says, and the rest went
+    unread with no word. Chunks after the data (LIST, id3) are walked; only bytes
+    that are no chunk count.
+    """
+    try:
+        size_on_disk = os.path.getsize(path)
+        with open(path, "rb") as file:
+            found = _wav_data_chunk(file)
+            if found is None or not found[0] or found[1] in _UNKNOWN_SIZES:
+                return None  # not a WAV, or one FFmpeg reads to its end
+            byte_rate, size, data_start = found
+            position = data_start + size + (size & 1)
+            for _ in range(_MAX_CHUNKS):  # what follows the data: chunks to the end, or more audio
+                if position + 8 > size_on_disk:
+                    return None
+                file.seek(position)
                 header = file.read(8)
-                if len(header) < 8:
-                    return None
-                kind, size = header[:4], struct.unpack("<I", header[4:])[0]
-                if kind == b"fmt ":
-                    fmt = file.read(size + (size & 1))
-                    if len(fmt) < 12:
+                kind, chunk_size = header[:4], struct.unpack("<I", header[4:])[0]
+                if not all(32 <= c < 127 for c in kind) or position + 8 + chunk_size > size_on_disk:
+                    extra_s = (size_on_disk - data_start - size) / byte_rate
+                    if extra_s < 1.0:
                         return None
-                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
-                elif kind == b"data":
-                    if byte_rate and size not in _UNKNOWN_SIZES:
-                        return size / byte_rate
-                    return None
-                else:
-                    file.seek(size + (size & 1), 1)
+                    return f"its header declares {size / byte_rate:.1f} s of audio, and {extra_s:.1f} s more follow"
+                position += 8 + chunk_size + (chunk_size & 1)
     except OSError:
         return None
     return None

@@ -11,7 +11,7 @@ import numpy as np
 from omni_caption.file_kinds import special_file_kind
 
 from .changing_streams import FfmpegFrames, stream_changes
-from .declared_length import declared_seconds, ogg_unfinished
+from .declared_length import declared_seconds, ogg_unfinished, wav_data_past_its_size
 
 SAMPLE_RATE = 16_000
 
@@ -69,7 +69,7 @@ def audio_decoder(path: str | Path, **options):
 def decode_audio(path: str | Path) -> DecodedAudio:
     """The whole recording at once (AudioFile reads it in pieces)."""
     source = AudioFile(path)
-    if source.format_changes:
+    if source.command_reason:
         audio = np.concatenate([block for _start_s, block in source.blocks()])
         return DecodedAudio(audio)
     try:
@@ -111,7 +111,7 @@ class AudioFile:
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
         self._codec = getattr(metadata, "codec", None)
         self._stream_index = getattr(metadata, "stream_index", None)
-        self._changes: str | None | bool = False  # stream_changes' answer, once asked (False: not yet)
+        self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
         # the times where damaged packets were skipped (DecodedFrames).
         self.ends_early: str | None = None
@@ -119,18 +119,22 @@ class AudioFile:
         self._spans = None  # the sequential reader behind `read`, made on first use
 
     @property
-    def format_changes(self) -> str | None:
-        """How the stream changes channels or sample rate partway, or None (see changing_streams.py)."""
-        if self._changes is False:
-            self._changes = stream_changes(self.path, self._codec)
-        return self._changes
+    def command_reason(self) -> str | None:
+        """Why the ffmpeg command decodes this file instead of torchcodec, or None: its stream changes
+        channels or sample rate partway (changing_streams.py), or it is a WAV holding more audio than its
+        header declares (declared_length.py), which the command reads to its end."""
+        if self._command is None:
+            past_size = wav_data_past_its_size(self.path)
+            reason = past_size or stream_changes(self.path, self._codec)
+            self._command = (reason, ("-ignore_length", "1") if past_size else ())
+        return self._command[0]
 
     def frames(self):
         """A new sequential pass over the whole stream: (seconds since the first sample, samples) frames, and
-        `stopped_by` once it has ended. torchcodec decodes it, but a stream that changes format partway,
-        which torchcodec's resampler cannot take, goes through the ffmpeg command."""
-        if self.format_changes:
-            return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.format_changes)
+        `stopped_by` once it has ended: through torchcodec, or the ffmpeg command (`command_reason`)."""
+        if self.command_reason:
+            return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
+                                input_options=self._command[1])
         try:
             decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
         except Exception as exc:

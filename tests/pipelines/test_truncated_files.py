@@ -187,3 +187,34 @@ def test_ogg_damage_in_the_middle_or_other_files_claim_nothing(tmp_path):
     assert ogg_unfinished(path) is None
     assert ogg_unfinished(make_tone(tmp_path / "t.flac")) is None
     assert ogg_unfinished(tmp_path / "missing.ogg") is None
+
+
+def _wav_declaring(path, seconds: float, declared_s: float, after: bytes = b"") -> None:
+    """A 16 kHz 16-bit WAV of `seconds` of noise whose data chunk declares `declared_s`, `after` appended."""
+    import soundfile as sf
+
+    samples = (np.random.default_rng(3).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+    sf.write(path, samples, 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"data")
+    data[at + 4:at + 8] = struct.pack("<I", int(16000 * 2 * declared_s))
+    path.write_bytes(bytes(data) + after)
+
+
+def test_a_wav_holding_more_than_its_header_declares_is_read_to_its_end(tmp_path):
+    # A WAV past 4 GB wraps its 32-bit size; FFmpeg, soundfile and players read only what the size says.
+    path = tmp_path / "long.wav"
+    _wav_declaring(path, seconds=60.0, declared_s=10.0)
+    audio = AudioFile(path)
+    assert audio.command_reason == "its header declares 10.0 s of audio, and 50.0 s more follow"
+    assert whole_pass(audio) == pytest.approx(60.0, abs=0.01) and audio.ends_early is None
+    assert np.abs(audio.read(55.0, 56.0)).max() > 0.1
+
+
+def test_chunks_after_the_data_or_a_few_stray_bytes_are_no_more_audio(tmp_path):
+    tagged = tmp_path / "tagged.wav"
+    _wav_declaring(tagged, seconds=5.0, declared_s=5.0, after=b"LIST" + struct.pack("<I", 4) + b"INFO")
+    stray = tmp_path / "stray.wav"
+    _wav_declaring(stray, seconds=5.0, declared_s=5.0, after=bytes(3000))  # under a second
+    for path in (tagged, stray):
+        assert AudioFile(path).command_reason is None and whole_pass(AudioFile(path)) == pytest.approx(5.0, abs=0.01)
