@@ -235,13 +235,15 @@ class DecodedFrames:
     `ffmpeg` command does: torchcodec stopped there, and the rest of a 40-minute
     recording was lost. The time the lost packets held, by the timestamps of
     the packet after them, is kept as silence, so what follows keeps its time
-    (exactly in MP4 or Matroska; a raw MP3's demuxer counts one lost frame
-    where damage took several, so there it may come some 50 ms early);
-    `skipped` lists where. A decode error with no
-    audio after it ends the stream there, with the reason in `stopped_by`: a
-    FLAC or MP4 cut short (an interrupted copy or download) fails at its last
-    packet, and what came before it is good audio. An error before any audio is
-    the file's error.
+    (exactly in MP4; a raw MP3's demuxer counts one lost frame where damage took
+    several, so there it may come some 50 ms early); `skipped` lists where.
+    Damage a demuxer drops without a decode error (an Ogg page failing its
+    checksum, a Matroska cluster) goes unseen here, as it does in FFmpeg.
+
+    A decode error with no audio after it ends the stream there, with the
+    reason in `stopped_by`: a FLAC or MP4 cut short (an interrupted copy or
+    download) fails at its last packet, and what came before it is good audio.
+    An error before any audio is the file's error.
     """
 
     def __init__(self, decoder, path: Path):
