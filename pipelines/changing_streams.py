@@ -96,7 +96,7 @@ class FfmpegFrames:
         self.why = why  # what makes the stream need the command, for an error that names it
         self.input_options = input_options  # the demuxer's, before -i (a WAV's -ignore_length 1)
         self.stopped_by: str | None = None
-        self.skipped: list[float] = []  # FFmpeg skips damaged packets without saying where
+        self.skipped: list[tuple[float, float]] = []  # FFmpeg skips damaged packets without saying where
 
     def _command(self, executable: str) -> list:
         stream = f"0:{self.stream_index}" if self.stream_index is not None else "0:a:0"

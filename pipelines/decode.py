@@ -113,9 +113,10 @@ class AudioFile:
         self._stream_index = getattr(metadata, "stream_index", None)
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
-        # the times where damaged packets were skipped (DecodedFrames).
+        # the (start, end) seconds of damage the pass got past: packets skipped (DecodedFrames), samples
+        # that were NaN or infinite (FiniteSamples), silence now.
         self.ends_early: str | None = None
-        self.damaged_at: tuple[float, ...] = ()
+        self.damaged: tuple[tuple[float, float], ...] = ()
         self._spans = None  # the sequential reader behind `read`, made on first use
 
     @property
@@ -131,15 +132,16 @@ class AudioFile:
 
     def frames(self):
         """A new sequential pass over the whole stream: (seconds since the first sample, samples) frames, and
-        `stopped_by` once it has ended: through torchcodec, or the ffmpeg command (`command_reason`)."""
+        `stopped_by` once it has ended: through torchcodec, or the ffmpeg command (`command_reason`); NaN or
+        infinite samples come as 0 (FiniteSamples)."""
         if self.command_reason:
-            return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
-                                input_options=self._command[1])
+            return FiniteSamples(FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
+                                              input_options=self._command[1]))
         try:
             decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
-        return DecodedFrames(decoder, self.path)
+        return FiniteSamples(DecodedFrames(decoder, self.path))
 
     def __reduce__(self):
         # A decoder cannot be pickled: another process (a Ray actor) reopens the file by its path.
@@ -170,21 +172,23 @@ class AudioFile:
                 buffer[filled:filled + take] = frame[:take]
                 filled, frame = filled + take, frame[take:]
                 if filled == block_samples:
-                    yield block_start, _checked(buffer.copy())
+                    yield block_start, buffer.copy()
                     produced += filled
                     block_start, filled = block_start + block_samples / SAMPLE_RATE, 0
         if filled:
-            yield block_start, _checked(buffer[:filled].copy())
+            yield block_start, buffer[:filled].copy()
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
+        if frames.nonfinite > NONFINITE_MAX_SHARE * produced:
+            raise DecodeError(f"decoded audio is mostly NaN or infinite samples ({frames.nonfinite / produced:.0%})")
         # Read only now, after a whole pass, the one thing they serve: opening a file to read spans or its
         # header needs neither. Only a length the file really declares counts (declared_length.py); Ogg
         # declares none, but marks where it ends.
         declared_s = declared_seconds(self.path, self.duration_hint_s)
         self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_s,
                                       ogg_unfinished(self.path))
-        self.damaged_at = tuple(frames.skipped)
+        self.damaged = tuple(sorted(frames.skipped + frames.spans))
 
 
 # A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
@@ -204,10 +208,46 @@ def _ends_early(stopped_by: str | None, end_s: float, declared_end_s: float | No
     return None
 
 
-def _checked(block: np.ndarray) -> np.ndarray:
-    if not np.isfinite(block).all():
-        raise DecodeError("decoded audio contains NaN or infinite samples")
-    return block
+NONFINITE_MAX_SHARE = 0.5  # more than this is a broken file, not a recording with a fault in it
+NONFINITE_BURST_GAP_S = 1.0  # such samples closer than this are one burst
+
+
+class FiniteSamples:
+    """`frames` with each NaN or infinite sample set to 0, counted in `nonfinite`, and where they were
+    kept as (start, end) seconds in `spans`; `stopped_by` and `skipped` are the frames' own.
+
+    A float WAV from a faulty effect chain holds a burst of them. The rest of the
+    recording is good audio, which an error row for the whole file threw away;
+    `AudioFile.blocks` still makes one where they are most of it.
+    """
+
+    def __init__(self, frames):
+        self.frames = frames
+        self.samples = 0
+        self.nonfinite = 0
+        self.spans: list[tuple[float, float]] = []
+
+    @property
+    def stopped_by(self) -> str | None:
+        return self.frames.stopped_by
+
+    @property
+    def skipped(self) -> list[tuple[float, float]]:
+        return self.frames.skipped
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        for pts, samples in self.frames:
+            bad = ~np.isfinite(samples)
+            if bad.any():
+                where = np.flatnonzero(bad)
+                start, end = (self.samples + where[0]) / SAMPLE_RATE, (self.samples + where[-1] + 1) / SAMPLE_RATE
+                if self.spans and start - self.spans[-1][1] <= NONFINITE_BURST_GAP_S:
+                    start = self.spans.pop()[0]  # the same burst: one span, not one per frame
+                self.spans.append((start, end))
+                self.nonfinite += len(where)
+                samples = np.where(bad, np.float32(0), samples)
+            self.samples += len(samples)
+            yield pts, samples
 
 
 DAMAGED_PACKETS_IN_A_ROW = 100  # then the rest is taken as missing, not damaged
@@ -250,7 +290,7 @@ class DecodedFrames:
         self.decoder = decoder
         self.path = path
         self.stopped_by: str | None = None
-        self.skipped: list[float] = []  # seconds where damaged packets were skipped
+        self.skipped: list[tuple[float, float]] = []  # (start, end) seconds of skipped packets, silence now
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         from torchcodec._core import ops as core
@@ -277,9 +317,11 @@ class DecodedFrames:
                 continue
             first_pts = float(pts) if first_pts is None else first_pts
             if damage is not None:
-                self.skipped.append(produced / SAMPLE_RATE)
                 lost = round((float(pts) - first_pts) * SAMPLE_RATE) - produced
-                if LOST_SILENCE_MIN_S * SAMPLE_RATE <= lost <= LOST_SILENCE_MAX_S * SAMPLE_RATE:
+                if not LOST_SILENCE_MIN_S * SAMPLE_RATE <= lost <= LOST_SILENCE_MAX_S * SAMPLE_RATE:
+                    lost = 0
+                self.skipped.append((produced / SAMPLE_RATE, (produced + lost) / SAMPLE_RATE))
+                if lost:
                     yield produced / SAMPLE_RATE, np.zeros(lost, dtype=np.float32)
                     produced += lost
                 damage, failures = None, 0

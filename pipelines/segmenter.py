@@ -30,7 +30,7 @@ class Recording:
     duration_s: float
     segments: list[Segment]
     ends_early: str | None = None  # why the audio looks cut short (AudioFile.ends_early); flags the last row
-    damaged_at: tuple[float, ...] = ()  # where damaged packets were skipped (AudioFile.damaged_at); flags those rows
+    damaged: tuple[tuple[float, float], ...] = ()  # damage decoding got past (AudioFile.damaged); flags those rows
     # The decoded samples, written during segmentation (or by one pass at the first read where no
     # segmenter of this process made them), so spans in any order cost a file read.
     cache: DecodedAudioCache | None = field(default=None, repr=False, compare=False)
@@ -63,12 +63,18 @@ class Recording:
         last = index == len(self.segments) - 1
         if self.ends_early and last:  # the segment that runs into the cut
             columns["flags"] = (*columns.get("flags", ()), TRUNCATED_SOURCE_FLAG)
-        if any(segment.start_s <= t < segment.end_s or (last and t >= segment.end_s) for t in self.damaged_at):
+        if any(_overlaps(start, end, segment.start_s, segment.end_s) or (last and start >= segment.end_s)
+               for start, end in self.damaged):
             columns["flags"] = (*columns.get("flags", ()), DAMAGED_SOURCE_FLAG)
         return SegmentRow(recording_id=recording_id_from_sha256(self.sha256), source_path=self.source.source_path,
                           source_sha256=self.sha256, recording_duration_s=self.duration_s, segment_index=index,
                           start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
                           **columns)
+
+
+def _overlaps(start: float, end: float, row_start: float, row_end: float) -> bool:
+    """Whether damage over [start, end) lies in a row's [row_start, row_end); a point (start == end) too."""
+    return start < row_end and (end > row_start or start >= row_start)
 
 
 def source_findings(row: SegmentRow) -> list[tuple[str, str]]:
@@ -81,9 +87,9 @@ def source_findings(row: SegmentRow) -> list[tuple[str, str]]:
                          f"{TRUNCATED_SOURCE_FLAG}"))
     if DAMAGED_SOURCE_FLAG in row.flags:
         findings.append((DAMAGED_SOURCE_FLAG,
-                         f"{row.source_path}: damaged packets skipped (first in {row.start_s:.1f}-{row.end_s:.1f} s), "
-                         f"their time kept as silence; the rest of the file was read, the rows flagged "
-                         f"{DAMAGED_SOURCE_FLAG}"))
+                         f"{row.source_path}: damaged audio (skipped packets, or NaN or infinite samples) is "
+                         f"silence now, first in {row.start_s:.1f}-{row.end_s:.1f} s; the rest of the file was read, "
+                         f"the rows flagged {DAMAGED_SOURCE_FLAG}"))
     return findings
 
 
@@ -111,7 +117,7 @@ class Segmenter:
         self._idle_vads: queue.SimpleQueue[SileroVad] = queue.SimpleQueue()
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
-        # sha256 -> duration, segments, ends_early, damaged_at
+        # sha256 -> duration, segments, ends_early, damaged
         self._done: dict[str, tuple[float, list[Segment], str | None, tuple[float, ...]]] = {}
         self._stopping = threading.Event()
 
@@ -155,7 +161,7 @@ class Segmenter:
                 blocks = self._unless_stopped(audio.blocks())
                 with self._borrowed_vad() as vad:
                     analysed = vad.analyse(blocks if cache is None else cache.tee(blocks))
-                self._done[sha256] = (*self.segment(analysed), audio.ends_early, audio.damaged_at)
+                self._done[sha256] = (*self.segment(analysed), audio.ends_early, audio.damaged)
             elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
                 cache = fill_audio_cache(audio, self._unless_stopped(audio.blocks()))
         except (DecodeError, OSError) as exc:
@@ -166,9 +172,9 @@ class Segmenter:
             if cache is not None:
                 cache.close()
             raise
-        duration, segments, ends_early, damaged_at = self._done[sha256]
+        duration, segments, ends_early, damaged = self._done[sha256]
         # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
-        return Recording(source, sha256, audio, duration, segments, ends_early=ends_early, damaged_at=damaged_at,
+        return Recording(source, sha256, audio, duration, segments, ends_early=ends_early, damaged=damaged,
                          cache=cache.finished() if cache else None, cache_on_read=not self.cache_audio)
 
     def _unless_stopped(self, blocks: Iterator) -> Iterator:

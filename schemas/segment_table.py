@@ -17,7 +17,7 @@ STATUS_ERROR = "error"
 # Flags are `kind:task`; `kind:source` is a finding about the recording itself, whichever stage wrote the row.
 SOURCE_FLAG_SUFFIX = ":source"
 TRUNCATED_SOURCE_FLAG = "truncated" + SOURCE_FLAG_SUFFIX  # on the last row: the audio ends before the file should
-DAMAGED_SOURCE_FLAG = "damaged" + SOURCE_FLAG_SUFFIX  # on a row where damaged packets were skipped (silence there)
+DAMAGED_SOURCE_FLAG = "damaged" + SOURCE_FLAG_SUFFIX  # a row where damaged audio was skipped or NaN (silence now)
 
 TASKS = ("caption", "transcript", "reasoning", "summary")
 
