@@ -69,7 +69,7 @@ def audio_decoder(path: str | Path, **options):
 def decode_audio(path: str | Path) -> DecodedAudio:
     """The whole recording at once (AudioFile reads it in pieces)."""
     source = AudioFile(path)
-    if source.command_reason:
+    if source.command_reason or not source.torchcodec_mixes:
         audio = np.concatenate([block for _start_s, block in source.blocks()])
         return DecodedAudio(audio)
     try:
@@ -111,6 +111,8 @@ class AudioFile:
         self.duration_hint_s = getattr(metadata, "duration_seconds", None)
         self._codec = getattr(metadata, "codec", None)
         self._stream_index = getattr(metadata, "stream_index", None)
+        self._channels = getattr(metadata, "num_channels", None) or 1
+        self._mixes: bool | None = None  # whether torchcodec can mix the channels to mono, once asked
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
         # the (start, end) seconds of damage the pass got past: packets skipped (DecodedFrames), samples
@@ -137,11 +139,31 @@ class AudioFile:
         if self.command_reason:
             return FiniteSamples(FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
                                               input_options=self._command[1]))
+        mono = {"num_channels": 1} if self.torchcodec_mixes else {}  # else DecodedFrames averages them
         try:
-            decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)
+            decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, **mono)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         return FiniteSamples(DecodedFrames(decoder, self.path))
+
+    @property
+    def torchcodec_mixes(self) -> bool:
+        """Whether torchcodec can mix the channels down to mono. Not 9, 12 or 32 channels (a field recorder's
+        poly WAV, a microphone array): no standard layout has them, so FFmpeg's resampler refused the mix
+        ('not enough information'), and the file was an error row blaming 'a buggy FFmpeg version'. Their
+        mean is taken instead. Asked of files of more than two channels only, by decoding one frame."""
+        if self._mixes is None:
+            self._mixes = True
+            if self._channels > 2:
+                from torchcodec._core import ops as core
+
+                try:
+                    core.get_next_frame(audio_decoder(self.path, sample_rate=SAMPLE_RATE, num_channels=1)._decoder)
+                except RuntimeError:
+                    self._mixes = False
+                except IndexError:  # no frame at all: the pass says so
+                    pass
+        return self._mixes
 
     def __reduce__(self):
         # A decoder cannot be pickled: another process (a Ray actor) reopens the file by its path.

@@ -91,3 +91,23 @@ def test_read_returns_the_span_in_file_time(tmp_path):
 
     path = make_tone(tmp_path / "t.wav", seconds=5.0)
     assert len(AudioFile(path).read(1.0, 3.5)) == int(2.5 * SAMPLE_RATE)
+
+
+@pytest.mark.parametrize("channels,torchcodec_mixes", [(9, False), (12, False), (32, False), (8, True)])
+def test_channel_counts_without_a_standard_layout_are_averaged_to_mono(tmp_path, channels, torchcodec_mixes):
+    # A field recorder's poly WAV (8 tracks and a stereo mix) or a microphone array: FFmpeg's resampler refused
+    # to mix 9, 12 or 32 channels to mono, and the file was an error row blaming "a buggy FFmpeg version".
+    import soundfile as sf
+
+    t = np.arange(48000 * 2) / 48000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    path = tmp_path / f"poly{channels}.wav"
+    sf.write(path, np.repeat(tone[:, None], channels, axis=1), 48000, subtype="PCM_24")
+    audio = AudioFile(path)
+    samples = np.concatenate([block for _start_s, block in audio.blocks()])
+    assert audio.torchcodec_mixes is torchcodec_mixes
+    assert abs(len(samples) / SAMPLE_RATE - 2.0) < 0.01
+    if not torchcodec_mixes:  # the mean of equal channels is the tone itself
+        assert abs(float(np.abs(samples[1000:-1000]).max()) - 0.3) < 0.01
+    assert len(audio.read(1.0, 1.5)) == SAMPLE_RATE // 2
+    assert abs(len(decode_audio(path).samples) - len(samples)) <= 32  # a whole decode flushes the resampler's 1 ms
