@@ -116,7 +116,7 @@ class AudioFile:
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
         # the (start, end) seconds of damage the pass got past: packets skipped (DecodedFrames), samples
-        # that were NaN or infinite (FiniteSamples), silence now.
+        # that were NaN or infinite (zero_nonfinite), silence now.
         self.ends_early: str | None = None
         self.damaged: tuple[tuple[float, float], ...] = ()
         self._spans = None  # the sequential reader behind `read`, made on first use
@@ -134,17 +134,17 @@ class AudioFile:
 
     def frames(self):
         """A new sequential pass over the whole stream: (seconds since the first sample, samples) frames, and
-        `stopped_by` once it has ended: through torchcodec, or the ffmpeg command (`command_reason`); NaN or
-        infinite samples come as 0 (FiniteSamples)."""
+        `stopped_by` once it has ended: through torchcodec, or the ffmpeg command (`command_reason`). NaN or
+        infinite samples come as they are: `blocks` and `read` set them to 0."""
         if self.command_reason:
-            return FiniteSamples(FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
-                                              input_options=self._command[1]))
+            return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
+                                input_options=self._command[1])
         mono = {"num_channels": 1} if self.torchcodec_mixes else {}  # else DecodedFrames averages them
         try:
             decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, **mono)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
-        return FiniteSamples(DecodedFrames(decoder, self.path))
+        return DecodedFrames(decoder, self.path)
 
     @property
     def torchcodec_mixes(self) -> bool:
@@ -184,7 +184,8 @@ class AudioFile:
         `read` calls and this pass never disturb each other's position.
         """
         buffer = np.empty(block_samples, dtype=np.float32)
-        filled, block_start, produced = 0, None, 0
+        filled, block_start, produced, nonfinite = 0, None, 0, 0
+        nonfinite_spans: list[tuple[float, float]] = []
         frames = self.frames()
         for pts, frame in frames:
             if block_start is None:
@@ -194,23 +195,25 @@ class AudioFile:
                 buffer[filled:filled + take] = frame[:take]
                 filled, frame = filled + take, frame[take:]
                 if filled == block_samples:
-                    yield block_start, buffer.copy()
+                    nonfinite += _nonfinite_spans(buffer, produced, nonfinite_spans)
+                    yield block_start, zero_nonfinite(buffer.copy())
                     produced += filled
                     block_start, filled = block_start + block_samples / SAMPLE_RATE, 0
         if filled:
-            yield block_start, buffer[:filled].copy()
+            nonfinite += _nonfinite_spans(buffer[:filled], produced, nonfinite_spans)
+            yield block_start, zero_nonfinite(buffer[:filled].copy())
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
-        if frames.nonfinite > NONFINITE_MAX_SHARE * produced:
-            raise DecodeError(f"decoded audio is mostly NaN or infinite samples ({frames.nonfinite / produced:.0%})")
+        if nonfinite > NONFINITE_MAX_SHARE * produced:
+            raise DecodeError(f"decoded audio is mostly NaN or infinite samples ({nonfinite / produced:.0%})")
         # Read only now, after a whole pass, the one thing they serve: opening a file to read spans or its
         # header needs neither. Only a length the file really declares counts (declared_length.py); Ogg
         # declares none, but marks where it ends.
         declared_s = declared_seconds(self.path, self.duration_hint_s)
         self.ends_early = _ends_early(frames.stopped_by, block_start + filled / SAMPLE_RATE, declared_s,
                                       ogg_unfinished(self.path))
-        self.damaged = tuple(sorted(frames.skipped + frames.spans))
+        self.damaged = tuple(sorted(frames.skipped + nonfinite_spans))
 
 
 # A decoded end this far before the declared one is a cut, not rounding or encoder padding (<= 0.1 s).
@@ -234,42 +237,32 @@ NONFINITE_MAX_SHARE = 0.5  # more than this is a broken file, not a recording wi
 NONFINITE_BURST_GAP_S = 1.0  # such samples closer than this are one burst
 
 
-class FiniteSamples:
-    """`frames` with each NaN or infinite sample set to 0, counted in `nonfinite`, and where they were
-    kept as (start, end) seconds in `spans`; `stopped_by` and `skipped` are the frames' own.
+def zero_nonfinite(samples: np.ndarray) -> np.ndarray:
+    """`samples` with each NaN or infinite sample set to 0 (in place; one check for a block that has none).
 
     A float WAV from a faulty effect chain holds a burst of them. The rest of the
     recording is good audio, which an error row for the whole file threw away;
     `AudioFile.blocks` still makes one where they are most of it.
     """
+    if not np.isfinite(samples.sum()):  # a sum is NaN or infinite when a sample is (or it overflows)
+        samples[~np.isfinite(samples)] = 0.0
+    return samples
 
-    def __init__(self, frames):
-        self.frames = frames
-        self.samples = 0
-        self.nonfinite = 0
-        self.spans: list[tuple[float, float]] = []
 
-    @property
-    def stopped_by(self) -> str | None:
-        return self.frames.stopped_by
-
-    @property
-    def skipped(self) -> list[tuple[float, float]]:
-        return self.frames.skipped
-
-    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
-        for pts, samples in self.frames:
-            bad = ~np.isfinite(samples)
-            if bad.any():
-                where = np.flatnonzero(bad)
-                start, end = (self.samples + where[0]) / SAMPLE_RATE, (self.samples + where[-1] + 1) / SAMPLE_RATE
-                if self.spans and start - self.spans[-1][1] <= NONFINITE_BURST_GAP_S:
-                    start = self.spans.pop()[0]  # the same burst: one span, not one per frame
-                self.spans.append((start, end))
-                self.nonfinite += len(where)
-                samples = np.where(bad, np.float32(0), samples)
-            self.samples += len(samples)
-            yield pts, samples
+def _nonfinite_spans(block: np.ndarray, first_sample: int, spans: list[tuple[float, float]]) -> int:
+    """Add where `block` (starting at sample `first_sample`) holds NaN or infinite samples to `spans`, as
+    (start, end) seconds, a burst closer than NONFINITE_BURST_GAP_S to the last one joining it; return how
+    many it holds."""
+    if np.isfinite(block.sum()):
+        return 0
+    where = np.flatnonzero(~np.isfinite(block))
+    runs = np.split(where, np.flatnonzero(np.diff(where) > NONFINITE_BURST_GAP_S * SAMPLE_RATE) + 1)
+    for run in (run for run in runs if len(run)):  # none where the sum overflowed
+        start, end = (first_sample + run[0]) / SAMPLE_RATE, (first_sample + run[-1] + 1) / SAMPLE_RATE
+        if spans and start - spans[-1][1] <= NONFINITE_BURST_GAP_S:
+            start = spans.pop()[0]
+        spans.append((start, end))
+    return len(where)
 
 
 DAMAGED_PACKETS_IN_A_ROW = 100  # then the rest is taken as missing, not damaged

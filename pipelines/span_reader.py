@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import SAMPLE_RATE
+from .decode import SAMPLE_RATE, zero_nonfinite
 
 
 class ForwardSpans:
@@ -68,7 +68,7 @@ class ForwardSpans:
         buffer = np.concatenate(self._pieces) if len(self._pieces) != 1 else self._pieces[0]
         first = min(max(0, self._index(start_s) - self._dropped), len(buffer))
         last = min(max(first, self._index(end_s) - self._dropped), len(buffer))
-        span = buffer[first:last].copy()
+        span = zero_nonfinite(buffer[first:last].copy())
         # Keep from this span's start on: the next span may begin inside it (overlapping windows).
         self._pieces, self._buffered = [buffer[first:]], len(buffer) - first
         self._dropped += first

@@ -51,7 +51,7 @@ def test_a_stream_whose_rate_changes_keeps_its_length_and_pitch(tmp_path):
     path = _joined(tmp_path, "rate.mp3", (44100, 1), (22050, 1))
     audio = AudioFile(path)
     assert audio.command_reason == "its sample rate changes from 44100 to 22050 Hz at 5.0 s"
-    assert isinstance(audio.frames().frames, FfmpegFrames)
+    assert isinstance(audio.frames(), FfmpegFrames)
     total = sum(len(block) for _start_s, block in audio.blocks())
     assert abs(total / SAMPLE_RATE - 10.0) < 0.2  # was 7.6 s: the 22.05 kHz part came out at twice the speed
     assert audio.ends_early is None
@@ -69,7 +69,7 @@ def test_two_ogg_vorbis_streams_joined_are_decoded_whole(tmp_path):
         parts.append((tmp_path / name).read_bytes())
     (tmp_path / "chained.ogg").write_bytes(b"".join(parts))  # an Icecast capture is such a chain
     audio = AudioFile(tmp_path / "chained.ogg")
-    assert audio.command_reason is not None and isinstance(audio.frames().frames, FfmpegFrames)
+    assert audio.command_reason is not None and isinstance(audio.frames(), FfmpegFrames)
     assert abs(sum(len(block) for _start_s, block in audio.blocks()) / SAMPLE_RATE - 10.0) < 0.2
 
 
@@ -77,7 +77,7 @@ def test_a_stream_of_one_format_stays_with_torchcodec_and_other_codecs_are_not_s
     path = tmp_path / "one.mp3"
     path.write_bytes(_mp3_part(tmp_path / "a.mp3", 300, 44100, 2) + _mp3_part(tmp_path / "b.mp3", 500, 44100, 2))
     audio = AudioFile(path)
-    assert audio.command_reason is None and isinstance(audio.frames().frames, DecodedFrames)
+    assert audio.command_reason is None and isinstance(audio.frames(), DecodedFrames)
     # AAC in MP4 ends on a frame whose duration the edit list trims: one frame at another rate is no change.
     # (3.0116 s: the last frame keeps 717 of its 1024 samples, 16 ms, long enough to be judged.)
     assert AudioFile(make_tone(tmp_path / "t.m4a", seconds=3.0116)).command_reason is None
