@@ -195,13 +195,15 @@ class AudioFile:
                 buffer[filled:filled + take] = frame[:take]
                 filled, frame = filled + take, frame[take:]
                 if filled == block_samples:
-                    nonfinite += _nonfinite_spans(buffer, produced, nonfinite_spans)
-                    yield block_start, zero_nonfinite(buffer.copy())
+                    block = buffer.copy()
+                    nonfinite += _zero_nonfinite_noting_where(block, produced, nonfinite_spans)
+                    yield block_start, block
                     produced += filled
                     block_start, filled = block_start + block_samples / SAMPLE_RATE, 0
         if filled:
-            nonfinite += _nonfinite_spans(buffer[:filled], produced, nonfinite_spans)
-            yield block_start, zero_nonfinite(buffer[:filled].copy())
+            block = buffer[:filled].copy()
+            nonfinite += _zero_nonfinite_noting_where(block, produced, nonfinite_spans)
+            yield block_start, block
             produced += filled
         if not produced:
             raise DecodeError("no audio samples decoded (no audio stream, or zero length)")
@@ -249,13 +251,14 @@ def zero_nonfinite(samples: np.ndarray) -> np.ndarray:
     return samples
 
 
-def _nonfinite_spans(block: np.ndarray, first_sample: int, spans: list[tuple[float, float]]) -> int:
-    """Add where `block` (starting at sample `first_sample`) holds NaN or infinite samples to `spans`, as
+def _zero_nonfinite_noting_where(block: np.ndarray, first_sample: int, spans: list[tuple[float, float]]) -> int:
+    """`zero_nonfinite` of `block` (starting at sample `first_sample`), adding where they were to `spans` as
     (start, end) seconds, a burst closer than NONFINITE_BURST_GAP_S to the last one joining it; return how
-    many it holds."""
+    many it held."""
     if np.isfinite(block.sum()):
         return 0
     where = np.flatnonzero(~np.isfinite(block))
+    block[where] = 0.0
     runs = np.split(where, np.flatnonzero(np.diff(where) > NONFINITE_BURST_GAP_S * SAMPLE_RATE) + 1)
     for run in (run for run in runs if len(run)):  # none where the sum overflowed
         start, end = (first_sample + run[0]) / SAMPLE_RATE, (first_sample + run[-1] + 1) / SAMPLE_RATE
