@@ -6,9 +6,9 @@
 The store is what adding recordings to an archive looks like: the previous
 output holds (1 - new-share) of the recordings, this run's parts the rest, in
 parts of --part-recordings recordings (1: a run with --commit-every 1, or one
-over many short clips, resumed after a crash: thousands of parts). Rows are `dataset_scale.build_table`'s. Each way runs
-in a fresh process (spawned; its peak RSS is its own VmHWM) on its own copy of
-the store:
+over many short clips, resumed after a crash: thousands of parts). Rows are
+`dataset_scale.build_table`'s. Each way runs in a fresh process (spawned; its
+peak RSS is its own VmHWM) on its own copy of the store:
 
 - objects: what `run_corpus` did before: every stored row as a `SegmentRow`
   (`existing_rows`), `done_tasks`, `merge_rows`, one `rows_to_table`, write;
@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dataset_scale import build_table  # noqa: E402
 
 WANTED = {"caption": "ab12", "summary": "9f00", "transcript": "cd34"}
+
+
 def make_store(out: Path, rows: int, recordings: int, new_share: float,
                part_recordings: int = 20) -> dict[str, list[str]]:
     """Write the previous output and this run's parts; return today's paths (key -> source paths)."""
