@@ -47,11 +47,24 @@ def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
 
 def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:
     """What query and export write never lands on the dataset they read, or in its folder: an `hf` export
-    over `captions.parquet` replaced it, and one into a sharded dataset's folder doubled its rows."""
+    over `captions.parquet` replaced it, and one into a sharded dataset's folder doubled its rows. Nor is it
+    named as a recording: `--out talk.wav`, meant as another name, replaced the recording with JSON."""
+    from omni_caption.pipelines.discover import is_media
+
     target, source = out.resolve(), dataset.resolve()
     if target == source or source in target.parents:
         raise ValueError(f"{option} {out} would overwrite the dataset being read ({dataset}), or write into its "
                          "folder: give a path beside it")
+    if is_media(out):
+        raise ValueError(f"{option} {out} is named as a recording ({out.suffix}): give the output another name")
+
+
+def refuse_folder_over_file(fmt: str, out: Path) -> None:
+    """A format that writes a folder, given a file: said so, not as `[Errno 17] File exists`."""
+    if fmt in ("srt", "vtt", "lhotse") or (fmt == "hf" and out.suffix != ".parquet"):
+        if out.exists() and not out.is_dir():
+            also = " (or a .parquet file)" if fmt == "hf" else ""
+            raise ValueError(f"--out {out} is a file, and --format {fmt} writes a folder{also}: give a folder")
 
 
 def write_query_parquet(relation, output: Path, dataset: Path) -> int:
@@ -222,6 +235,7 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
                                f"--format {fmt} does not read them")
     try:
         refuse_writing_over(dataset, out, "--out")
+        refuse_folder_over_file(fmt, out)
         if fmt == "jsonl":
             result = export_formats.export_jsonl(dataset, out)
         elif fmt == "hf":

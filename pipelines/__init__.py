@@ -3,7 +3,8 @@
 from .cuts import CutChanged
 from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, decode_audio
 from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
-from .run import OutputPathError, RayOptions, RunOptions, RunSummary, run_corpus
+from .output_checks import OutputPathError
+from .run import RayOptions, RunOptions, RunSummary, run_corpus
 from .segment import Segment, SegmentationOptions, TimeSpan, caption_chunks, segments_for, utterance_windows
 from .vad import SileroVad, VadOptions, VadResult
 

@@ -12,8 +12,6 @@ the same stage functions (pipelines/stages.py).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -23,12 +21,11 @@ from pathlib import Path
 from omni_caption import __version__
 from omni_caption.captioner import (DEFAULT_MAX_NEW_TOKENS, PROMPT_VERSION, TINY_RANDOM_MAX_NEW_TOKENS, TaskConfig,
                                     with_agreement_flag)
-from omni_caption.file_kinds import special_file_kind
 from omni_caption.model import resolve_model
 from omni_caption.model.families import detect_family
 from omni_caption.model.hub import hub_access
 from omni_caption.model.loading import check_device_name, pick_device
-from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, NotADataset, PartStore, SegmentRow, StoredRows, done_tasks,
+from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentRow, StoredRows, done_tasks,
                                   merge_in_chunks, rows_to_table)
 
 from .cuts import check_cut, cut_of, known_cuts
@@ -38,18 +35,15 @@ from .file_hashes import hashes_file, resume_keys
 from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s
 from .local_engine import LocalEngine
 from .options import ENGINES, RayOptions, RunOptions
+from .output_checks import check_output
 from .output_lock import OutputLock
 from .progress import RunProgress
 from .segmenter import source_findings
 from .speakers import SPEAKER_TASK, diarization_hash
 from .stages import GroupWork, ModelStage, SpeakerStage, plan_stages
 
-__all__ = ["ENGINES", "EarlierRecordings", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "check_output",
+__all__ = ["ENGINES", "EarlierRecordings", "RayOptions", "RunOptions", "RunSummary",
            "paths_by_key", "run_corpus", "still_to_do", "task_configs", "wanted_hashes"]
-
-
-class OutputPathError(OSError):
-    pass
 
 
 @dataclass
@@ -76,44 +70,11 @@ class RunSummary:
         return self.run_audio_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def check_output_path(out: Path) -> None:
-    kind = special_file_kind(out)
-    if kind:  # renamed over, /dev/null would become a regular file (for root, who may)
-        raise OutputPathError(f"--out {out} is {kind}, not a dataset: a run writes a .parquet file (with its .parts/ "
-                              "and .lock beside it) or a folder/ of shards")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputPathError(f"--out {out}: folder {parent} does not exist")
-    try:  # really try: permission bits say nothing for root, read-only mounts, or full disks
-        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputPathError(f"--out {out}: folder {parent} is not writable ({exc.strerror})") from exc
-
-
 def input_roots(inputs: list[str | Path], listed: Sequence[str]) -> list[str]:
     """Where the recordings' `source_path`s are relative to, for the run config (export finds files by it):
     the inputs, and the working folder that a list's relative paths start from."""
     roots = [str(Path(p).resolve()) for p in inputs]
     return roots + [str(Path.cwd())] if listed else roots
-
-
-def check_output(store: PartStore, overwrite: bool) -> None:
-    """`--out` can be written, and what it holds already is a dataset of ours (else it would be replaced)."""
-    check_output_path(store.out_path)
-    others = store.foreign_entries()
-    if others:  # `--out recordings`, meant as a file name, would put shards among the recordings
-        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise OutputPathError(f"--out {store.out_path}: the folder holds other things than shards ({listed}); a "
-                              "sharded dataset needs a folder of its own: give a new or empty folder, or a .parquet "
-                              "file")
-    if not overwrite:
-        try:
-            store.check_outputs()
-        except NotADataset as exc:
-            raise OutputPathError(f"--out {store.out_path}: {exc}; give another --out, or add --overwrite "
-                                  f"to replace it") from exc
 
 
 def task_configs(options: RunOptions) -> list[TaskConfig]:

@@ -18,7 +18,8 @@ from .decode import AudioFile, DecodeError
 from .discover import discover, ignored_line
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
-from .run import EarlierRecordings, check_output, paths_by_key, still_to_do, task_configs, wanted_hashes
+from .output_checks import check_output
+from .run import EarlierRecordings, paths_by_key, still_to_do, task_configs, wanted_hashes
 from .segmenter import unreadable_reason
 from .speakers import SPEAKER_TASK
 from .stages import SpeakerStage, plan_stages

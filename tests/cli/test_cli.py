@@ -143,31 +143,61 @@ def test_unwritable_out(tmp_path, cache_dir):
     assert result.exit_code == 1 and "not writable" in result.output
 
 
-@pytest.mark.parametrize("foreign, why", [
-    ("table", "is Parquet but not an omni-caption dataset (no recording_id, source_path, source_sha256, status "
-              "columns)"),
-    ("mp3", "is not a whole Parquet file (another kind of file)"),
-])
-def test_an_out_that_holds_someone_elses_file_is_left_alone(tmp_path, cache_dir, tiny_dir, foreign, why):
+def test_an_out_that_holds_someone_elses_parquet_is_replaced_only_when_asked(tmp_path, cache_dir, tiny_dir):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     out = tmp_path / "theirs.parquet"
-    if foreign == "table":
-        pq.write_table(pa.table({"a": [1, 2, 3]}), out)
-    else:
-        shutil.copy(EXAMPLES / "podcast_episode.mp3", out)
+    pq.write_table(pa.table({"a": [1, 2, 3]}), out)
     before = out.read_bytes()
     args = [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir),
             "--max-new-tokens", "3", "--quiet"]
     for extra in ([], ["--dry-run"]):
         result = CliRunner().invoke(cli, args + extra)
         assert result.exit_code == 1 and result.output.strip() == (
-            f"Error: --out {out}: {out} {why}; give another --out, or add --overwrite to replace it")
+            f"Error: --out {out}: {out} is Parquet but not an omni-caption dataset (no recording_id, source_path, "
+            "source_sha256, status columns); give another --out, or add --overwrite to replace it")
         assert out.read_bytes() == before
     result = CliRunner().invoke(cli, args + ["--overwrite"])  # asked for: replaced by a dataset of ours
     assert result.exit_code == 0, result.output
     assert pq.read_schema(out).names[:2] == ["recording_id", "source_path"]
+
+
+@pytest.mark.parametrize("name", ["theirs.parquet", "notes.txt"])
+def test_an_out_that_is_not_parquet_is_never_replaced(tmp_path, cache_dir, tiny_dir, name):
+    out = tmp_path / name
+    shutil.copy(EXAMPLES / "podcast_episode.mp3", out)
+    before = out.read_bytes()
+    args = [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir),
+            "--max-new-tokens", "3", "--quiet"]
+    for extra in ([], ["--dry-run"], ["--overwrite"]):
+        result = CliRunner().invoke(cli, args + extra)
+        assert result.exit_code == 1 and result.output.strip() == (
+            f"Error: --out {out} is not a Parquet file (another kind of file): give another --out; --overwrite "
+            "replaces only a dataset")
+        assert out.read_bytes() == before
+
+
+def test_an_out_named_as_one_of_the_recordings_is_refused_before_it_is_touched(tmp_path, cache_dir, tiny_dir):
+    talks = tmp_path / "talks"
+    shutil.copytree(EXAMPLES / "meetings", talks)
+    victim = sorted(talks.iterdir())[0]
+    before = victim.read_bytes()
+    result = CliRunner().invoke(cli, [str(talks), "--out", str(victim), "--overwrite", "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--quiet"])
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"Error: --out {victim} is named as a recording ({victim.suffix}), not a dataset: name it .parquet, or give "
+        "a folder/ for shards")
+    assert victim.read_bytes() == before
+
+
+def test_an_empty_file_at_out_is_taken_with_overwrite(tmp_path, cache_dir, tiny_dir):
+    out = tmp_path / "captions.parquet"
+    out.touch()  # as `mktemp` leaves it: nothing to lose
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(out), "--overwrite", "--model",
+                                      "tiny-random", "--cache-dir", str(cache_dir), "--max-new-tokens", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 0
 
 
 def test_debug_shows_traceback(tmp_path):

@@ -83,6 +83,30 @@ def test_export_never_writes_over_the_dataset_or_into_its_folder(dataset, shards
     assert inside.exit_code == 1 and sorted(p.name for p in shards.rglob("*")) == shards_before
 
 
+@pytest.mark.parametrize("command", [("export", "--format", "jsonl", "--out"), ("export", "--format", "hf", "--out"),
+                                     ("query", "SELECT 1 AS a", "--format", "parquet", "--output")])
+def test_nothing_is_written_over_a_file_named_as_a_recording(dataset, tmp_path, command):
+    """`export ... --out talk.wav`, meant as another name, replaced that recording with JSON."""
+    recording = tmp_path / "talk.wav"
+    recording.write_bytes(b"RIFF....WAVE")
+    name, *rest = command
+    result = invoke(name, dataset, *rest, recording)
+    option = rest[-1]
+    assert result.exit_code == 1 and result.output == (
+        f"Error: {option} {recording} is named as a recording (.wav): give the output another name\n")
+    assert recording.read_bytes() == b"RIFF....WAVE"
+
+
+@pytest.mark.parametrize("fmt, also", [("srt", ""), ("vtt", ""), ("lhotse", ""), ("hf", " (or a .parquet file)")])
+def test_a_folder_export_given_a_file_says_so(dataset, tmp_path, fmt, also):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    result = invoke("export", dataset, "--format", fmt, "--out", notes)
+    assert result.exit_code == 1 and result.output == (
+        f"Error: --out {notes} is a file, and --format {fmt} writes a folder{also}: give a folder\n")
+    assert notes.read_text() == "mine"
+
+
 def test_search_table_json_csv(dataset):
     table = invoke("search", dataset, "dog barking")
     assert table.exit_code == 0, table.output

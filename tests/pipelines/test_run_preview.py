@@ -58,7 +58,7 @@ def test_the_preview_agrees_with_what_the_run_then_does(folder, tmp_path, cache_
 
 def test_an_unwritable_output_or_a_missing_model_stops_the_preview_as_it_would_the_run(folder, tmp_path, cache_dir):
     from omni_caption.model import UnknownModelError
-    from omni_caption.pipelines.run import OutputPathError
+    from omni_caption.pipelines.output_checks import OutputPathError
 
     with pytest.raises(OutputPathError):
         preview_run([folder], tmp_path / "missing" / "o.parquet", options(cache_dir))

@@ -169,7 +169,7 @@ def test_qwen25_voices_through_the_same_command(dataset, options, tiny25_dir):
 
 def test_voices_are_not_written_into_a_sharded_datasets_own_folder(dataset, options, tmp_path):
     """A later run on the dataset then refused its folder: 'holds other things than shards (voices/)'."""
-    from omni_caption.pipelines.run import check_output
+    from omni_caption.pipelines.output_checks import check_output
     from omni_caption.schemas import PartStore
 
     sharded = tmp_path / "ds"
