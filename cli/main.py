@@ -43,6 +43,19 @@ class MainJobGroup(DefaultGroup):
         return super().get_command(ctx, cmd_name)
 
 
+class SqlCommand(click.Command):
+    """SQL that opens with a `--` comment (a saved query, passed as "$(cat report.sql)") is the SQL, where click
+    took it for an unknown option: no option's name holds whitespace, and such SQL does before any `=`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, ["\n" + arg if _opens_with_sql_comment(arg) else arg for arg in args])
+
+
+def _opens_with_sql_comment(arg: str) -> bool:
+    name = arg.split("=", 1)[0]
+    return arg.startswith("--") and any(char.isspace() for char in name)
+
+
 @click.group(cls=MainJobGroup, default="run", default_if_no_args=False)
 @click.version_option(__version__, prog_name="omni-caption")
 def cli():
@@ -278,7 +291,7 @@ def _sigterm_stops_the_run():
         signal.signal(signal.SIGTERM, previous)
 
 
-@cli.command(name="query")
+@cli.command(name="query", cls=SqlCommand)
 @click.argument("dataset", type=DatasetPath())
 @click.argument("sql")
 @click.option("--format", "fmt", default="table", show_default=True,
@@ -295,6 +308,8 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
     Views: `segments` (one row per segment) and `recordings` (one per file).
 
         omni-caption query captions.parquet "SELECT count(*) FROM segments"
+
+    SQL '-' reads it from stdin: `query captions.parquet - < report.sql`.
     """
     import duckdb
 
@@ -302,6 +317,8 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
     from .query_output import csv_value, json_value, table_text
 
+    if sql == "-":
+        sql = sys.stdin.read()
     if (fmt == "parquet") != (output is not None):
         raise click.UsageError("--format parquet needs --output FILE (and --output needs --format parquet)")
     try:

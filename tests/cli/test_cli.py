@@ -81,6 +81,20 @@ def test_query_refuses_writes(demo_run):
     assert result.exit_code == 1 and "only SELECT" in result.output
 
 
+def test_query_takes_sql_that_opens_with_a_comment_or_comes_on_stdin(demo_run, tmp_path):
+    """Saved SQL opens with a `-- comment`: passed as "$(cat report.sql)", click took it for an unknown option."""
+    _, out = demo_run
+    saved = "-- how many rows\nSELECT count(*) AS n FROM segments"
+    runner = CliRunner()
+    for args, stdin in (([saved, "--format", "json"], None), (["--format=json", saved], None),
+                        (["-", "--format", "json"], saved)):
+        result = runner.invoke(cli, ["query", str(out), *args], input=stdin)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output) == {"n": 6}
+    typo = runner.invoke(cli, ["query", str(out), "SELECT 1", "--fromat", "json"])
+    assert typo.exit_code == 2 and "No such option '--fromat'. Did you mean '--format'?" in typo.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["missing-folder", "--out", "{tmp}/x.parquet"], "input path does not exist"),
     (["s3://bucket/recordings", "--out", "{tmp}/x.parquet"], "s3://bucket/recordings: a URL"),

@@ -29,6 +29,15 @@ def test_writes_are_refused(dataset, sql):
         run_query(dataset, sql)
 
 
+def test_a_pivot_is_read_only_though_duckdb_makes_it_an_enum_first(dataset):
+    """A PIVOT without an IN list is two statements to DuckDB, its own CREATE TYPE first: it was refused as CREATE."""
+    pivot = run_query(dataset, "PIVOT segments ON status USING count(*) GROUP BY source_path ORDER BY 1")
+    assert pivot.columns == ["source_path", "error", "ok"]
+    assert pivot.fetchall() == [("a.wav", 0, 2), ("b.mp3", 1, 0)]
+    with pytest.raises(QueryRefused, match="got COPY"):
+        run_query(dataset, "PIVOT segments ON status USING count(*); COPY segments TO 'x.csv'")
+
+
 @pytest.mark.parametrize("name", ["runs [1]", "runs*", "it's?", "a\\b"])
 def test_a_dataset_is_read_by_its_own_name_whatever_glob_characters_it_holds(tmp_path, name):
     """DuckDB globs every name its reader is given: `runs [1]/` found no files, and `runs*/` read the shards of
