@@ -148,6 +148,7 @@ def cached_build(target: Path, build_into: Callable[[Path], None], marker: str =
     try:
         with quiet_transformers():
             build_into(staging)
+        _as_new_files_are(staging)
         try:
             staging.rename(target)
         except OSError:
@@ -156,3 +157,12 @@ def cached_build(target: Path, build_into: Callable[[Path], None], marker: str =
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _as_new_files_are(folder: Path) -> None:
+    """Every file readable as the umask allows any new file: safetensors writes its weights 0600, which kept a
+    team's shared cache folder's model to the user who built it (the folder's own mode is mkdir's, umask'd)."""
+    mode = folder.stat().st_mode & 0o666
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            path.chmod(mode)

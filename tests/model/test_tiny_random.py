@@ -110,3 +110,28 @@ def test_thinker_talker_code2wav_generate_speech(cache_dir):
                                           talker_max_new_tokens=4)
     assert text_ids.shape[1] > inputs["input_ids"].shape[1]
     assert audio is not None and audio.numel() > 0
+
+
+def test_a_built_model_is_readable_by_whom_the_umask_allows(tmp_path, tiny_dir):
+    """safetensors writes weights 0600: a team's shared cache folder kept its tiny model to its first user."""
+    import stat
+
+    from safetensors.torch import save_file
+
+    from omni_caption.model.tiny_build import cached_build
+
+    def build(staging):
+        save_file({"w": torch.zeros(2)}, str(staging / "model.safetensors"))
+        (staging / "config.json").write_text("{}")
+
+    previous = os.umask(0o022)
+    try:
+        built = cached_build(tmp_path / "shared" / "tiny", build)
+    finally:
+        os.umask(previous)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in built.iterdir()} == {
+        "model.safetensors": 0o644, "config.json": 0o644}
+    # The cache the suite built, under the suite's umask: no file is kept from others more than it says.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in tiny_dir.iterdir() if p.is_file())
