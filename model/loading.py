@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,10 @@ def load_model(spec: str | ModelSource, options: LoadOptions = LoadOptions()) ->
             )
             model, loading_info = loaded if isinstance(loaded, tuple) else (loaded, {})
     except OSError as exc:
+        unreadable = unreadable_files(Path(source.location)) if source.is_local else []
+        if unreadable:  # safetensors says "No such file or directory" of a file this user may not read
+            raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: this user may not read "
+                                 f"{', '.join(unreadable)} (its owner can `chmod a+r` it)") from exc
         first_sentence = (str(exc).split(". ")[0] or type(exc).__name__).strip()
         raise ModelLoadError(f"cannot load model {source.spec!r} from {source.location}: {first_sentence}") from exc
     except SafetensorError as exc:  # an interrupted download leaves a weights file cut short
@@ -198,3 +203,8 @@ def damaged_weights(folder: Path) -> list[str]:
         except (SafetensorError, OSError):
             damaged.append(path.name)
     return damaged
+
+
+def unreadable_files(folder: Path) -> list[str]:
+    """The files of a model folder that this user may not read (weights saved 0600 by another user)."""
+    return sorted(p.name for p in folder.glob("*") if p.is_file() and not os.access(p, os.R_OK, effective_ids=True))

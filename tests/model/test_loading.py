@@ -1,5 +1,7 @@
 """Loading a model: the device a run asks for, and a damaged checkpoint, each said in one line."""
 
+import os
+
 import pytest
 import torch
 
@@ -69,6 +71,17 @@ def test_weights_cut_short_by_an_interrupted_download_are_named_with_what_to_do(
     with open(weights, "r+b") as f:
         f.truncate(weights.stat().st_size // 2)
     with pytest.raises(ModelLoadError, match=r"model\.safetensors is damaged or incomplete .*; download it again$"):
+        load_model(str(model_copy), LoadOptions(device="cpu", cache_dir=cache_dir))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file: run as a user (CI runs as root)")
+def test_weights_this_user_may_not_read_are_named_not_called_missing(model_copy, cache_dir):
+    """safetensors calls a weights file another user saved 0600 "No such file or directory"."""
+    from omni_caption.model import LoadOptions, load_model
+
+    (model_copy / "model.safetensors").chmod(0o000)
+    with pytest.raises(ModelLoadError, match=r": this user may not read model\.safetensors \(its owner can `chmod a\+r` "
+                                             r"it\)$"):
         load_model(str(model_copy), LoadOptions(device="cpu", cache_dir=cache_dir))
 
 
