@@ -9,8 +9,13 @@ from pathlib import Path
 import click
 
 
+# Commands other than the run that take --config, each reading its own [table] of the file.
+COMMAND_TABLES = ("speak",)
+
+
 def load_config_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Its keys become the command's defaults (click's default_map).
+    """Its keys become the command's defaults (click's default_map): the run's at the top of the file, another
+    command's under its own table (`[speak]`), so one file serves a project.
 
     A key names an option as its flag does (`max-new-tokens`) or as Python does (`max_new_tokens`). An
     unknown key is an error, not ignored: a misspelt `max_new_token = 64` would otherwise run the whole
@@ -22,20 +27,28 @@ def load_config_file(ctx: click.Context, _param: click.Parameter, value: str | N
         data = tomllib.loads(Path(value).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise click.BadParameter(f"cannot read {value}: {exc}") from exc
+    for key, setting in data.items():
+        if isinstance(setting, dict) and key not in COMMAND_TABLES:
+            raise click.BadParameter(f"{value}: [{key}] is a table of no command (tables: "
+                                     f"{', '.join(f'[{t}]' for t in COMMAND_TABLES)}); put the run's options at the "
+                                     "top of the file, before any [table]")
+    own = data if ctx.command.name not in COMMAND_TABLES else data.get(ctx.command.name, {})
+    where = value if own is data else f"{value} [{ctx.command.name}]"
     names = option_names(ctx.command)
     params = {param.name: param for param in ctx.command.params}
     defaults = {}
-    for key, setting in data.items():
+    for key, setting in own.items():
         if isinstance(setting, dict):
-            raise click.BadParameter(f"{value}: [{key}] is a table; put the options at the top of the file, "
-                                     "before any [table]")
+            if own is data:
+                continue  # another command's table
+            raise click.BadParameter(f"{where}: [{key}] is a table; give {ctx.command.name}'s options as keys")
         flag = key.replace("_", "-")
         name = names.get(flag)
         if name is None:
             close = difflib.get_close_matches(flag, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; options: {', '.join(sorted(names))}"
-            raise click.BadParameter(f"{value}: {key!r} is not an option of this command{hint}")
-        defaults[name] = _setting(params[name], setting, f"{value}: {key} = {_toml_text(setting)}")
+            raise click.BadParameter(f"{where}: {key!r} is not an option of this command{hint}")
+        defaults[name] = _setting(params[name], setting, f"{where}: {key} = {_toml_text(setting)}")
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .config_file import load_config_file
 from .dataset_commands import DatasetPath, fail
 from .shown_text import printable
 
@@ -38,6 +39,9 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")
 @click.option("--cache-dir", default=None, type=click.Path(path_type=Path), help="Where tiny-random is built.")
+@click.option("--config", type=click.Path(dir_okay=False), callback=load_config_file, is_eager=True,
+              expose_value=False, help="TOML file whose [speak] table holds defaults for these options (the run's "
+                                       "own --config file can carry it).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
 def speak_command(ctx, dataset, out_dir, speaker, where, text_column, model, stream, batch_size, max_piece_chars,

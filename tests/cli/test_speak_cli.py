@@ -42,3 +42,28 @@ def test_speak_and_run_offer_the_same_dtypes(tmp_path):
         result = CliRunner().invoke(cli, [*command, "--dtype", "bf16"])
         assert result.exit_code == 2
         assert "'bf16' is not one of 'auto', 'bfloat16', 'float16', 'float32'" in result.output
+
+
+def test_one_config_file_serves_the_run_at_its_top_and_speak_under_its_table(tmp_path, cache_dir, tiny_dir):
+    recordings = tmp_path / "recordings"
+    recordings.mkdir()
+    shutil.copy(EXAMPLES / "field" / "voice_memo.m4a", recordings)
+    out = tmp_path / "captions.parquet"
+    config = tmp_path / "project.toml"
+    config.write_text(f'model = "tiny-random"\ntasks = ["caption"]\nmax-new-tokens = 12\ncache-dir = "{cache_dir}"\n'
+                      f'greedy = true\n\n[speak]\nmodel = "tiny-random"\ncache-dir = "{cache_dir}"\n'
+                      f'out = "{tmp_path / "voices"}"\ntext-column = "caption"\nspeaker = "bob"\n')
+    ran = CliRunner().invoke(cli, [str(recordings), "--out", str(out), "--config", str(config), "--quiet"])
+    assert ran.exit_code == 0, ran.output
+    refused = CliRunner().invoke(cli, ["speak", str(out), "--config", str(config)])  # its table's speaker
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == ["Error: unknown speaker 'bob': choose one of aiden, chelsie, ethan"]
+    spoken = CliRunner().invoke(cli, ["speak", str(out), "--config", str(config), "--speaker", "chelsie"])
+    assert spoken.exit_code == 0, spoken.output
+    (wav,) = (tmp_path / "voices").glob("*.wav")
+    assert wav.name.startswith("voice_memo.") and wav.name.endswith("-00000.wav")  # a row's caption, not a summary
+    config.write_text(config.read_text() + "speakr = \"chelsie\"\n")
+    misspelt = CliRunner().invoke(cli, ["speak", str(out), "--config", str(config)])
+    assert misspelt.exit_code == 2
+    assert f"{config} [speak]: 'speakr' is not an option of this command (did you mean 'speaker'?)" in " ".join(
+        misspelt.output.split())
