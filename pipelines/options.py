@@ -67,6 +67,12 @@ class RunOptions:
         # than a run of ('c', 'a', 'p', ...) tasks or a language the prompt was never meant to name.
         if isinstance(self.tasks, str):
             object.__setattr__(self, "tasks", tuple(t.strip() for t in self.tasks.split(",") if t.strip()))
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        if self.cache_dir is not None:  # a str from a program: `cache_dir / name` failed deep in the run
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        for name, least, optional in (("max_new_tokens", 1, True), ("group_recordings", 1, True),
+                                      ("segment_threads", 1, True), ("rows_per_shard", 1, False)):
+            _check_whole_number(name, getattr(self, name), least, optional)
         object.__setattr__(self, "language", normalise_language(self.language))
         if not MIN_CHUNK_S <= self.max_chunk_s <= MAX_CHUNK_S:
             raise ValueError(f"max_chunk_s must be {MIN_CHUNK_S:g} to {MAX_CHUNK_S:g} s, not {self.max_chunk_s}")
@@ -109,6 +115,13 @@ class RunOptions:
 
     def model_for(self, task: str) -> str:
         return self.task_models.get(task) or self.model or DEFAULT_PRESET[task]
+
+
+def _check_whole_number(name: str, value, least: int, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be {'None or ' if optional else ''}a whole number from {least}, not {value!r}")
 
 
 def _usable_cpus() -> int:
