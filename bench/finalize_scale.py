@@ -13,7 +13,10 @@ peak RSS is its own VmHWM) on its own copy of the store:
 - objects: what `run_corpus` did before: every stored row as a `SegmentRow`
   (`existing_rows`), `done_tasks`, `merge_rows`, one `rows_to_table`, write;
 - chunked: `done_tasks` over `StoredRows.states()` (four columns), then
-  `merge_in_chunks` into `finalize_chunks` (a chunk of recordings at a time).
+  `merge_in_chunks` into `finalize_chunks` (a chunk of recordings at a time);
+- rerun: what a run with nothing to do does now (use --new-share 0): the
+  output is found current (`PartStore.holds_exactly`) and only read, its rows
+  counted for the run's report, never rewritten.
 
 Both outputs must be equal, row for row.
 """
@@ -53,7 +56,7 @@ def make_store(out: Path, rows: int, recordings: int, new_share: float,
     new = unique[int(len(unique) * (1 - new_share)):]
     store = PartStore(out / "captions.parquet")
     info = DatasetInfo(tool_version="bench", run_config={})
-    is_new = pc.is_in(paths, value_set=pa.array(new))
+    is_new = pc.is_in(paths, value_set=pa.array(new, type=pa.string()))
     write_table_atomic(table.filter(pc.invert(is_new)), store.out_path, info)
     for i in range(0, len(new), part_recordings):
         group = pa.array(new[i:i + part_recordings])
@@ -76,6 +79,14 @@ def finalize(way: str, out: str, current_paths: dict[str, list[str]], result) ->
     started = time.perf_counter()
     if way == "objects":
         store.finalize(merge_rows(store.existing_rows(), WANTED, current_paths), info)
+    elif way == "rerun":
+        from omni_caption.pipelines.run import COUNTED_COLUMNS, RunSummary, _counted
+
+        if not store.holds_exactly(info, audio=False):
+            result.put({"error": "rerun: the output is not found current (give --new-share 0)"})
+            return
+        for _ in _counted(RunSummary(), store.final_row_chunks(columns=COUNTED_COLUMNS)):
+            pass
     else:
         store.finalize_chunks(merge_in_chunks(store.stored(), WANTED, current_paths), info)
     result.put({"resume_s": resume_s, "finalize_s": time.perf_counter() - started, "done": len(done),
@@ -126,10 +137,12 @@ def main() -> None:
         copy = out / way
         shutil.copytree(source, copy)
         figures = run_in_fresh_process(way, copy, current_paths)
+        if "error" in figures:
+            raise SystemExit(figures["error"])
         outputs[way] = pq.read_table(copy / "captions.parquet")
         print(f"  {way:<8} resume check {figures['resume_s']:6.2f} s   finalize {figures['finalize_s']:6.2f} s   "
               f"peak RSS {figures['peak_rss_mib']:7,.0f} MiB   ({figures['done']:,} recordings done)")
-    tables = list(outputs.values())
+    tables = [table for way, table in outputs.items() if way != "rerun"]  # rerun writes nothing
     if len(tables) > 1:
         same = all(t.replace_schema_metadata().equals(tables[0].replace_schema_metadata()) for t in tables[1:])
         print(f"outputs equal: {same}  ({tables[0].num_rows:,} rows)")

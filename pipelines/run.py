@@ -167,11 +167,16 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
             # A dataset that holds audio stays one: a run without --embed-audio (another task, a new model)
             # embeds its new and redone segments too, rather than leave some rows without their audio.
             embed = options.embed_audio or store.has_audio()
-            chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, embed)
-            written: set[str] = set()
-            store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked,
-                                           written=written),
-                                  DatasetInfo(tool_version=__version__, run_config=run_config), audio=embed)
+            info, written = DatasetInfo(tool_version=__version__, run_config=run_config), set()
+            if _already_current(store, info, embed, stored, current_paths, earlier.kept):
+                # Left untouched, it is not rewritten for minutes by a cron job's rerun, nor seen as changed by a sync.
+                rows = store.final_row_chunks(columns=COUNTED_COLUMNS)
+                for _ in _counted(summary, rows, skip=earlier.kept_paths(), written=written):
+                    pass
+            else:
+                chunks = _final_chunks(stored, current_paths, earlier.kept, sources, wanted, embed)
+                store.finalize_chunks(_counted(summary, chunks, skip=earlier.kept_paths(), worked=worked,
+                                               written=written), info, audio=embed)
             # Every input leaves a row, an error row at worst; one that left none would vanish unseen.
             summary.warning_lines += [f"{s.source_path}: no rows came out of it (a bug: please report it); "
                                       f"the next run tries it again" for s in sources if s.source_path not in written]
@@ -250,6 +255,14 @@ def paths_by_key(sources: list[SourceFile], keys: dict[str, str]) -> dict[str, l
     return current_paths
 
 
+def _already_current(store: PartStore, info: DatasetInfo, embed: bool, stored: StoredRows,
+                     current_paths: dict[str, list[str]], kept: frozenset[str]) -> bool:
+    """The output is what finalizing would write again: no part to merge, the same settings, nothing to drop,
+    and every recording under the paths it has now (a moved file is not redone, but its rows move)."""
+    return (store.holds_exactly(info, embed) and set(stored.keys()) <= set(current_paths) | kept
+            and all(stored.latest_paths(key) == set(paths) for key, paths in current_paths.items()))
+
+
 def _final_chunks(stored: StoredRows, current_paths: dict[str, list[str]], kept: frozenset[str],
                   sources: list[SourceFile], wanted: dict[str, str], embed: bool) -> Iterator[list[SegmentRow]]:
     """The output rows, merged a chunk of recordings at a time so memory stays flat at any corpus size."""
@@ -317,6 +330,11 @@ def _manifest(spec: str, tasks: dict[str, str], group: list[SourceFile], keys: d
               options: RunOptions) -> dict:
     return {"tool_version": __version__, "stage_model": spec, "tasks": tasks, "cut": cut_of(options),
             "recordings": [{"source_path": s.source_path, "key": keys[s.source_path]} for s in group]}
+
+
+# What `_counted` reads of a row (and SegmentRow needs), where the rows are only counted.
+COUNTED_COLUMNS = ("recording_id", "source_path", "source_sha256", "recording_duration_s", "segment_index", "start_s",
+                   "end_s", "status", "error", "flags")
 
 
 def _counted(summary: RunSummary, chunks: Iterator[list[SegmentRow]],

@@ -100,12 +100,14 @@ class PartStore:
         """All rows already written, oldest first, as objects: for small datasets and tests."""
         return [row for path in self.stored_paths() for row in read_rows(path)]
 
-    def final_row_chunks(self, batch_rows: int = READ_BATCH_ROWS) -> Iterator[list[SegmentRow]]:
-        """The final output's rows, a batch at a time."""
+    def final_row_chunks(self, batch_rows: int = READ_BATCH_ROWS,
+                         columns: Sequence[str] | None = None) -> Iterator[list[SegmentRow]]:
+        """The final output's rows, a batch at a time; with `columns` (of a current-schema output), only those are
+        read and the rest take their defaults: counting a million rows need not read their text and audio."""
         for path in self.final_paths():
             parquet = pq.ParquetFile(path)
             version = version_from_metadata(parquet.schema_arrow.metadata)
-            for batch in parquet.iter_batches(batch_size=batch_rows):
+            for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
                 yield segment_rows(batch, version)
 
     def has_audio(self) -> bool:
@@ -122,6 +124,19 @@ class PartStore:
                     if stats is None or not stats.has_null_count or stats.null_count < group.num_rows:
                         return True
         return False
+
+    def holds_exactly(self, info: DatasetInfo, audio: bool) -> bool:
+        """The output is whole, no part waits to be merged into it, and each of its files has the schema and
+        metadata `finalize_chunks(..., info, audio)` would write: finalizing the same rows again changes nothing."""
+        finals = self.final_paths()
+        if not finals or self.part_paths() or self.base_paths():
+            return False
+        schema = schema_with_metadata(SEGMENT_SCHEMA, info, audio)
+        for path in finals:
+            stored = pq.read_schema(path)  # Parquet names a list's item `element`: equals() looks past that
+            if not (stored.equals(schema) and stored.metadata == schema.metadata):
+                return False
+        return True
 
     def finalize(self, rows: Sequence[SegmentRow], info: DatasetInfo) -> list[Path]:
         return self.finalize_chunks([rows], info, audio=any(r.audio and r.audio.get("bytes") for r in rows))

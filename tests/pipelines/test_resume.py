@@ -47,6 +47,41 @@ def test_rerun_skips_finished_work_and_gives_the_same_file(corpus, tmp_path, cac
     assert second.audio_s == first.audio_s and second.run_audio_s == 0 and second.realtime_factor == 0
 
 
+@pytest.mark.parametrize("name", ["out.parquet", "shards/"])
+def test_a_rerun_with_nothing_to_do_leaves_the_output_untouched(corpus, tmp_path, cache_dir, tiny_dir, name):
+    """It rewrote the whole dataset (minutes at a million rows, all of an --embed-audio corpus's audio), and a
+    sync of the archive (rsync, a Hub upload) saw every file change after each cron rerun."""
+    out = tmp_path / name
+    first = run_corpus([corpus], out, options(cache_dir), show_progress=False)
+    files = sorted(PartStore(out).final_paths())
+    stamps = [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files]
+    second = run_corpus([corpus], out, options(cache_dir), show_progress=False)
+    assert [(f.stat().st_ino, f.stat().st_mtime_ns) for f in files] == stamps
+    assert sorted(PartStore(out).final_paths()) == files
+    counts = ("recordings", "ok", "partial", "errors", "segments", "flagged_segments", "audio_s", "error_lines",
+              "warning_lines")
+    assert {c: getattr(second, c) for c in counts} == {c: getattr(first, c) for c in counts}
+    assert second.resumed == 5 and second.run_audio_s == 0
+
+
+def test_a_rerun_that_moves_a_file_or_changes_a_setting_rewrites_the_output(corpus, tmp_path, cache_dir, tiny_dir):
+    import json
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out.parquet"
+    run_corpus([corpus], out, options(cache_dir, segment_threads=1), show_progress=False)
+    shutil.move(corpus / "podcast_episode.mp3", corpus / "renamed.mp3")  # same bytes: not redone, but renamed
+    moved = run_corpus([corpus], out, options(cache_dir, segment_threads=1), show_progress=False)
+    assert moved.resumed == 5 and moved.run_audio_s == 0
+    assert "renamed.mp3" in {r["source_path"] for r in rows_of(out)}
+    assert "podcast_episode.mp3" not in {r["source_path"] for r in rows_of(out)}
+    before = rows_of(out)
+    run_corpus([corpus], out, options(cache_dir, segment_threads=2), show_progress=False)  # no result changes
+    run_config = json.loads(pq.read_schema(out).metadata[b"omni_caption.run_config"])
+    assert run_config["options"]["segment_threads"] == 2 and rows_of(out) == before
+
+
 def test_moved_file_is_not_redone_changed_file_is(corpus, tmp_path, cache_dir, tiny_dir):
     out = tmp_path / "out.parquet"
     run_corpus([corpus], out, options(cache_dir), show_progress=False)
