@@ -214,7 +214,8 @@ def _section(title: str, items: list[str]) -> None:
               help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; srt/vtt: one subtitle "
                    "file per recording; lhotse: recordings and supervisions manifests.")
 @click.option("--out", "-o", "out", required=True, type=click.Path(path_type=Path),
-              help="jsonl: a file. hf: a .parquet file, or a folder (Hub layout). srt, vtt, lhotse: a folder.")
+              help="jsonl: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, vtt, lhotse: "
+                   "a folder.")
 @click.option("--audio-root", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="lhotse: where the recordings are (source_path is relative to it). "
                    "Default: the run's inputs stored in the dataset, else the current folder.")
@@ -233,6 +234,10 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     if audio_root and fmt != "lhotse":  # the other formats name no audio files: a mistake, not a no-op
         raise click.UsageError(f"--audio-root is for --format lhotse, whose manifests point at the recordings; "
                                f"--format {fmt} does not read them")
+    if str(out) == "-":  # stdout, as `--files-from -` is stdin: it made a file named `-`
+        if fmt != "jsonl":
+            raise click.UsageError(f"--out - (stdout) is for --format jsonl; --format {fmt} writes files")
+        out = Path("/dev/stdout")
     try:
         refuse_writing_over(dataset, out, "--out")
         refuse_folder_over_file(fmt, out)

@@ -297,7 +297,7 @@ def _sigterm_stops_the_run():
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "csv", "json", "parquet"]))
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="File to write with --format parquet.")
+              help="File to write with --format parquet ('-': stdout).")
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
               help="Rows shown in table format (csv and json print all).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -319,6 +319,8 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
     if sql == "-":
         sql = sys.stdin.read()
+    if output is not None and str(output) == "-":
+        output = Path("/dev/stdout")
     if (fmt == "parquet") != (output is not None):
         raise click.UsageError("--format parquet needs --output FILE (and --output needs --format parquet)")
     try:

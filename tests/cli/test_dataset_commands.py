@@ -289,3 +289,23 @@ def test_a_reader_that_stops_reading_is_no_error(dataset, command):
     finally:
         os.close(writer)
     assert done.returncode == 1 and done.stderr == ""
+
+
+def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_path):
+    """`export --out - | jq` wrote a file named `-` and nothing to the pipe."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "omni_caption"]
+    exported = subprocess.run([*args, "export", str(dataset), "--format", "jsonl", "--out", "-"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    assert [json.loads(line)["source_path"] for line in exported.stdout.splitlines()] == \
+        [r.source_path for r in sample_rows()]
+    assert exported.stderr == f"Wrote {len(sample_rows())} rows to /dev/stdout (1 file)\n"
+    queried = subprocess.run([*args, "query", str(dataset), "SELECT 7 AS x", "--format", "parquet", "--output", "-"],
+                             cwd=tmp_path, capture_output=True, timeout=120)
+    assert queried.returncode == 0 and pq.read_table(io.BytesIO(queried.stdout)).to_pylist() == [{"x": 7}]
+    assert not (tmp_path / "-").exists()
+    folder = invoke("export", dataset, "--format", "srt", "--out", "-")
+    assert folder.exit_code == 2 and "--out - (stdout) is for --format jsonl; --format srt writes files" in folder.output
