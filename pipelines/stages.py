@@ -17,7 +17,7 @@ from omni_caption.model import LoadOptions, OmniModel, default_cache_dir, load_m
 from omni_caption.model.batch_sizing import chunks_within, is_out_of_memory
 from omni_caption.model.decode_runtime import DecodeRuntime
 from omni_caption.model.generation import prepare_rows
-from omni_caption.schemas import ModelIds, Scores, SegmentRow, format_config_hash
+from omni_caption.schemas import SegmentRow, format_config_hash
 
 from .ahead import one_ahead
 from .decode import DecodeError
@@ -28,6 +28,7 @@ from .options import RunOptions
 from .progress import PartialProgress
 from .segmenter import Recording, Segmenter, aut_windows_for
 from .speakers import SPEAKER_TASK, speaker_rows
+from .stage_rows import fail_recordings, is_digital_silence, segment_row, silent_row
 from .stage_runtime import stage_runtime
 from .summarise import summary_rows
 
@@ -260,7 +261,9 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     # An OOM lowers the limit for the batches that follow.
     batches = chunks_within(_by_duration(segments), lambda: runtime.segments_per_call)
     audio_s, audio_done_s = sum(segment.span.duration_s for _, _, segment in segments), 0.0
+    silent: set[int] = set()  # digital silence: no model hears it
     for ready in one_ahead(batches, tokenised, "tokeniser"):
+        silent.update(ready.silent)
         for i, why in ready.failed.items():
             failures.setdefault(segments[i][0].source.source_path, (segments[i][0], why))
         for config in configs:
@@ -280,11 +283,15 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
         if on_progress is not None and audio_s > 0:
             on_progress(len(prepared) * audio_done_s / audio_s, audio_done_s)
     for rec, why in failures.values():
-        rows += _fail_recordings([rec], why, stage_hash)
+        rows += fail_recordings([rec], why, stage_hash)
     failed_paths = {r.source_path for r in rows}
     for i, (rec, index, segment) in enumerate(segments):
-        if rec.source.source_path not in failed_paths and outputs[i]:
-            rows.append(_segment_row(omni, rec, index, outputs[i]))
+        if rec.source.source_path in failed_paths:
+            continue
+        if i in silent:
+            rows.append(silent_row(rec, index, configs, todo[rec.source.source_path]))
+        elif outputs[i]:
+            rows.append(segment_row(omni, rec, index, outputs[i]))
     return rows
 
 
@@ -335,6 +342,9 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
             audio_of[i] = segments[i][0].read(segments[i][2])
         except DecodeError as exc:
             failed[i] = f"decoding failed mid-file: {exc}"
+    silent = [i for i, audio in audio_of.items() if is_digital_silence(audio)]
+    for i in silent:
+        del audio_of[i]
     by_task = {}
     for config in configs:
         # A task already done for a recording (only another task's options changed) is not redone.
@@ -353,47 +363,15 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
             picked.append(i)
         if picked:
             by_task[config.name] = (picked, rows)
-    return _TokenisedBatch(batch, by_task=by_task, failed=failed)
+    return _TokenisedBatch(batch, by_task=by_task, failed=failed, silent=silent)
 
 
 @dataclass
 class _TokenisedBatch:
-    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows), and the
-    segments that could not be (index -> why: it fails their recording)."""
+    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows), the
+    segments that could not be (index -> why: it fails their recording), and those of digital silence."""
 
     batch: list[int]
     by_task: dict[str, tuple[list[int], list]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
-
-
-def _fail_recordings(recordings, why: str, stage_hash: str) -> list[SegmentRow]:
-    # Error rows carry the stage's hashes: the failure is this stage's result for that recording.
-    return [SegmentRow.error_row(r.source.source_path, why, sha256=r.sha256, config_hash=stage_hash)
-            for r in recordings]
-
-
-def _segment_row(omni: OmniModel, rec: Recording, index: int, results: list) -> SegmentRow:
-    columns: dict = {}
-    scores: dict = {}
-    flags: list[str] = []
-    models: dict = {}
-    hashes: dict[str, str] = {}
-    prompt_version = PROMPT_VERSION
-    for config, output in results:
-        prompt_version = config.prompt_version  # one stage, one model: every config shares its family
-        columns.update(output.columns)
-        if "transcript" in output.raw:
-            columns["transcript_raw"] = output.raw["transcript"]
-        scores.update({k: v for k, v in output.scores.items() if k in Scores.__dataclass_fields__})
-        flags.extend(output.flags)
-        models[config.name] = omni.model_label
-        hashes[config.name] = config.config_hash()
-    return rec.segment_row(
-        index,
-        flags=tuple(sorted(set(flags))),
-        scores=Scores(**scores),
-        models=ModelIds(**models),
-        prompt_version=prompt_version,
-        config_hash=format_config_hash(hashes),
-        **columns,
-    )
+    silent: list[int] = field(default_factory=list)

@@ -18,6 +18,7 @@ STATUS_ERROR = "error"
 SOURCE_FLAG_SUFFIX = ":source"
 TRUNCATED_SOURCE_FLAG = "truncated" + SOURCE_FLAG_SUFFIX  # on the last row: the audio ends before the file should
 DAMAGED_SOURCE_FLAG = "damaged" + SOURCE_FLAG_SUFFIX  # a row where damaged audio was skipped or NaN (silence now)
+SILENT_SOURCE_FLAG = "silent" + SOURCE_FLAG_SUFFIX  # a row of digital silence: no model was asked to hear it
 
 TASKS = ("caption", "transcript", "reasoning", "summary")
 

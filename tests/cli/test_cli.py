@@ -177,32 +177,25 @@ def test_an_out_that_holds_someone_elses_parquet_is_replaced_only_when_asked(tmp
     assert pq.read_schema(out).names[:2] == ["recording_id", "source_path"]
 
 
-@pytest.mark.parametrize("name", ["theirs.parquet", "notes.txt"])
-def test_an_out_that_is_not_parquet_is_never_replaced(tmp_path, cache_dir, tiny_dir, name):
-    out = tmp_path / name
-    shutil.copy(EXAMPLES / "podcast_episode.mp3", out)
+@pytest.mark.parametrize("case", ["mp3 bytes named .parquet", "a text file", "one of the recordings"])
+def test_an_out_that_is_not_a_dataset_is_never_replaced(tmp_path, cache_dir, tiny_dir, case):
+    """`--out talks/a.wav --overwrite`, one slip of the shell's history, replaced a recording with Parquet."""
+    talks = tmp_path / "talks"
+    shutil.copytree(EXAMPLES / "meetings", talks)
+    if case == "one of the recordings":
+        out = sorted(talks.iterdir())[0]
+        why = f"is named as a recording ({out.suffix}), not a dataset: name it .parquet, or give a folder/ for shards"
+    else:
+        out = tmp_path / ("theirs.parquet" if case.startswith("mp3") else "notes.txt")
+        shutil.copy(EXAMPLES / "podcast_episode.mp3", out)
+        why = "is not a Parquet file (another kind of file): give another --out; --overwrite replaces only a dataset"
     before = out.read_bytes()
-    args = [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir),
+    args = [str(talks), "--out", str(out), "--model", "tiny-random", "--cache-dir", str(cache_dir),
             "--max-new-tokens", "3", "--quiet"]
     for extra in ([], ["--dry-run"], ["--overwrite"]):
         result = CliRunner().invoke(cli, args + extra)
-        assert result.exit_code == 1 and result.output.strip() == (
-            f"Error: --out {out} is not a Parquet file (another kind of file): give another --out; --overwrite "
-            "replaces only a dataset")
+        assert result.exit_code == 1 and result.output.strip() == f"Error: --out {out} {why}"
         assert out.read_bytes() == before
-
-
-def test_an_out_named_as_one_of_the_recordings_is_refused_before_it_is_touched(tmp_path, cache_dir, tiny_dir):
-    talks = tmp_path / "talks"
-    shutil.copytree(EXAMPLES / "meetings", talks)
-    victim = sorted(talks.iterdir())[0]
-    before = victim.read_bytes()
-    result = CliRunner().invoke(cli, [str(talks), "--out", str(victim), "--overwrite", "--model", "tiny-random",
-                                      "--cache-dir", str(cache_dir), "--quiet"])
-    assert result.exit_code == 1 and result.output.strip() == (
-        f"Error: --out {victim} is named as a recording ({victim.suffix}), not a dataset: name it .parquet, or give "
-        "a folder/ for shards")
-    assert victim.read_bytes() == before
 
 
 def test_an_empty_file_at_out_is_taken_with_overwrite(tmp_path, cache_dir, tiny_dir):
