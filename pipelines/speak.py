@@ -22,7 +22,8 @@ import numpy as np
 
 from ..model import LoadOptions, load_model, resolve_model
 from ..model.voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicingError
-from ..schemas import DatasetInfo, PartStore, connect_readonly, format_config_hash, parse_config_hash
+from ..schemas import (SILENT_SOURCE_FLAG, DatasetInfo, PartStore, connect_readonly, format_config_hash,
+                       parse_config_hash)
 from ..schemas.duckdb_views import QueryRefused, check_read_only
 from .discover import VOICE_JOURNAL
 from .output_lock import OutputLock
@@ -94,7 +95,8 @@ def select_items(dataset: Path, options: SpeakOptions, model_location: str) -> t
     column = options.text_column
     if column not in TEXT_COLUMNS:
         raise SpeakError(f"--text-column {column!r}: choose one of {', '.join(TEXT_COLUMNS)}")
-    sql = (f"SELECT recording_id, segment_index, source_path, {column} AS text FROM segments "
+    sql = (f"SELECT recording_id, segment_index, source_path, {column} AS text, "
+           f"list_contains(coalesce(flags, []), '{SILENT_SOURCE_FLAG}') AS silent FROM segments "
            f"WHERE status = 'ok' AND ({options.where or 'TRUE'}) ORDER BY source_path, segment_index")
     con = connect_readonly(dataset)  # a dataset that cannot be read is not the predicate's fault
     try:
@@ -107,8 +109,11 @@ def select_items(dataset: Path, options: SpeakOptions, model_location: str) -> t
     if not rows:
         raise SpeakError("no rows match" + (f" --where {options.where!r}" if options.where else ""))
     per_recording = column in RECORDING_LEVEL_COLUMNS
-    items, errors, seen = [], [], set()
-    for recording_id, segment_index, source_path, text in rows:
+    items, errors, seen, silent_rows = [], [], set(), 0
+    for recording_id, segment_index, source_path, text, silent in rows:
+        if silent:  # digital silence holds no text by design: not listed row by row as empty
+            silent_rows += 1
+            continue
         index = None if per_recording else segment_index
         if (recording_id, index) in seen:
             continue
@@ -120,6 +125,9 @@ def select_items(dataset: Path, options: SpeakOptions, model_location: str) -> t
         items.append(SpeakItem(recording_id, index, source_path, text.strip(),
                                _wav_name(source_path, recording_id, index),
                                _voice_hash(options, model_location, text.strip())))
+    if not items and not errors:
+        raise SpeakError(f"the {silent_rows} selected rows are digital silence ({SILENT_SOURCE_FLAG}): nothing to "
+                         "voice")
     if not items:
         raise SpeakError(f"every selected {column} is empty: nothing to voice" + (
             " (run the summary task first)" if column == "summary" else ""))

@@ -250,8 +250,8 @@ def test_a_misspelt_config_key_is_an_error_not_silently_the_default(tmp_path):
     ("loop_stop_tokens = 96.5", "loop_stop_tokens = 96.5: give a whole number"),
     ("model = true", "model = true: true or false is only for switches; give the option's value"),
     ("seed = 2026-11-24", "seed = 2026-11-24: give a string or a number"),
-    ('[run]\nmodel = "tiny-random"', "[run] is a table of no command (tables: [speak]); put the run's options at the top "
-                                          "of the file, before any [table]"),
+    ('[run]\nmodel = "tiny-random"', "[run] is a table of no command (tables: [speak]); put the run's options at "
+                                          "the top of the file, before any [table]"),
 ])
 def test_a_config_value_of_the_wrong_kind_is_refused_not_bent_to_fit(tmp_path, setting, why):
     """Click took 3.5 for an integer as 3, and `diarize = 1` crashed with a traceback."""

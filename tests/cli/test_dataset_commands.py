@@ -308,4 +308,5 @@ def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_pat
     assert queried.returncode == 0 and pq.read_table(io.BytesIO(queried.stdout)).to_pylist() == [{"x": 7}]
     assert not (tmp_path / "-").exists()
     folder = invoke("export", dataset, "--format", "srt", "--out", "-")
-    assert folder.exit_code == 2 and "--out - (stdout) is for --format jsonl; --format srt writes files" in folder.output
+    assert folder.exit_code == 2
+    assert "--out - (stdout) is for --format jsonl; --format srt writes files" in folder.output

@@ -80,8 +80,8 @@ def test_weights_this_user_may_not_read_are_named_not_called_missing(model_copy,
     from omni_caption.model import LoadOptions, load_model
 
     (model_copy / "model.safetensors").chmod(0o000)
-    with pytest.raises(ModelLoadError, match=r": this user may not read model\.safetensors \(its owner can `chmod a\+r` "
-                                             r"it\)$"):
+    with pytest.raises(ModelLoadError,
+                       match=r": this user may not read model\.safetensors \(its owner can `chmod a\+r` it\)$"):
         load_model(str(model_copy), LoadOptions(device="cpu", cache_dir=cache_dir))
 
 

@@ -192,3 +192,23 @@ def test_a_wav_recorded_after_a_journal_line_a_crash_cut_short_is_still_remember
         journal.write('{"wav": "b.wav", "voi')  # kill -9 mid-write
     _append_journal(tmp_path, {"wav": "c.wav", "voice_hash": "h3"})
     assert sorted(_read_journal(tmp_path)) == ["a.wav", "c.wav"]
+
+
+def test_rows_of_digital_silence_are_left_out_not_listed_as_empty(dataset, options):
+    """A muted meeting's rows (silent:source, no text by design) each printed 'empty caption, nothing to voice'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(dataset)
+    meeting = [p.startswith("meetings/") for p in table.column("source_path").to_pylist()]
+    flags = [["silent:source"] if m else f for m, f in zip(meeting, table.column("flags").to_pylist())]
+    captions = [None if m else c for m, c in zip(meeting, table.column("caption").to_pylist())]
+    for name, values in (("flags", flags), ("caption", captions)):
+        field = table.schema.field(name)
+        table = table.set_column(table.schema.get_field_index(name), field, pa.array(values, field.type))
+    pq.write_table(table, dataset)
+    report = speak_dataset(dataset, replace(options, text_column="caption"))
+    assert report.errors == [] and report.written and not any("weekly_planning" in p.name for p in report.written)
+    with pytest.raises(SpeakError, match=r"^the \d+ selected rows are digital silence \(silent:source\): nothing to "
+                                         r"voice$"):
+        speak_dataset(dataset, replace(options, text_column="caption", where="source_path LIKE 'meetings/%'"))
