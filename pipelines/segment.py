@@ -7,6 +7,7 @@ than the window limit is cut at its quietest frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ class Segment:
     span: TimeSpan
     speech_ratio: float
     windows: tuple[TimeSpan, ...] = ()  # utterance windows inside (for AuT pause windows)
+    peak: float | None = None  # its loudest |sample| (of the 32 ms frames it touches); None: not measured
 
     @property
     def start_s(self) -> float:
@@ -167,8 +169,10 @@ def speech_ratio(span: TimeSpan, regions: list[TimeSpan]) -> float:
 
 
 def segments_for(granularity: str, regions: list[TimeSpan], windows: list[TimeSpan], duration_s: float,
-                 options: SegmentationOptions = SegmentationOptions()) -> list[Segment]:
-    """The rows of one recording: caption chunks, or utterance windows plus long non-speech stretches."""
+                 options: SegmentationOptions = SegmentationOptions(),
+                 peaks: tuple[np.ndarray, float] | None = None) -> list[Segment]:
+    """The rows of one recording: caption chunks, or utterance windows plus long non-speech stretches; with
+    `peaks` (the loudest |sample| of each frame, and the frame's length in seconds), each knows its peak."""
     if granularity == "chunk":
         spans = caption_chunks(windows, duration_s, options)
     elif granularity == "utterance":
@@ -185,5 +189,13 @@ def segments_for(granularity: str, regions: list[TimeSpan], windows: list[TimeSp
     else:
         raise ValueError(f"granularity must be 'chunk' or 'utterance', not {granularity!r}")
     return [Segment(span, speech_ratio(span, regions),
-                    tuple(w for w in windows if w.start_s >= span.start_s - 1e-9 and w.end_s <= span.end_s + 1e-9))
+                    tuple(w for w in windows if w.start_s >= span.start_s - 1e-9 and w.end_s <= span.end_s + 1e-9),
+                    None if peaks is None else _peak(span, *peaks))
             for span in spans]
+
+
+def _peak(span: TimeSpan, frame_peak: np.ndarray, frame_s: float) -> float:
+    """The loudest of the frames the span touches, whole: never quieter than the span itself."""
+    first, last = int(span.start_s / frame_s), math.ceil(span.end_s / frame_s - 1e-9)
+    frames = frame_peak[first:max(last, first + 1)]
+    return float(frames.max()) if frames.size else 0.0

@@ -203,7 +203,8 @@ class Segmenter:
     def segment(self, vad: VadResult) -> tuple[float, list[Segment]]:
         windows = utterance_windows(vad.regions, vad.duration_s, vad.frame_energy, FRAME_S, self.seg_options)
         return vad.duration_s, segments_for(self.options.granularity, vad.regions, windows, vad.duration_s,
-                                            self.seg_options)
+                                            self.seg_options,
+                                            None if vad.frame_peak is None else (vad.frame_peak, FRAME_S))
 
 
 def aut_windows_for(options, segments: list[Segment]) -> AutWindows | None:

@@ -3,12 +3,11 @@ or a row of digital silence that no model was asked to hear."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from omni_caption.captioner import PROMPT_VERSION, TaskConfig
 from omni_caption.model import OmniModel
 from omni_caption.schemas import SILENT_SOURCE_FLAG, ModelIds, Scores, SegmentRow, format_config_hash
 
+from .segment import Segment
 from .segmenter import Recording
 
 # -80 dBFS: at 16 bits, 3 steps of the quantiser. Below it a segment holds digital silence or dither (a muted
@@ -17,8 +16,9 @@ from .segmenter import Recording
 SILENT_PEAK = 1e-4
 
 
-def is_digital_silence(audio: np.ndarray) -> bool:
-    return audio.size > 0 and float(np.max(np.abs(audio))) < SILENT_PEAK
+def is_digital_silence(segment: Segment) -> bool:
+    """Measured at segmentation (its peak), so a batch is filled with segments a model will hear."""
+    return segment.peak is not None and segment.peak < SILENT_PEAK
 
 
 def fail_recordings(recordings, why: str, stage_hash: str) -> list[SegmentRow]:

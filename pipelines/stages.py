@@ -260,10 +260,10 @@ def model_group_rows(omni: OmniModel, configs, prepared, todo: dict[str, frozens
     failures: dict[str, tuple[Recording, str]] = {}
     # An OOM lowers the limit for the batches that follow.
     batches = chunks_within(_by_duration(segments), lambda: runtime.segments_per_call)
-    audio_s, audio_done_s = sum(segment.span.duration_s for _, _, segment in segments), 0.0
-    silent: set[int] = set()  # digital silence: no model hears it
+    silent = {i for i, (_, _, segment) in enumerate(segments) if is_digital_silence(segment)}  # never batched
+    audio_s = sum(segment.span.duration_s for _, _, segment in segments)
+    audio_done_s = sum(segments[i][2].span.duration_s for i in silent)
     for ready in one_ahead(batches, tokenised, "tokeniser"):
-        silent.update(ready.silent)
         for i, why in ready.failed.items():
             failures.setdefault(segments[i][0].source.source_path, (segments[i][0], why))
         for config in configs:
@@ -325,8 +325,10 @@ def _segments_of(prepared) -> list[tuple[Recording, int, object]]:
 
 
 def _by_duration(segments) -> list[int]:
-    """Similar lengths share a batch, so little compute goes to padding."""
-    return sorted(range(len(segments)), key=lambda i: segments[i][2].span.duration_s)
+    """Similar lengths share a batch, so little compute goes to padding; digital silence is left out, as no
+    model is asked to hear it (stage_rows.silent_row)."""
+    heard = (i for i in range(len(segments)) if not is_digital_silence(segments[i][2]))
+    return sorted(heard, key=lambda i: segments[i][2].span.duration_s)
 
 
 def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]], batch: list[int]) -> _TokenisedBatch:
@@ -342,9 +344,6 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
             audio_of[i] = segments[i][0].read(segments[i][2])
         except DecodeError as exc:
             failed[i] = f"decoding failed mid-file: {exc}"
-    silent = [i for i, audio in audio_of.items() if is_digital_silence(audio)]
-    for i in silent:
-        del audio_of[i]
     by_task = {}
     for config in configs:
         # A task already done for a recording (only another task's options changed) is not redone.
@@ -363,15 +362,14 @@ def _tokenise(omni: OmniModel, configs, segments, todo: dict[str, frozenset[str]
             picked.append(i)
         if picked:
             by_task[config.name] = (picked, rows)
-    return _TokenisedBatch(batch, by_task=by_task, failed=failed, silent=silent)
+    return _TokenisedBatch(batch, by_task=by_task, failed=failed)
 
 
 @dataclass
 class _TokenisedBatch:
-    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows), the
-    segments that could not be (index -> why: it fails their recording), and those of digital silence."""
+    """One batch of a group's segments, read and tokenised per task: (segment indices, their rows), and the
+    segments that could not be (index -> why: it fails their recording)."""
 
     batch: list[int]
     by_task: dict[str, tuple[list[int], list]] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
-    silent: list[int] = field(default_factory=list)

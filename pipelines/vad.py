@@ -37,6 +37,7 @@ class VadResult:
     frame_energy: np.ndarray  # RMS per FRAME, for cutting long speech at its quietest point
     duration_s: float
     frame_probs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32), repr=False)
+    frame_peak: np.ndarray | None = field(default=None, repr=False)  # loudest |sample| per FRAME: digital silence
 
 
 @contextmanager
@@ -106,12 +107,13 @@ class SileroVad:
         """`blocks`: (start time, samples) in order; each block's length a multiple of FRAME but the last."""
         from silero_vad import get_speech_timestamps_from_probs
 
-        probs, energy, total = [], [], 0
+        probs, energy, peak, total = [], [], [], 0
         tail = np.zeros(0, dtype=np.float32)
         for _start_s, samples in blocks:
             probs.append(self.frame_probabilities(samples, tail))
-            padded = np.pad(samples, (0, -len(samples) % FRAME))
-            energy.append(np.sqrt(np.mean(padded.reshape(-1, FRAME) ** 2, axis=1)))
+            frames = np.pad(samples, (0, -len(samples) % FRAME)).reshape(-1, FRAME)
+            energy.append(np.sqrt(np.mean(frames ** 2, axis=1)))
+            peak.append(np.max(np.abs(frames), axis=1))
             tail = samples[-self.options.context_frames * FRAME:]
             total += len(samples)
         frame_probs = np.concatenate(probs) if probs else np.zeros(0, dtype=np.float32)
@@ -123,4 +125,5 @@ class SileroVad:
         ) if total else []
         regions = [TimeSpan(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
         return VadResult(regions=regions, frame_energy=np.concatenate(energy) if energy else np.zeros(0),
-                         duration_s=total / SAMPLE_RATE, frame_probs=frame_probs)
+                         duration_s=total / SAMPLE_RATE, frame_probs=frame_probs,
+                         frame_peak=np.concatenate(peak) if peak else np.zeros(0))

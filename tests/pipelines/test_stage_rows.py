@@ -5,8 +5,14 @@ import pytest
 import soundfile
 
 from omni_caption.pipelines import RunOptions, run_corpus
+from omni_caption.pipelines.segment import Segment, TimeSpan, segments_for
 from omni_caption.pipelines.stage_rows import SILENT_PEAK, is_digital_silence
+from omni_caption.pipelines.vad import FRAME
 from omni_caption.schemas import SILENT_SOURCE_FLAG, read_dataset
+
+
+def frame_peaks(samples: np.ndarray) -> np.ndarray:
+    return np.abs(np.pad(samples, (0, -len(samples) % FRAME)).reshape(-1, FRAME)).max(axis=1)
 
 
 @pytest.mark.parametrize("samples, silent", [
@@ -14,10 +20,20 @@ from omni_caption.schemas import SILENT_SOURCE_FLAG, read_dataset
     (np.random.default_rng(0).choice([-1, 0, 1], 16000).astype(np.float32) / 32768, True),  # 16-bit dither
     (np.full(16000, 2 * SILENT_PEAK, np.float32), False),
     (np.random.default_rng(0).normal(0, 10 ** (-60 / 20), 16000).astype(np.float32), False),  # a quiet room
-    (np.zeros(0, np.float32), False),  # no audio is not silence: the processor's own error says so
 ])
 def test_digital_silence_is_what_no_one_can_hear(samples, silent):
-    assert is_digital_silence(samples) is silent
+    (segment,) = segments_for("chunk", [], [], len(samples) / 16000, peaks=(frame_peaks(samples), FRAME / 16000))
+    assert is_digital_silence(segment) is silent
+
+
+def test_a_segment_is_as_loud_as_the_frames_it_touches_and_unmeasured_is_not_silent():
+    samples = np.zeros(16000 * 4, np.float32)
+    samples[16000 * 2 + 100] = 0.5  # one click, inside the frame that starts at 1.984 s
+    peaks = (frame_peaks(samples), FRAME / 16000)
+    near = segments_for("chunk", [], [], 2.0, peaks=peaks)[0]  # 0-2 s ends inside that frame: it counts
+    assert near.peak == 0.5
+    assert segments_for("chunk", [], [], 1.9, peaks=peaks)[0].peak == 0.0
+    assert not is_digital_silence(Segment(TimeSpan(0.0, 1.0), 0.0))  # no peak measured: a model hears it
 
 
 def test_a_muted_stretch_gets_rows_flagged_silent_with_no_text_and_is_not_redone(tmp_path, cache_dir, tiny_dir):
@@ -42,3 +58,12 @@ def test_a_muted_stretch_gets_rows_flagged_silent_with_no_text_and_is_not_redone
     assert SILENT_SOURCE_FLAG not in heard["flags"] and heard["models"]["caption"] is not None
     again = run_corpus([folder], out, options, show_progress=False)
     assert again.resumed == 1 and again.run_audio_s == 0
+
+
+def test_a_silent_segment_takes_no_place_in_a_models_batch():
+    """Batches are cut by count: a silent segment in one left the model a smaller call (emptier refill slots)."""
+    from omni_caption.pipelines.stages import _by_duration
+
+    loud, short_loud = Segment(TimeSpan(0.0, 5.0), 0.0, peak=0.5), Segment(TimeSpan(6.0, 7.0), 0.0, peak=0.1)
+    silent = Segment(TimeSpan(5.0, 6.0), 0.0, peak=0.0)
+    assert _by_duration([(None, 0, loud), (None, 1, silent), (None, 2, short_loud)]) == [2, 0]
