@@ -65,15 +65,16 @@ def declared_wav_seconds(path: str | Path) -> float | None:
             found = _wav_data_chunk(file)
     except OSError:
         return None
-    if found is None or not found[0] or found[1] in _UNKNOWN_SIZES:
+    if found is None:
         return None
     byte_rate, size, _data_start = found
     return size / byte_rate
 
 
-def _wav_data_chunk(file) -> tuple[int | None, int, int] | None:
+def _wav_data_chunk(file) -> tuple[int, int, int] | None:
     """(byte rate from `fmt `, declared size, offset of the first byte) of the `data` chunk of the WAV
-    `file` is open on, or None if it is not a WAV or has none."""
+    `file` is open on, or None if it is not a WAV, has none, or says nothing of its length (no byte rate
+    before it, or a size meaning "unknown", which FFmpeg reads to the end)."""
     riff = file.read(12)
     if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
         return None
@@ -87,7 +88,7 @@ def _wav_data_chunk(file) -> tuple[int | None, int, int] | None:
             fmt = file.read(size + (size & 1))
             byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else None
         elif kind == b"data":
-            return byte_rate, size, file.tell()
+            return (byte_rate, size, file.tell()) if byte_rate and size not in _UNKNOWN_SIZES else None
         else:
             file.seek(size + (size & 1), 1)
     return None
@@ -107,7 +108,7 @@ def wav_data_past_its_size(path: str | Path) -> str | None:
         size_on_disk = os.path.getsize(path)
         with open(path, "rb") as file:
             found = _wav_data_chunk(file)
-            if found is None or not found[0] or found[1] in _UNKNOWN_SIZES:
+            if found is None:
                 return None  # not a WAV, or one FFmpeg reads to its end
             byte_rate, size, data_start = found
             position = data_start + size + (size & 1)

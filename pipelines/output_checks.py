@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omni_caption.file_kinds import special_file_kind
 from omni_caption.schemas import NotADataset, PartStore
+from omni_caption.schemas.duckdb_views import starts_as_parquet
 
 from .discover import is_media
 
@@ -48,7 +49,7 @@ def check_output(store: PartStore, overwrite: bool) -> None:
         raise OutputPathError(f"--out {out}: the folder holds other things than shards ({listed}); a "
                               "sharded dataset needs a folder of its own: give a new or empty folder, or a .parquet "
                               "file")
-    if not store.sharded and out.is_file() and out.stat().st_size and not _starts_as_parquet(out):
+    if not store.sharded and out.is_file() and out.stat().st_size and not starts_as_parquet(out):
         raise OutputPathError(f"--out {out} is not a Parquet file (another kind of file): give another --out; "
                               "--overwrite replaces only a dataset")
     if not overwrite:
@@ -57,8 +58,3 @@ def check_output(store: PartStore, overwrite: bool) -> None:
         except NotADataset as exc:
             raise OutputPathError(f"--out {out}: {exc}; give another --out, or add --overwrite "
                                   f"to replace it") from exc
-
-
-def _starts_as_parquet(file: Path) -> bool:
-    with open(file, "rb") as handle:
-        return handle.read(4) == b"PAR1"

@@ -118,7 +118,7 @@ class Segmenter:
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
         # sha256 -> duration, segments, ends_early, damaged
-        self._done: dict[str, tuple[float, list[Segment], str | None, tuple[float, ...]]] = {}
+        self._done: dict[str, tuple[float, list[Segment], str | None, tuple[tuple[float, float], ...]]] = {}
         self._stopping = threading.Event()
 
     def stop(self) -> None:

@@ -58,9 +58,14 @@ def to_srt(cues: list[Cue]) -> str:
     """SRT has no voices, so a speaker (with --diarize) leads the text as `[SPEAKER_00]: `, as WhisperX
     writes it."""
     blocks = [f"{i}\n{format_timestamp(c.start_s)} --> {format_timestamp(c.end_s)}\n"
-              f"{f'[{_clean(c.speaker)}]: ' if c.speaker and _clean(c.speaker) else ''}{_clean(c.text)}\n"
+              f"{_srt_speaker(c.speaker)}{_clean(c.text)}\n"
               for i, c in enumerate(cues, start=1)]
     return "\n".join(blocks)
+
+
+def _srt_speaker(speaker: str | None) -> str:
+    name = _clean(speaker or "")
+    return f"[{name}]: " if name else ""
 
 
 def to_vtt(cues: list[Cue]) -> str:
