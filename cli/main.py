@@ -208,8 +208,8 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
     Exit status: 0 when the run finished (files that cannot be decoded become
     rows with status='error' and are listed in the summary); 1 when nothing
     could be done or the run stopped (missing input, unwritable --out, unknown
-    or unavailable model, output locked by another run, disk full; committed
-    work stays and the next run resumes); 2 on bad usage; 143 when stopped by
+    or unavailable model, FFmpeg not installed, output locked by another run,
+    disk full; committed work stays and the next run resumes); 2 on bad usage; 143 when stopped by
     SIGTERM (as by Ctrl-C: within seconds, committed work stays, the output
     lock is released, and the same command resumes).
     """

@@ -19,8 +19,26 @@ SAMPLE_RATE = 16_000
 NO_AUDIO_STREAM = "no audio stream (the file has only video or other streams)"
 
 
+FFMPEG_MISSING = ("FFmpeg's shared libraries (version 4 to 8) cannot be loaded, so no recording can be decoded: "
+                  "install FFmpeg (apt-get install -y ffmpeg, or conda install -c conda-forge 'ffmpeg<9')")
+
+
 class DecodeError(RuntimeError):
     """The file could not be decoded; the message is one line for the error row."""
+
+
+class FfmpegMissing(RuntimeError):
+    """No recording can be decoded on this machine: the run stops before it starts (FFMPEG_MISSING)."""
+
+
+def check_ffmpeg_libraries() -> None:
+    """Before a run decodes anything. Without FFmpeg (a `pip install` with no `apt-get install ffmpeg`) every
+    recording became an error row holding torchcodec's page-long loading traceback, and a rerun after
+    installing FFmpeg kept those rows as done."""
+    try:
+        import torchcodec.decoders  # noqa: F401 - importing it loads libtorchcodec, and FFmpeg's libraries with it
+    except Exception as exc:
+        raise FfmpegMissing(FFMPEG_MISSING) from exc
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,8 @@ class DecodedAudio:
 def _short_reason(exc: Exception, path: Path) -> str:
     # torchcodec prefixes C++ source locations and repeats the path; keep the reason.
     text = " ".join(str(exc).split()) or type(exc).__name__
+    if text.startswith("Could not load libtorchcodec"):  # a Ray worker without FFmpeg, where the driver has it
+        return FFMPEG_MISSING
     if ".cpp:" in text:
         text = text.split(".cpp:", 1)[1].split(", ", 1)[-1]
     text = text.replace(f"{path}", "").replace(": ", " ").strip()

@@ -29,6 +29,7 @@ from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentR
                                   merge_in_chunks, rows_to_table)
 
 from .cuts import check_cut, cut_of, known_cuts
+from .decode import check_ffmpeg_libraries
 from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
@@ -118,6 +119,8 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     unread_folders: list[str] = []
     ignored: Counter = Counter()
     sources = discover(inputs, listed, unread_folders, ignored)
+    if sources:  # before a model loads for minutes
+        check_ffmpeg_libraries()
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))

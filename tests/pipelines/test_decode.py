@@ -111,3 +111,44 @@ def test_channel_counts_without_a_standard_layout_are_averaged_to_mono(tmp_path,
         assert abs(float(np.abs(samples[1000:-1000]).max()) - 0.3) < 0.01
     assert len(audio.read(1.0, 1.5)) == SAMPLE_RATE // 2
     assert abs(len(decode_audio(path).samples) - len(samples)) <= 32  # a whole decode flushes the resampler's 1 ms
+
+
+@pytest.fixture
+def without_ffmpeg(monkeypatch):
+    """As on a machine where `pip install` ran but FFmpeg was never installed: loading torchcodec's decoders
+    fails (importing torchcodec.decoders is what loads FFmpeg's shared libraries)."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)
+
+
+def test_a_run_without_ffmpeg_stops_before_loading_a_model_or_writing(tmp_path, without_ffmpeg):
+    # It made every recording an error row holding torchcodec's page-long traceback, kept as done by a rerun.
+    from omni_caption.pipelines import FfmpegMissing, RunOptions, run_corpus
+    from omni_caption.pipelines.run_preview import preview_run
+
+    (tmp_path / "in").mkdir()
+    make_tone(tmp_path / "in" / "talk.wav")
+    out, cache = tmp_path / "out.parquet", tmp_path / "cache"
+    options = RunOptions(tasks=("caption",), model="tiny-random", cache_dir=cache)
+    for attempt in (lambda: preview_run([tmp_path / "in"], out, options),
+                    lambda: run_corpus([tmp_path / "in"], out, options, show_progress=False)):
+        with pytest.raises(FfmpegMissing, match=r"^FFmpeg's shared libraries .*\(apt-get install -y ffmpeg"):
+            attempt()
+    assert not out.exists() and not out.with_name(out.name + ".parts").exists()
+    assert not cache.exists() or not any(cache.rglob("*.safetensors"))  # the tiny model was never built
+
+
+def test_a_file_opened_without_ffmpeg_gets_one_line_not_torchcodec_s_traceback(tmp_path, monkeypatch):
+    # Where the run's own check cannot see it: a Ray worker on a node without FFmpeg.
+    from omni_caption.pipelines import decode
+
+    def torchcodec_without_ffmpeg(*_args, **_kwargs):
+        raise RuntimeError("Could not load libtorchcodec. Likely causes:\n          1. FFmpeg is not properly "
+                           "installed in your environment. We support\n             versions 4, 5, 6, 7, and 8"
+                           "\n[start of libtorchcodec loading traceback]\nFFmpeg version 8:\nTraceback ...")
+
+    monkeypatch.setattr(decode, "audio_decoder", torchcodec_without_ffmpeg)
+    with pytest.raises(DecodeError) as info:
+        AudioFile(make_tone(tmp_path / "talk.wav"))
+    assert str(info.value) == decode.FFMPEG_MISSING
