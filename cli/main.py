@@ -14,6 +14,7 @@ from click_default_group import DefaultGroup
 
 from omni_caption import __version__
 
+from .completion import complete_main_job_group, complete_model, complete_task_list
 from .config_file import load_config_file
 from .dataset_commands import DatasetPath, fail
 from .run_report import counted, print_preview, print_summary
@@ -41,6 +42,9 @@ class MainJobGroup(DefaultGroup):
                 raise click.UsageError(f"no command {cmd_name!r} (did you mean {close[0]!r}?), and no file or "
                                        "folder of that name to run the main job on")
         return super().get_command(ctx, cmd_name)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        return complete_main_job_group(self, self.commands[self.default_cmd_name], ctx, incomplete)
 
 
 class SqlCommand(click.Command):
@@ -103,16 +107,20 @@ def _parse_loop_stop_tokens(value: int) -> int:
 @click.option("--files-from", type=click.File("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
               help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
                    "folder; each keeps its path as listed, and a missing one becomes an error row.")
-@click.option("--tasks", default="caption", show_default=True,
+@click.option("--tasks", default="caption", show_default=True, shell_complete=complete_task_list,
               help="Comma-separated: caption, transcript, reasoning, summary (one per recording, on every row).")
-@click.option("--model", default=None,
+@click.option("--model", default=None, shell_complete=complete_model,
               help="One model for every task: preset (captioner, thinking, instruct, qwen2.5-omni-3b, "
                    "qwen2.5-omni-7b, tiny-random, tiny-random-2.5), local folder or hub id of either family "
                    "(read from its config). Default: each task's own preset.")
-@click.option("--caption-model", default=None, help="Model for captions (default: captioner).")
-@click.option("--transcript-model", default=None, help="Model for transcripts (default: instruct).")
-@click.option("--reasoning-model", default=None, help="Model for reasoning traces (default: thinking).")
-@click.option("--summary-model", default=None, help="Model for recording summaries (default: thinking).")
+@click.option("--caption-model", default=None, shell_complete=complete_model,
+              help="Model for captions (default: captioner).")
+@click.option("--transcript-model", default=None, shell_complete=complete_model,
+              help="Model for transcripts (default: instruct).")
+@click.option("--reasoning-model", default=None, shell_complete=complete_model,
+              help="Model for reasoning traces (default: thinking).")
+@click.option("--summary-model", default=None, shell_complete=complete_model,
+              help="Model for recording summaries (default: thinking).")
 @click.option("--summary-from", default="text", show_default=True, type=click.Choice(["text", "audio"]),
               help="Summarise the segments' timestamped captions/transcripts (any length), or let the model "
                    "hear the recording (<= 40 min per call; longer ones are split and reduced).")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from .completion import complete_model
 from .config_file import load_config_file
 from .dataset_commands import DatasetPath, fail
 from .shown_text import printable
@@ -23,7 +24,8 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
 @click.option("--text-column", default="summary", show_default=True,
               help="Column to voice: summary / summary_reasoning (one WAV per recording) or caption, transcript, "
                    "answer, reasoning (one WAV per selected row).")
-@click.option("--model", default="instruct", show_default=True, help="A model with a talker (preset or path).")
+@click.option("--model", default="instruct", show_default=True, shell_complete=complete_model,
+              help="A model with a talker (preset or path).")
 @click.option("--stream", is_flag=True, help="Write each WAV as the audio is decoded, chunk by chunk.")
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Sentence pieces voiced together.")
