@@ -11,28 +11,11 @@ from pathlib import Path
 
 import click
 
+from .path_types import DatasetPath, UserPath
 from .run_report import counted
 from .shown_text import printable
 
 EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
-
-
-class DatasetPath(click.Path):
-    """An existing dataset. Where there is none yet but a run has committed parts, the error says so:
-    a dataset appears only when its run ends."""
-
-    def __init__(self):
-        super().__init__(exists=True, path_type=Path)
-
-    def convert(self, value, param, ctx):
-        path = Path(value)
-        if not path.exists():
-            from omni_caption.schemas.part_store import work_in_progress
-
-            progress = work_in_progress(path)
-            if progress is not None:
-                self.fail(f"no dataset at {path} yet: {progress.describe()}", param, ctx)
-        return super().convert(value, param, ctx)
 
 
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
@@ -213,10 +196,10 @@ def _section(title: str, items: list[str]) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
               help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; srt/vtt: one subtitle "
                    "file per recording; lhotse: recordings and supervisions manifests.")
-@click.option("--out", "-o", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "-o", "out", required=True, type=UserPath(path_type=Path),
               help="jsonl: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, vtt, lhotse: "
                    "a folder.")
-@click.option("--audio-root", multiple=True, type=click.Path(exists=True, path_type=Path),
+@click.option("--audio-root", multiple=True, type=UserPath(exists=True, path_type=Path),
               help="lhotse: where the recordings are (source_path is relative to it). "
                    "Default: the run's inputs stored in the dataset, else the current folder.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")

@@ -16,7 +16,8 @@ from omni_caption import __version__
 
 from .completion import complete_main_job_group, complete_model, complete_task_list
 from .config_file import load_config_file
-from .dataset_commands import DatasetPath, fail
+from .dataset_commands import fail
+from .path_types import DatasetPath, UserFile, UserPath
 from .run_report import counted, print_preview, print_summary
 from .unused_flags import check_flags_are_used
 
@@ -101,10 +102,10 @@ def _parse_loop_stop_tokens(value: int) -> int:
 
 @cli.command(name="run")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))  # str: an s3:// URL is named as given
-@click.option("--out", "-o", required=True, type=click.Path(),
+@click.option("--out", "-o", required=True, type=UserPath(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
-@click.option("--files-from", type=click.File("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
+@click.option("--files-from", type=UserFile("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
               help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
                    "folder; each keeps its path as listed, and a missing one becomes an error row.")
 @click.option("--tasks", default="caption", show_default=True, shell_complete=complete_task_list,
@@ -182,10 +183,10 @@ def _parse_loop_stop_tokens(value: int) -> int:
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")
-@click.option("--cache-dir", default=None, type=click.Path(path_type=Path),
+@click.option("--cache-dir", default=None, type=UserPath(path_type=Path),
               help="Where tiny-random and tiny-random-2.5 are built "
                    "(default: $OMNI_CAPTION_HOME, else $XDG_CACHE_HOME/omni-caption, else ~/.cache/omni-caption).")
-@click.option("--config", type=click.Path(dir_okay=False), callback=load_config_file, is_eager=True,
+@click.option("--config", type=UserPath(dir_okay=False), callback=load_config_file, is_eager=True,
               expose_value=False, help="TOML file of defaults for these options (keys as option names).")
 @click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
               help="local: this process; ray: a Ray cluster (needs the `ray` extra), decode and VAD on CPU "
@@ -304,7 +305,7 @@ def _sigterm_stops_the_run():
 @click.argument("sql")
 @click.option("--format", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "csv", "json", "parquet"]))
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--output", type=UserPath(dir_okay=False, path_type=Path),
               help="File to write with --format parquet ('-': stdout).")
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
               help="Rows shown in table format (csv and json print all).")

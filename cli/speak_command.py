@@ -8,7 +8,8 @@ import click
 
 from .completion import complete_model
 from .config_file import load_config_file
-from .dataset_commands import DatasetPath, fail
+from .dataset_commands import fail
+from .path_types import DatasetPath, UserPath
 from .shown_text import printable
 
 SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or Ethan (Qwen2.5-Omni)."
@@ -16,7 +17,7 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
 
 @click.command(name="speak")
 @click.argument("dataset", type=DatasetPath())
-@click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", "out_dir", required=True, type=UserPath(file_okay=False, path_type=Path),
               help="Folder for the WAVs (24 kHz mono).")
 @click.option("--speaker", default="ethan", show_default=True, help=SPEAKERS_HELP)
 @click.option("--where", default=None, help="SQL predicate over the `segments` view selecting what to voice, "
@@ -40,8 +41,8 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")
-@click.option("--cache-dir", default=None, type=click.Path(path_type=Path), help="Where tiny-random is built.")
-@click.option("--config", type=click.Path(dir_okay=False), callback=load_config_file, is_eager=True,
+@click.option("--cache-dir", default=None, type=UserPath(path_type=Path), help="Where tiny-random is built.")
+@click.option("--config", type=UserPath(dir_okay=False), callback=load_config_file, is_eager=True,
               expose_value=False, help="TOML file whose [speak] table holds defaults for these options (the run's "
                                        "own --config file can carry it).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
