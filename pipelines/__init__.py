@@ -1,7 +1,7 @@
 """decode -> segment -> batch -> write."""
 
 from .cuts import CutChanged
-from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, FfmpegMissing, decode_audio
+from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, DecodingUnavailable, decode_audio
 from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
 from .output_checks import OutputPathError
 from .run import RayOptions, RunOptions, RunSummary, run_corpus
@@ -10,7 +10,7 @@ from .vad import SileroVad, VadOptions, VadResult
 
 __all__ = [
     "AUDIO_EXTENSIONS", "MEDIA_EXTENSIONS", "SAMPLE_RATE", "VIDEO_EXTENSIONS", "AudioFile", "CutChanged", "DecodeError",
-    "DecodedAudio", "FfmpegMissing", "InputPathError", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "Segment",
+    "DecodedAudio", "DecodingUnavailable", "InputPathError", "OutputPathError", "RayOptions", "RunOptions", "RunSummary", "Segment",
     "SegmentationOptions", "SileroVad", "SourceFile", "TimeSpan", "VadOptions", "VadResult", "caption_chunks",
     "decode_audio", "discover", "run_corpus", "segments_for", "utterance_windows",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +28,33 @@ class DecodeError(RuntimeError):
     """The file could not be decoded; the message is one line for the error row."""
 
 
-class FfmpegMissing(RuntimeError):
-    """No recording can be decoded on this machine: the run stops before it starts (FFMPEG_MISSING)."""
+class DecodingUnavailable(RuntimeError):
+    """No recording can be decoded on this machine: the run stops before it starts (why_torchcodec_failed)."""
 
 
-def check_ffmpeg_libraries() -> None:
+def why_torchcodec_failed(error: str) -> str:
+    """One line for torchcodec's page-long "Could not load libtorchcodec". It tries FFmpeg 8 down to 4, so the
+    libraries of FFmpeg versions not installed are always missing; another missing library is the cause. On
+    Debian and Ubuntu that is libpython3.X.so.1.0, which their Python lacks unless libpython3-dev is installed
+    (torchcodec issue #1164): FFmpeg was there, and FFMPEG_MISSING would have sent the user to install it again."""
+    missing = re.findall(r"(\S+\.so[\w.]*): cannot open shared object file", error)
+    others = [name for name in missing if not re.match(r"lib(av|sw|postproc)", Path(name).name)]
+    if not others:
+        return FFMPEG_MISSING
+    if Path(others[0]).name.startswith("libpython"):
+        return (f"torchcodec needs {others[0]}, Python's shared library, which Debian and Ubuntu ship apart "
+                "from Python: apt-get install -y libpython3-dev")
+    return f"torchcodec cannot load {others[0]}, so no recording can be decoded: install what provides it"
+
+
+def check_decoding_available() -> None:
     """Before a run decodes anything. Without FFmpeg (a `pip install` with no `apt-get install ffmpeg`) every
     recording became an error row holding torchcodec's page-long loading traceback, and a rerun after
     installing FFmpeg kept those rows as done."""
     try:
         import torchcodec.decoders  # noqa: F401 - importing it loads libtorchcodec, and FFmpeg's libraries with it
     except Exception as exc:
-        raise FfmpegMissing(FFMPEG_MISSING) from exc
+        raise DecodingUnavailable(why_torchcodec_failed(str(exc))) from exc
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,7 @@ def _short_reason(exc: Exception, path: Path) -> str:
     # torchcodec prefixes C++ source locations and repeats the path; keep the reason.
     text = " ".join(str(exc).split()) or type(exc).__name__
     if text.startswith("Could not load libtorchcodec"):  # a Ray worker without FFmpeg, where the driver has it
-        return FFMPEG_MISSING
+        return why_torchcodec_failed(str(exc))
     if ".cpp:" in text:
         text = text.split(".cpp:", 1)[1].split(", ", 1)[-1]
     text = text.replace(f"{path}", "").replace(": ", " ").strip()

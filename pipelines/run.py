@@ -29,7 +29,7 @@ from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentR
                                   merge_in_chunks, rows_to_table)
 
 from .cuts import check_cut, cut_of, known_cuts
-from .decode import check_ffmpeg_libraries
+from .decode import check_decoding_available
 from .discover import SourceFile, discover, ignored_line
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
@@ -120,7 +120,7 @@ def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
     ignored: Counter = Counter()
     sources = discover(inputs, listed, unread_folders, ignored)
     if sources:  # before a model loads for minutes
-        check_ffmpeg_libraries()
+        check_decoding_available()
     configs = task_configs(options)
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))

@@ -14,7 +14,7 @@ from pathlib import Path
 from omni_caption.schemas import PartStore, done_tasks
 
 from .cuts import check_cut, cut_of, known_cuts
-from .decode import AudioFile, DecodeError, check_ffmpeg_libraries
+from .decode import AudioFile, DecodeError, check_decoding_available
 from .discover import discover, ignored_line
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
@@ -62,7 +62,7 @@ def preview_run(inputs: list[str | Path], out: str | Path, options: RunOptions,
     ignored: Counter = Counter()
     sources = discover(inputs, listed, unread_folders, ignored)
     if sources:  # as the run checks first: a preview listing every file as unreadable would hide why
-        check_ffmpeg_libraries()
+        check_decoding_available()
     configs = task_configs(options)  # also checks every model is at hand, as the run would first
     wanted = wanted_hashes(configs, options)
     plan = plan_stages(configs, options, wanted.get(SPEAKER_TASK))

@@ -124,7 +124,7 @@ def without_ffmpeg(monkeypatch):
 
 def test_a_run_without_ffmpeg_stops_before_loading_a_model_or_writing(tmp_path, without_ffmpeg):
     # It made every recording an error row holding torchcodec's page-long traceback, kept as done by a rerun.
-    from omni_caption.pipelines import FfmpegMissing, RunOptions, run_corpus
+    from omni_caption.pipelines import DecodingUnavailable, RunOptions, run_corpus
     from omni_caption.pipelines.run_preview import preview_run
 
     (tmp_path / "in").mkdir()
@@ -133,7 +133,7 @@ def test_a_run_without_ffmpeg_stops_before_loading_a_model_or_writing(tmp_path, 
     options = RunOptions(tasks=("caption",), model="tiny-random", cache_dir=cache)
     for attempt in (lambda: preview_run([tmp_path / "in"], out, options),
                     lambda: run_corpus([tmp_path / "in"], out, options, show_progress=False)):
-        with pytest.raises(FfmpegMissing, match=r"^FFmpeg's shared libraries .*\(apt-get install -y ffmpeg"):
+        with pytest.raises(DecodingUnavailable, match=r"^FFmpeg's shared libraries .*\(apt-get install -y ffmpeg"):
             attempt()
     assert not out.exists() and not out.with_name(out.name + ".parts").exists()
     assert not cache.exists() or not any(cache.rglob("*.safetensors"))  # the tiny model was never built
@@ -152,3 +152,32 @@ def test_a_file_opened_without_ffmpeg_gets_one_line_not_torchcodec_s_traceback(t
     with pytest.raises(DecodeError) as info:
         AudioFile(make_tone(tmp_path / "talk.wav"))
     assert str(info.value) == decode.FFMPEG_MISSING
+
+
+# As torchcodec 0.11 words it on a Debian 12 with FFmpeg 5 whose Python has no shared library (debootstrapped).
+TORCHCODEC_WITHOUT_LIBPYTHON = """Could not load libtorchcodec. Likely causes:
+          1. FFmpeg is not properly installed in your environment. We support
+[start of libtorchcodec loading traceback]
+FFmpeg version 8:
+OSError: libavutil.so.60: cannot open shared object file: No such file or directory
+FFmpeg version 7:
+OSError: libavutil.so.59: cannot open shared object file: No such file or directory
+FFmpeg version 6:
+OSError: libavutil.so.58: cannot open shared object file: No such file or directory
+FFmpeg version 5:
+OSError: libpython3.11.so.1.0: cannot open shared object file: No such file or directory
+OSError: Could not load this library: /root/omni/.venv/lib/python3.11/site-packages/torchcodec/libtorchcodec_custom_ops5.so
+FFmpeg version 4:
+OSError: libavutil.so.56: cannot open shared object file: No such file or directory
+[end of libtorchcodec loading traceback]."""
+
+
+def test_a_missing_libpython_is_named_not_taken_for_a_missing_ffmpeg():
+    # FFmpeg was installed; the one-line error sent the user to install it again.
+    from omni_caption.pipelines.decode import FFMPEG_MISSING, why_torchcodec_failed
+
+    assert why_torchcodec_failed(TORCHCODEC_WITHOUT_LIBPYTHON) == (
+        "torchcodec needs libpython3.11.so.1.0, Python's shared library, which Debian and Ubuntu ship apart from "
+        "Python: apt-get install -y libpython3-dev")
+    only_ffmpeg_missing = TORCHCODEC_WITHOUT_LIBPYTHON.replace("libpython3.11.so.1.0", "libavutil.so.57")
+    assert why_torchcodec_failed(only_ffmpeg_missing) == FFMPEG_MISSING
