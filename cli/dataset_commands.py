@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 import unicodedata
@@ -21,11 +22,24 @@ EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
     """One line on stderr and exit 1; the traceback only with --debug. A reader that stopped reading
     (`| head`) is no error to report: click ends the command quietly, with status 1."""
+    if isinstance(exc, BrokenPipeError):
+        discard_stdout()
     if debug or isinstance(exc, BrokenPipeError):
         raise exc
     message = " ".join(str(exc).split()) or type(exc).__name__
     click.echo(f"Error: {message}", err=True)
     ctx.exit(1)
+
+
+def discard_stdout() -> None:
+    """The reader has gone (`| head -1`): what is still in Python's buffer goes nowhere, where its flush at exit
+    printed 'Exception ignored ... BrokenPipeError' and made the exit status 120."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (CliRunner's)
+        pass
 
 
 def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:

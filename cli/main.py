@@ -16,7 +16,7 @@ from omni_caption import __version__
 
 from .completion import complete_main_job_group, complete_model, complete_task_list
 from .config_file import load_config_file
-from .dataset_commands import fail
+from .dataset_commands import discard_stdout, fail
 from .path_types import DatasetPath, UserFile, UserPath
 from .run_report import counted, print_preview, print_summary
 from .unused_flags import check_flags_are_used
@@ -75,6 +75,17 @@ def cli():
 
         omni-caption query captions.parquet "SELECT source_path, start_s, caption FROM segments"
     """
+
+
+@cli.result_callback()
+def flush_stdout(*_results, **_params) -> None:
+    """A command's last output is flushed while click still handles a closed pipe as an exit of 1. Left in the
+    buffer (stdout to a pipe is block-buffered), it met `| head -1`'s closed pipe only at interpreter exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        discard_stdout()
+        sys.exit(1)
 
 
 def _parse_aut_window(value):
