@@ -120,6 +120,13 @@ def test_a_reader_that_stops_early_leaves_no_ffmpeg_running(tmp_path):
 
 
 def _ffmpeg_processes() -> int:
-    listing = subprocess.run(["ps", "-o", "comm=", "--ppid", str(os.getpid())], capture_output=True,
-                             text=True).stdout
-    return sum(1 for line in listing.splitlines() if line.strip() == "ffmpeg")
+    """This process's ffmpeg children, from /proc: `ps` is not on a minimal Debian (procps)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # gone since the listing
+            continue
+        name, after = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        count += name == "ffmpeg" and int(after[1]) == os.getpid()
+    return count
