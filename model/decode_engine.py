@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .batch_sizing import bucket_up, power_of_two_buckets, round_up
+from .compiled_step import CompiledOrEager
 from .decode_attention import packed_decode_attention
 from .loop_stop import looping_now
 
@@ -82,15 +83,13 @@ class StaticDecoder:
     """Decodes batches of prepared thinker inputs with a static cache; keep one per loaded model."""
 
     def __init__(self, thinker, options: EngineOptions = EngineOptions()):
-        import torch
-
         self.thinker = thinker
         self.options = options
         self.device = thinker.device
         use_compile = options.compile if options.compile is not None else self.device.type == "cuda"
         self._slots: OrderedDict[tuple[int, int], _ShapeSlot] = OrderedDict()
         step = lambda *args: text_step(self.thinker, *args)  # noqa: E731
-        self._step = torch.compile(step, mode="reduce-overhead") if use_compile else step
+        self._step = CompiledOrEager(step, mode="reduce-overhead") if use_compile else step
         self.compiled = use_compile
 
     def release(self) -> None:

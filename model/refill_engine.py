@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from .batch_sizing import round_up
+from .compiled_step import CompiledOrEager
 from .decode_attention import packed_decode_attention, slot_attention_mask
 from .decode_engine import _experts, _synchronize, choose_tokens, logits_processors, prompt_positions, text_step
 from .loop_stop import looping_now
@@ -104,8 +105,6 @@ class RefillDecoder:
     """Decodes a queue of prepared single rows through a fixed number of slots; keep one per loaded model."""
 
     def __init__(self, thinker, options: RefillOptions = RefillOptions()):
-        import torch
-
         self.thinker = thinker
         self.options = options
         self.device = thinker.device
@@ -115,7 +114,7 @@ class RefillDecoder:
                              f"{self.text_config._attn_implementation!r}")
         use_compile = options.compile if options.compile is not None else self.device.type == "cuda"
         step = lambda *args: text_step(self.thinker, *args)  # noqa: E731
-        self._step = torch.compile(step, mode="reduce-overhead", dynamic=False) if use_compile else step
+        self._step = CompiledOrEager(step, mode="reduce-overhead", dynamic=False) if use_compile else step
         self.compiled = use_compile
         self._storage: SlotStorage | None = None
         self._caches: dict[tuple[int, int], SlotCache] = {}  # (slots, cache_len) -> a cache viewing the storage
