@@ -1,7 +1,8 @@
 """Shell completion, where click's own completes nothing: the main job's options before its first path, model
 presets, and a comma list of tasks. Enabled as click's: eval "$(_OMNI_CAPTION_COMPLETE=bash_source omni-caption)".
 
-Each TAB runs the command, so nothing here imports torch (the captioner package does, in seconds).
+Each TAB runs the command, so nothing here imports torch: the task names come from the schema (pyarrow, half a
+second), not from the captioner package (seconds).
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import glob
 
 import click
 from click.shell_completion import CompletionItem
-
-# captioner.TASKS, which takes seconds to import; tests/cli/test_completion.py holds the two equal.
-TASK_NAMES = ("caption", "transcript", "reasoning", "summary")
 
 
 def complete_model(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
@@ -25,10 +23,12 @@ def complete_model(_ctx: click.Context, _param: click.Parameter, incomplete: str
 
 def complete_task_list(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """`caption,tr` -> `caption,transcript`: the last name of the list, never one already in it."""
+    from omni_caption.schemas.segment_table import TASKS
+
     chosen, _, last = incomplete.rpartition(",")
     taken = set(chosen.split(","))
     prefix = f"{chosen}," if chosen else ""
-    return [CompletionItem(prefix + name) for name in TASK_NAMES if name.startswith(last) and name not in taken]
+    return [CompletionItem(prefix + name) for name in TASKS if name.startswith(last) and name not in taken]
 
 
 def complete_main_job_group(group: click.Group, default_command: click.Command, ctx: click.Context,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 import unicodedata
 from dataclasses import asdict
@@ -24,7 +25,8 @@ def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
     (`| head`) is no error to report: click ends the command quietly, with status 1."""
     if isinstance(exc, BrokenPipeError):
         discard_stdout()
-    if debug or isinstance(exc, BrokenPipeError):
+        raise exc
+    if debug:
         raise exc
     message = " ".join(str(exc).split()) or type(exc).__name__
     click.echo(f"Error: {message}", err=True)
@@ -34,8 +36,6 @@ def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
 def discard_stdout() -> None:
     """The reader has gone (`| head -1`): what is still in Python's buffer goes nowhere, where its flush at exit
     printed 'Exception ignored ... BrokenPipeError' and made the exit status 120."""
-    import os
-
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, io.UnsupportedOperation):  # not a real file (CliRunner's)

@@ -5,7 +5,6 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from omni_caption.cli.completion import TASK_NAMES
 from omni_caption.cli.main import cli
 
 
@@ -22,10 +21,11 @@ def completions(line: str, tmp_path, folders: tuple[str, ...] = ()) -> list[str]
     return result.output.splitlines()
 
 
-def test_task_names_are_the_captioner_s():
+def test_the_schema_s_task_names_that_completion_offers_are_the_captioner_s():
     from omni_caption.captioner import TASKS
+    from omni_caption.schemas.segment_table import TASKS as SCHEMA_TASKS
 
-    assert TASK_NAMES == TASKS
+    assert SCHEMA_TASKS == TASKS
 
 
 def test_the_main_job_s_options_complete_before_its_first_path(tmp_path):
@@ -54,7 +54,8 @@ def test_models_complete_to_presets_then_to_folders(tmp_path, option):
 
 
 def test_tasks_complete_as_a_comma_list_without_repeats(tmp_path):
-    assert completions("omni-caption talks/ --tasks ", tmp_path) == [f"plain,{name}" for name in TASK_NAMES]
+    every_task = ["plain,caption", "plain,transcript", "plain,reasoning", "plain,summary"]
+    assert completions("omni-caption talks/ --tasks ", tmp_path) == every_task
     after_caption = ["plain,caption,transcript", "plain,caption,reasoning", "plain,caption,summary"]
     assert completions("omni-caption talks/ --tasks caption,", tmp_path) == after_caption
     last = completions("omni-caption talks/ --tasks transcript,caption,r", tmp_path)
