@@ -89,11 +89,27 @@ def flush_stdout(*_results, **_params) -> None:
 
 
 def _parse_aut_window(value):
-    if value is None or value == "pause":
+    if value is None:
         return value
-    if value.isdigit() and 1 <= int(value) <= 8:
-        return int(value)
-    raise click.BadParameter(f"{value!r}: give 1..8 (seconds) or 'pause'")
+    from omni_caption.pipelines.options import parse_aut_window  # the rule RunOptions holds a program to
+
+    try:
+        return parse_aut_window(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _parse_device(value: str) -> str:
+    if value == "auto":
+        return value
+    from omni_caption.model.hub import ModelLoadError
+    from omni_caption.model.loading import check_device_name
+
+    try:
+        check_device_name(value)
+    except ModelLoadError:
+        raise click.BadParameter(f"{value!r}: choose auto, cpu, cuda or cuda:N") from None
+    return value
 
 
 def _parse_batch_size(value):
@@ -190,7 +206,8 @@ def _parse_loop_stop_tokens(value: int) -> int:
                    "CPUs, 1 to 4].")
 @click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, callback=lambda c, p, v: _parse_device(v),
+              help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")
@@ -233,20 +250,20 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
     SIGTERM (as by Ctrl-C: within seconds, committed work stays, the output
     lock is released, and the same command resumes).
     """
-    from omni_caption.captioner import TASKS, normalise_language
+    from omni_caption.captioner import normalise_language
     from omni_caption.pipelines import RayOptions, RunOptions, run_corpus
     from omni_caption.pipelines.diarize import DiarizeOptions
     from omni_caption.pipelines.discover import read_file_list
+    from omni_caption.pipelines.options import parse_tasks
 
     try:
         if not paths and files_from is None:
             raise click.UsageError("give the recordings: folders or files as PATHS, or a list with --files-from")
         listed = read_file_list(files_from) if files_from is not None else []
-        task_names = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
-        unknown = [t for t in task_names if t not in TASKS]
-        if unknown or not task_names:
-            raise click.BadParameter(f"{','.join(unknown) or tasks!r}: choose from {', '.join(TASKS)}",
-                                     param_hint="--tasks")
+        try:
+            task_names = parse_tasks(tasks)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--tasks") from None
         check_flags_are_used(ctx, task_names, diarize, engine)
         if task_names == ("summary",) and summary_from == "text":
             raise click.BadParameter("a summary from text needs captions or transcripts: add caption or "

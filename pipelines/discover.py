@@ -76,7 +76,13 @@ def is_media(path: Path) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
-def discover(inputs: list[str | Path], listed: Sequence[str] = (),
+def path_list(paths: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    """`paths` as a list: one given bare, as `run_corpus("recordings", ...)`, was read a letter at a time
+    ("r: no such file or folder")."""
+    return [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+
+
+def discover(inputs: str | Path | Sequence[str | Path], listed: str | Sequence[str] = (),
              problems: list[str] | None = None, ignored: Counter | None = None) -> list[SourceFile]:
     """Media files under `inputs` (files or folders, recursively) and the files `listed`, sorted, each once.
 
@@ -97,6 +103,7 @@ def discover(inputs: list[str | Path], listed: Sequence[str] = (),
     that cannot be read adds a line to `problems`; `ignored` counts the
     files of other kinds by extension, so a format left out can be noticed.
     """
+    inputs, listed = path_list(inputs), path_list(listed)
     problems = [] if problems is None else problems
     found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
     roots = [Path(raw).expanduser() for raw in inputs]

@@ -6,13 +6,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omni_caption.captioner import DEFAULT_PRESET, normalise_language
+from omni_caption.captioner import DEFAULT_PRESET, TASKS, normalise_language
 from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
+from omni_caption.model.aut_windows import MAX_WINDOW_CHUNKS, MIN_WINDOW_CHUNKS
+from omni_caption.model.decode_engine import EngineOptions
+from omni_caption.model.decode_runtime import CPU_AUTO_BATCH, DECODERS
+from omni_caption.model.hub import ModelLoadError
+from omni_caption.model.loading import DTYPES, check_device_name
 
 from .diarize import DiarizeOptions
 
 ENGINES = ("local", "ray")
 SUMMARY_SOURCES = ("text", "audio")
+GRANULARITIES = ("chunk", "utterance")
 MIN_CHUNK_S, MAX_CHUNK_S = 10.0, 30.0  # utterance windows of up to 8 s need room; the Captioner hears <= 30 s
 
 
@@ -65,19 +71,33 @@ class RunOptions:
     def __post_init__(self):
         # The CLI checks its flags; a program that builds options gets the same refusals, in words, rather
         # than a run of ('c', 'a', 'p', ...) tasks or a language the prompt was never meant to name.
-        if isinstance(self.tasks, str):
-            object.__setattr__(self, "tasks", tuple(t.strip() for t in self.tasks.split(",") if t.strip()))
-        object.__setattr__(self, "tasks", tuple(self.tasks))
-        if self.cache_dir is not None:  # a str from a program: `cache_dir / name` failed deep in the run
-            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        # Every refusal comes here, at construction, not after the inputs are hashed and a model is loaded.
+        object.__setattr__(self, "tasks", _named("tasks", parse_tasks, self.tasks))
+        unknown = sorted(set(self.task_models) - set(TASKS))
+        if unknown:  # a typo'd task would be silently run on its default model
+            raise ValueError(f"task_models {', '.join(unknown)}: choose from {', '.join(TASKS)}")
+        if self.tasks == ("summary",) and self.summary_from == "text":
+            raise ValueError("a summary from text needs captions or transcripts: add caption or transcript to "
+                             "tasks, or summarise from the audio (summary_from='audio')")
+        if self.cache_dir is not None:  # a str from a program: `cache_dir / name` failed deep in the run; and "~"
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())  # made a folder named ~
+        object.__setattr__(self, "aut_window", _named("aut_window", parse_aut_window, self.aut_window))
+        for name, choices in (("granularity", GRANULARITIES), ("decoder", DECODERS), ("engine", ENGINES),
+                              ("dtype", DTYPES), ("summary_from", SUMMARY_SOURCES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        try:
+            check_device_name(self.device)
+        except ModelLoadError:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}") from None
+        if self.loop_stop_tokens < 0 or self.loop_stop_tokens == 1:
+            raise ValueError(f"loop_stop_tokens must be 0 (never stop a loop) or >= 2, not {self.loop_stop_tokens}")
         for name, least, optional in (("max_new_tokens", 1, True), ("group_recordings", 1, True),
                                       ("segment_threads", 1, True), ("rows_per_shard", 1, False)):
             _check_whole_number(name, getattr(self, name), least, optional)
         object.__setattr__(self, "language", normalise_language(self.language))
         if not MIN_CHUNK_S <= self.max_chunk_s <= MAX_CHUNK_S:
             raise ValueError(f"max_chunk_s must be {MIN_CHUNK_S:g} to {MAX_CHUNK_S:g} s, not {self.max_chunk_s}")
-        if self.summary_from not in SUMMARY_SOURCES:
-            raise ValueError(f"summary_from must be one of {', '.join(SUMMARY_SOURCES)}, not {self.summary_from!r}")
         if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int)
                                           or self.batch_size < 1):
             raise ValueError(f"batch_size must be 'auto' or a whole number from 1, not {self.batch_size!r}")
@@ -92,9 +112,6 @@ class RunOptions:
     def planned_slots(self) -> int:
         """Segments decoded at once, as far as is known before a model loads: the batch size asked for; with
         `auto`, 8 on a CPU and the engine's largest batch on a GPU (its memory decides after loading)."""
-        from omni_caption.model.decode_engine import EngineOptions  # imports torch: only when a run asks
-        from omni_caption.model.decode_runtime import CPU_AUTO_BATCH
-
         if self.batch_size != "auto":
             return int(self.batch_size)
         on_gpu = self.vad_device().startswith("cuda") or (self.engine == "ray" and self.ray.num_gpus_per_worker > 0)
@@ -115,6 +132,33 @@ class RunOptions:
 
     def model_for(self, task: str) -> str:
         return self.task_models.get(task) or self.model or DEFAULT_PRESET[task]
+
+
+def parse_tasks(tasks: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Task names from "caption,transcript" or a sequence, in order, each once; unknown or none is refused."""
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    names = tuple(dict.fromkeys(str(name).strip() for name in names if str(name).strip()))
+    unknown = [name for name in names if name not in TASKS]
+    if unknown or not names:
+        raise ValueError(f"{','.join(unknown) if unknown else repr(tasks)}: choose from {', '.join(TASKS)}")
+    return names
+
+
+def parse_aut_window(value: int | str | None) -> int | str | None:
+    """None (the model's own), 'pause', or whole seconds 1..8 as an int: "8" and 8 are one cut, one resume key."""
+    if value is None or value == "pause":
+        return value
+    text = str(value).strip()
+    if not isinstance(value, bool) and text.isdigit() and MIN_WINDOW_CHUNKS <= int(text) <= MAX_WINDOW_CHUNKS:
+        return int(text)
+    raise ValueError(f"{value!r}: give {MIN_WINDOW_CHUNKS}..{MAX_WINDOW_CHUNKS} (seconds) or 'pause'")
+
+
+def _named(name: str, parse, value):
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
 
 
 def _check_whole_number(name: str, value, least: int, optional: bool) -> None:

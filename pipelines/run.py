@@ -30,7 +30,7 @@ from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentR
 
 from .cuts import check_cut, cut_of, known_cuts
 from .decode import check_decoding_available
-from .discover import SourceFile, discover, ignored_line
+from .discover import SourceFile, discover, ignored_line, path_list
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
 from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s
@@ -107,11 +107,12 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
     return configs
 
 
-def run_corpus(inputs: list[str | Path], out: str | Path, options: RunOptions,
+def run_corpus(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions,
                show_progress: bool = True, listed: Sequence[str] = ()) -> RunSummary:
     """Run every task over every recording, resuming whatever `out` already holds.
 
     `listed`: more files, as a `--files-from` list names them (discover)."""
+    inputs, listed = path_list(inputs), path_list(listed)
     started = time.monotonic()
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     out = store.out_path
@@ -214,8 +215,6 @@ def still_to_do(stage: ModelStage | SpeakerStage, sources: list[SourceFile], key
 
 
 def _engine_for(options: RunOptions):
-    if options.engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {options.engine!r}")
     if options.engine == "ray":
         from .ray_engine import RayEngine  # Ray is an optional extra: imported only when asked for
 

@@ -146,9 +146,11 @@ def test_granularity_and_aut_window(tmp_path, cache_dir, tiny_dir, granularity, 
     assert all(0.0 <= r <= 1.0 for _, _, r in spans)
 
 
-def test_bad_aut_window_is_a_usage_error(tmp_path):
-    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), "--aut-window", "12"])
-    assert result.exit_code == 2 and "--aut-window" in result.output
+@pytest.mark.parametrize("flag,value,why", [("--aut-window", "12", "'12': give 1..8 (seconds) or 'pause'"),
+                                            ("--device", "tpu", "'tpu': choose auto, cpu, cuda or cuda:N")])
+def test_a_bad_aut_window_or_device_is_a_usage_error(tmp_path, flag, value, why):
+    result = CliRunner().invoke(cli, [str(EXAMPLES), "--out", str(tmp_path / "x.parquet"), flag, value])
+    assert result.exit_code == 2 and f"Error: Invalid value for '{flag}': {why}" in result.output
 
 
 @pytest.mark.parametrize("decoder", ["static", "refill"])

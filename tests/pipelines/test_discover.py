@@ -18,6 +18,9 @@ def test_recursive_discovery_keeps_media_only(tmp_path):
         path.write_bytes(b"x")
     found = [s.source_path for s in discover([tmp_path])]
     assert found == ["a.wav", "sub/b.flac", "sub/deeper/c.MP3", "v/clip.mkv"]
+    # One input given bare, as `run_corpus("recordings", ...)`: it was read a letter at a time.
+    assert [s.source_path for s in discover(str(tmp_path))] == found == [s.source_path for s in discover(tmp_path)]
+    assert [s.source_path for s in discover([], listed=str(tmp_path / "a.wav"))] == [str(tmp_path / "a.wav")]
 
 
 def test_file_argument_and_duplicates(tmp_path):
