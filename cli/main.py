@@ -13,6 +13,7 @@ import click
 from click_default_group import DefaultGroup
 
 from omni_caption import __version__
+from omni_caption.file_kinds import is_dataset
 
 from .completion import complete_main_job_group, complete_model, complete_task_list
 from .config_file import load_config_file
@@ -54,6 +55,23 @@ class SqlCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, ["\n" + arg if _opens_with_sql_comment(arg) else arg for arg in args])
+
+
+class RunCommand(click.Command):
+    """The main job. A dataset named where recordings go with no --out is `query` forgotten
+    (`omni-caption captions.parquet "SELECT ..."`), which click answered with "Missing option --out"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser empties `args` as it reads them
+        try:
+            return super().parse_args(ctx, args)
+        except click.MissingParameter as missing:
+            datasets = [arg for arg in given if not arg.startswith("-") and is_dataset(arg)]
+            if missing.param is None or missing.param.name != "out" or not datasets:
+                raise
+            raise click.UsageError(f"{datasets[0]} is a dataset, not a recording: read it with "
+                                   f"omni-caption query {datasets[0]} \"SELECT ...\" (or search, info, export); "
+                                   "a run over recordings needs --out") from None
 
 
 def _opens_with_sql_comment(arg: str) -> bool:
@@ -127,7 +145,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
     raise click.BadParameter(f"{value}: give 0 (never stop a loop) or a number of tokens >= 2")
 
 
-@cli.command(name="run")
+@cli.command(name="run", cls=RunCommand)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))  # str: an s3:// URL is named as given
 @click.option("--out", "-o", required=True, type=UserPath(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "

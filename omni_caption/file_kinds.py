@@ -21,3 +21,25 @@ def special_file_kind(path: Path) -> str | None:
     kinds = {stat.S_ISFIFO: "a named pipe", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
              stat.S_ISBLK: "a block device"}
     return next((kind for test, kind in kinds.items() if test(mode)), None)
+
+
+def is_parquet_file(path: str | Path) -> bool:
+    """Whether `path` opens with Parquet's magic bytes: a dataset given where recordings go."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def is_dataset(path: str | Path) -> bool:
+    """A Parquet file, or a folder of them (a sharded dataset) with nothing a run would caption beside them."""
+    path = Path(path)
+    if not path.is_dir():
+        return is_parquet_file(path)
+    try:
+        names = [entry.name for entry in os.scandir(path) if not entry.name.startswith(".")]
+    except OSError:
+        return False
+    return bool(names) and any(name.endswith(".parquet") for name in names) and all(
+        name.endswith((".parquet", ".parts", ".lock")) for name in names)

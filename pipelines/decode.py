@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omni_caption.file_kinds import special_file_kind
+from omni_caption.file_kinds import is_parquet_file, special_file_kind
 
 from .changing_streams import FfmpegFrames, stream_changes
 from .declared_length import declared_seconds, ogg_unfinished, wav_data_past_its_size
@@ -81,9 +81,14 @@ def _short_reason(exc: Exception, path: Path) -> str:
     if "best audio stream is unknown" in text:  # torchcodec's words for a container with no audio track
         return NO_AUDIO_STREAM
     if text.startswith("Could not open input file"):
+        if is_parquet_file(path):
+            return PARQUET_NOT_AUDIO
         detail = text.removeprefix("Could not open input file").strip()
         return f"FFmpeg cannot read it as audio or video ({detail or 'unknown format'})"
     return text
+
+
+PARQUET_NOT_AUDIO = "a Parquet file, not a recording: omni-caption query, search, info or export read a dataset"
 
 
 def audio_decoder(path: str | Path, **options):
