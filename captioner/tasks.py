@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass, field
 from omni_caption.model import DecodingOptions, GenerationResult, Prompt
 from omni_caption.model.loop_stop import LoopStop
 from omni_caption.model.families import FAMILIES, UnsupportedFeatureError
+from omni_caption.schemas.segment_table import TASKS
 
 from . import guards, prompts
 
-SEGMENT_TASKS = ("caption", "transcript", "reasoning")
 RECORDING_TASKS = ("summary",)
-TASKS = SEGMENT_TASKS + RECORDING_TASKS
+SEGMENT_TASKS = tuple(task for task in TASKS if task not in RECORDING_TASKS)  # the schema's columns name them all
 
 DEFAULT_PRESET = {"caption": "captioner", "transcript": "instruct", "reasoning": "thinking", "summary": "thinking"}
 

@@ -21,13 +21,6 @@ def completions(line: str, tmp_path, folders: tuple[str, ...] = ()) -> list[str]
     return result.output.splitlines()
 
 
-def test_the_schema_s_task_names_that_completion_offers_are_the_captioner_s():
-    from omni_caption.captioner import TASKS
-    from omni_caption.schemas.segment_table import TASKS as SCHEMA_TASKS
-
-    assert SCHEMA_TASKS == TASKS
-
-
 def test_the_main_job_s_options_complete_before_its_first_path(tmp_path):
     # click offered only the group's --help and --version: the main job's options come after a path
     assert completions("omni-caption --ta", tmp_path) == ["plain,--tasks"]
