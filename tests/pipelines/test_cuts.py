@@ -14,14 +14,14 @@ from omni_caption.pipelines.cuts import CutChanged, check_cut, cut_of, cuts_in
 from omni_caption.pipelines.run_preview import preview_run
 from omni_caption.schemas import RowState
 from tests.conftest import EXAMPLES
+from tests.pipelines.run_helpers import tiny_run_options
 
 CHUNK_30 = "--granularity chunk --max-chunk-s 30"
 UTTERANCE_30 = "--granularity utterance --max-chunk-s 30"
 
 
-def options(cache_dir, **extra):
-    return RunOptions(**{"tasks": ("caption",), "model": "tiny-random", "greedy": True, "max_new_tokens": 3,
-                         "cache_dir": cache_dir, "device": "cpu", **extra})
+def options(cache_dir, **extra) -> RunOptions:
+    return tiny_run_options(cache_dir, **{"max_new_tokens": 3, **extra})
 
 
 def test_cut_names_the_options_that_move_segment_boundaries():

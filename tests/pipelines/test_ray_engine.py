@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from omni_caption.cli.main import cli
 from omni_caption.pipelines import RayOptions, RunOptions, discover, run_corpus
-from omni_caption.schemas import PartStore, read_dataset
+from omni_caption.schemas import PartStore
 from tests.conftest import EXAMPLES, finishes_within
+from tests.pipelines.run_helpers import rows_of, tiny_run_options
 
 pytestmark = pytest.mark.slow
 
@@ -31,17 +32,11 @@ def ray_cluster():
 
 
 def options(cache_dir, **extra) -> RunOptions:
-    return RunOptions(**{"tasks": ("caption",), "model": "tiny-random", "greedy": True, "max_new_tokens": 6,
-                         "cache_dir": cache_dir, "device": "cpu", "group_recordings": 2, **extra})
+    return tiny_run_options(cache_dir, **{"group_recordings": 2, **extra})
 
 
 def on_ray(opts: RunOptions, retries: int = 3) -> RunOptions:
     return replace(opts, engine="ray", ray=RayOptions(num_gpus_per_worker=0, retries=retries))
-
-
-def rows_of(path):
-    table, _ = read_dataset(path)
-    return sorted(table.drop_columns(["audio"]).to_pylist(), key=lambda r: (r["source_path"], r["segment_index"] or -1))
 
 
 def test_same_rows_as_the_local_engine_and_resume(tmp_path, cache_dir, tiny_dir, ray_cluster):

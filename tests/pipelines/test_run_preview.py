@@ -7,11 +7,11 @@ import pytest
 from omni_caption.pipelines import RunOptions, run_corpus
 from omni_caption.pipelines.run_preview import preview_run
 from tests.conftest import make_tone
+from tests.pipelines.run_helpers import tiny_run_options
 
 
-def options(cache_dir, **extra):
-    return RunOptions(**{"tasks": ("caption",), "model": "tiny-random", "greedy": True, "max_new_tokens": 3,
-                         "cache_dir": cache_dir, "device": "cpu", **extra})
+def options(cache_dir, **extra) -> RunOptions:
+    return tiny_run_options(cache_dir, **{"max_new_tokens": 3, **extra})
 
 
 @pytest.fixture
