@@ -54,6 +54,9 @@ class SpeakOptions:
     stream: bool = False  # write each WAV as code2wav decodes it (one piece at a time)
     overwrite: bool = False
 
+    def __post_init__(self):  # a program's "voices" or "~/voices", as RunOptions takes its cache_dir
+        object.__setattr__(self, "out_dir", Path(self.out_dir).expanduser())
+
 
 @dataclass(frozen=True)
 class SpeakItem:
@@ -188,7 +191,7 @@ class _WavWriter:
 def speak_dataset(dataset: Path, options: SpeakOptions,
                   on_item: Callable[[SpeakItem, float], None] | None = None) -> SpeakReport:
     started = time.monotonic()
-    dataset = Path(dataset)
+    dataset = Path(dataset).expanduser()
     store = PartStore(dataset)
     if store.has_unfinished_work():
         raise SpeakError(f"{dataset} has an unfinished run ({store.parts_dir.name}): resume it first")

@@ -212,3 +212,12 @@ def test_rows_of_digital_silence_are_left_out_not_listed_as_empty(dataset, optio
     with pytest.raises(SpeakError, match=r"^the \d+ selected rows are digital silence \(silent:source\): nothing to "
                                          r"voice$"):
         speak_dataset(dataset, replace(options, text_column="caption", where="source_path LIKE 'meetings/%'"))
+
+
+def test_an_out_dir_given_as_text_is_a_path_and_a_tilde_is_home(monkeypatch, tmp_path):
+    """A program's `out_dir="voices"` failed at `.mkdir` on a str; `"~/voices"` made a folder named ~."""
+    from pathlib import Path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert SpeakOptions(out_dir="voices").out_dir == Path("voices")
+    assert SpeakOptions(out_dir="~/voices").out_dir == tmp_path / "voices"
