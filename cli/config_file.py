@@ -63,7 +63,9 @@ def _setting(param: click.Parameter, setting, where: str):
     if isinstance(setting, bool):
         raise click.BadParameter(f"{where}: true or false is only for switches; give the option's value")
     if isinstance(setting, list):
-        return ",".join(str(item) for item in setting)
+        setting = ",".join(str(item) for item in setting)
+    if getattr(param, "multiple", False) and isinstance(setting, str):  # a flag that may be repeated: --tasks
+        return (setting,)
     if isinstance(setting, float) and isinstance(param.type, click.types.IntParamType):
         raise click.BadParameter(f"{where}: give a whole number")
     if not isinstance(setting, str | int | float):  # a TOML date or time

@@ -153,8 +153,10 @@ def _parse_loop_stop_tokens(value: int) -> int:
 @click.option("--files-from", type=UserFile("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
               help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
                    "folder; each keeps its path as listed, and a missing one becomes an error row.")
-@click.option("--tasks", default="caption", show_default=True, shell_complete=complete_task_list,
-              help="Comma-separated: caption, transcript, reasoning, summary (one per recording, on every row).")
+@click.option("--tasks", default=("caption",), multiple=True, show_default=True, shell_complete=complete_task_list,
+              callback=lambda c, p, v: ",".join(v),  # `--tasks caption --tasks transcript` ran transcripts alone
+              help="Comma-separated, or the flag repeated: caption, transcript, reasoning, summary (one per "
+                   "recording, on every row).")
 @click.option("--model", default=None, shell_complete=complete_model,
               help="One model for every task: preset (captioner, thinking, instruct, qwen2.5-omni-3b, "
                    "qwen2.5-omni-7b, tiny-random, tiny-random-2.5), local folder or hub id of either family "

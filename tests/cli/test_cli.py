@@ -385,18 +385,3 @@ def test_a_folder_of_bad_files_lists_twenty_errors_and_says_how_to_see_the_rest(
                                               "lists them all")
     listed = CliRunner().invoke(cli, ["info", str(out), "--max-errors", "23"])
     assert sum(line.strip().startswith("bad") for line in listed.stdout.splitlines()) == 23
-
-
-def test_a_misspelt_command_says_so_and_a_path_of_that_name_still_runs(tmp_path, monkeypatch, cache_dir, tiny_dir):
-    """`serach` was taken for a folder to caption, and the answer was "Missing option '--out'"."""
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, ["serach", "ds.parquet", "dog"])
-    assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
-        "Error: no command 'serach' (did you mean 'search'?), and no file or folder of that name to run the main "
-        "job on")
-    (tmp_path / "serach").mkdir()  # a folder of that name is a run over it, as ever
-    result = CliRunner().invoke(cli, ["serach", "--out", "o.parquet", "--model", "tiny-random", "--cache-dir",
-                                      str(cache_dir), "--dry-run"])
-    assert result.exit_code == 0 and "inputs  0 recordings" in result.output
-
-

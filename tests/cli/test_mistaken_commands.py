@@ -1,4 +1,5 @@
-"""A dataset named where recordings go: `query` forgotten, or a Parquet file in the inputs."""
+"""Command lines that say other than what was meant: a misspelt command, `query` forgotten, a dataset among
+the inputs, `--tasks` given twice."""
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -8,6 +9,7 @@ from click.testing import CliRunner
 from omni_caption.cli.main import cli
 from omni_caption.file_kinds import is_dataset
 from omni_caption.pipelines.decode import PARQUET_NOT_AUDIO
+from tests.conftest import EXAMPLES
 
 
 def _write_parquet(path):
@@ -57,3 +59,26 @@ def test_a_parquet_file_among_the_inputs_is_an_error_row_that_says_what_it_is(tm
                                       "--cache-dir", str(cache_dir), "-q"])
     assert result.exit_code == 0 and f"  error: old.parquet: {PARQUET_NOT_AUDIO}" in result.stderr.splitlines()
     assert pq.read_table(out).column("error").to_pylist() == [PARQUET_NOT_AUDIO]
+
+
+def test_a_misspelt_command_says_so_and_a_path_of_that_name_still_runs(tmp_path, monkeypatch, cache_dir, tiny_dir):
+    """`serach` was taken for a folder to caption, and the answer was "Missing option '--out'"."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["serach", "ds.parquet", "dog"])
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
+        "Error: no command 'serach' (did you mean 'search'?), and no file or folder of that name to run the main "
+        "job on")
+    (tmp_path / "serach").mkdir()  # a folder of that name is a run over it, as ever
+    result = CliRunner().invoke(cli, ["serach", "--out", "o.parquet", "--model", "tiny-random", "--cache-dir",
+                                      str(cache_dir), "--dry-run"])
+    assert result.exit_code == 0 and "inputs  0 recordings" in result.output
+
+
+def test_tasks_given_twice_are_both_run(tmp_path, cache_dir, tiny_dir):
+    """The second --tasks replaced the first: captions were silently left out."""
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(tmp_path / "o.parquet"), "--tasks",
+                                      "caption", "--tasks", "transcript,summary", "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    stages = [line.split("[")[0].strip() for line in result.output.splitlines() if "to do:" in line]
+    assert stages == ["caption+transcript", "summary"]
