@@ -17,6 +17,15 @@ class OutputPathError(OSError):
     pass
 
 
+# Names of the formats `export` and `query` write: a run's Parquet under such a name opens in no reader of it.
+OTHER_FORMATS = {".jsonl": "export {parquet} --format jsonl --out {out}",
+                 ".json": "export {parquet} --format jsonl --out {out}",
+                 ".ndjson": "export {parquet} --format jsonl --out {out}",
+                 ".srt": "export {parquet} --format srt --out {out}",
+                 ".vtt": "export {parquet} --format vtt --out {out}",
+                 ".csv": 'query {parquet} "SELECT * FROM segments" --format csv > {out}'}
+
+
 def check_output_path(out: Path) -> None:
     kind = special_file_kind(out)
     if kind:  # renamed over, /dev/null would become a regular file (for root, who may)
@@ -42,6 +51,12 @@ def check_output(store: PartStore, overwrite: bool) -> None:
     if not store.sharded and is_media(out):
         raise OutputPathError(f"--out {out} is named as a recording ({out.suffix}), not a dataset: name it "
                               ".parquet, or give a folder/ for shards")
+    how = OTHER_FORMATS.get(out.suffix.lower()) if not store.sharded else None
+    if how:
+        parquet = out.with_suffix(".parquet")
+        raise OutputPathError(f"--out {out}: a run writes Parquet, which that name would pass off as {out.suffix}; "
+                              f"name it {parquet.name} (or give a folder/ for shards), then: omni-caption "
+                              + how.format(parquet=parquet, out=out))
     check_output_path(out)
     others = store.foreign_entries()
     if others:  # `--out recordings`, meant as a file name, would put shards among the recordings

@@ -102,3 +102,19 @@ def test_an_empty_file_at_out_is_taken_with_overwrite(tmp_path, cache_dir, tiny_
                                       "tiny-random", "--cache-dir", str(cache_dir), "--max-new-tokens", "3", "--quiet"])
     assert result.exit_code == 0, result.output
     assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize("name,then", [
+    ("captions.jsonl", "export {parquet} --format jsonl --out {out}"),
+    ("captions.SRT", "export {parquet} --format srt --out {out}"),
+    ("captions.csv", 'query {parquet} "SELECT * FROM segments" --format csv > {out}'),
+])
+def test_an_out_named_as_another_format_is_refused_with_the_command_that_writes_it(tmp_path, cache_dir, name, then):
+    """`--out captions.jsonl` wrote Parquet under that name, which pandas.read_json and every player refused."""
+    out, parquet = tmp_path / name, tmp_path / "captions.parquet"
+    result = CliRunner().invoke(cli, [str(EXAMPLES / "meetings"), "--out", str(out), "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "--dry-run"])
+    assert result.exit_code == 1 and result.output.strip() == (
+        f"Error: --out {out}: a run writes Parquet, which that name would pass off as {out.suffix}; name it "
+        f"captions.parquet (or give a folder/ for shards), then: omni-caption {then.format(parquet=parquet, out=out)}")
+    assert not any(tmp_path.iterdir())
