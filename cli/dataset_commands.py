@@ -78,7 +78,7 @@ def write_query_parquet(relation, output: Path, dataset: Path) -> int:
 
 @click.command(name="search")
 @click.argument("dataset", type=DatasetPath())
-@click.argument("text")
+@click.argument("text", nargs=-1, required=True)  # words unquoted are one search, as a search box takes them
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Most hits shown.")
 @click.option("--format", "fmt", default="table", show_default=True, type=click.Choice(["table", "csv", "json"]))
 @click.option("--index-cache/--no-index-cache", default=True, show_default=True,
@@ -90,7 +90,7 @@ def write_query_parquet(relation, output: Path, dataset: Path) -> int:
 def search_command(ctx, dataset, text, limit, fmt, index_cache, debug):
     """BM25 search of captions, transcripts and summaries in DATASET.
 
-        omni-caption search captions.parquet "dog barking" --limit 5
+        omni-caption search captions.parquet dog barking --limit 5
 
     Words are matched by stem ("barking" finds "barks"); a few English stop
     words (the, a, of, ...) are ignored. Each hit is a segment, with the
@@ -103,7 +103,7 @@ def search_command(ctx, dataset, text, limit, fmt, index_cache, debug):
     from omni_caption.schemas.fts_search import search_dataset
 
     try:
-        result = search_dataset(dataset, text, limit, use_cache=index_cache)
+        result = search_dataset(dataset, " ".join(text), limit, use_cache=index_cache)
     except (duckdb.Error, ValueError, OSError) as exc:
         fail(ctx, exc, debug)
         return

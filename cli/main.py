@@ -54,7 +54,15 @@ class SqlCommand(click.Command):
     took it for an unknown option: no option's name holds whitespace, and such SQL does before any `=`."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, ["\n" + arg if _opens_with_sql_comment(arg) else arg for arg in args])
+        ctx.allow_extra_args = True  # SQL left unquoted, named below, where click said "unexpected extra arguments"
+        rest = super().parse_args(ctx, ["\n" + arg if _opens_with_sql_comment(arg) else arg for arg in args])
+        if ctx.args:
+            globbed = [arg for arg in ctx.args if os.path.lexists(arg)]
+            raise click.UsageError(
+                f"the SQL is one argument: quote it whole, as in omni-caption query DATASET \"SELECT * FROM "
+                f"segments\"" + (f" (the shell put the names of files here where * stood: {', '.join(globbed)})"
+                                  if globbed else ""), ctx)
+        return rest
 
 
 class RunCommand(click.Command):

@@ -113,6 +113,7 @@ def test_search_table_json_csv(dataset):
     header, rule, hit = table.stdout.splitlines()
     assert header.split() == ["source_path", "segment_index", "start_s", "end_s", "score", "field", "text"]
     assert hit.startswith("a.wav") and hit.endswith("A dog barks loudly near the river.")
+    assert invoke("search", dataset, "dog", "barking").stdout == table.stdout  # unquoted words: one search
     as_json = [json.loads(line) for line in invoke("search", dataset, "meeting", "--format", "json").stdout.splitlines()]
     assert [(h["source_path"], h["segment_index"]) for h in as_json] == [("talks/b.mp3", 0), ("talks/b.mp3", None)]
     assert as_json[0]["end_s"] == 9.5 and as_json[1]["field"] == "summary"

@@ -1,5 +1,5 @@
 """Command lines that say other than what was meant: a misspelt command, `query` forgotten, a dataset among
-the inputs, `--tasks` given twice."""
+the inputs, `--tasks` given twice, SQL left unquoted."""
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,6 +10,7 @@ from omni_caption.cli.main import cli
 from omni_caption.file_kinds import is_dataset
 from omni_caption.pipelines.decode import PARQUET_NOT_AUDIO
 from tests.conftest import EXAMPLES
+from tests.schemas.sample_dataset import write_sample
 
 
 def _write_parquet(path):
@@ -82,3 +83,16 @@ def test_tasks_given_twice_are_both_run(tmp_path, cache_dir, tiny_dir):
     assert result.exit_code == 0, result.output
     stages = [line.split("[")[0].strip() for line in result.output.splitlines() if "to do:" in line]
     assert stages == ["caption+transcript", "summary"]
+
+
+def test_sql_left_unquoted_is_named_with_the_file_names_the_shell_put_for_its_star(tmp_path, monkeypatch):
+    """`query ds.parquet SELECT * FROM segments` said "Got unexpected extra arguments (notes.txt talks FROM ...)"."""
+    dataset = write_sample(tmp_path / "d.parquet")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "talks").mkdir()
+    result = CliRunner().invoke(cli, ["query", str(dataset), "SELECT", "d.parquet", "talks", "FROM", "segments"])
+    assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
+        'Error: the SQL is one argument: quote it whole, as in omni-caption query DATASET "SELECT * FROM segments" '
+        "(the shell put the names of files here where * stood: d.parquet, talks)")
+    quoted = CliRunner().invoke(cli, ["query", str(dataset), "SELECT count(*) AS n FROM segments", "--format", "csv"])
+    assert quoted.exit_code == 0 and quoted.output.splitlines()[1] != "0"
