@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
 import signal
 import sys
@@ -48,6 +49,18 @@ class MainJobGroup(DefaultGroup):
     def shell_complete(self, ctx: click.Context, incomplete: str):
         return complete_main_job_group(self, self.commands[self.default_cmd_name], ctx, incomplete)
 
+    def invoke(self, ctx: click.Context):
+        """An OSError no command caught is one line, not a traceback: most often stdout's own (`query ... >
+        report.csv` on a full disk), which click handles only for a closed pipe."""
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE or "--debug" in sys.argv[1:]:
+                raise
+            discard_stdout()  # what is left in stdout's buffer would fail again, with a traceback, at exit
+            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
+            ctx.exit(EXIT_FATAL)
+
 
 class SqlCommand(click.Command):
     """SQL that opens with a `--` comment (a saved query, passed as "$(cat report.sql)") is the SQL, where click
@@ -59,8 +72,8 @@ class SqlCommand(click.Command):
         if ctx.args:
             globbed = [arg for arg in ctx.args if os.path.lexists(arg)]
             raise click.UsageError(
-                f"the SQL is one argument: quote it whole, as in omni-caption query DATASET \"SELECT * FROM "
-                f"segments\"" + (f" (the shell put the names of files here where * stood: {', '.join(globbed)})"
+                'the SQL is one argument: quote it whole, as in omni-caption query DATASET "SELECT * FROM '
+                'segments"' + (f" (the shell put the names of files here where * stood: {', '.join(globbed)})"
                                   if globbed else ""), ctx)
         return rest
 
@@ -380,7 +393,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
     from omni_caption.schemas import run_query
 
-    from .query_output import csv_value, json_value, table_text
+    from .query_output import table_text, write_rows
 
     if sql == "-":
         sql = sys.stdin.read()
@@ -400,19 +413,7 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
         elif fmt == "table":
             click.echo(table_text(relation, max_rows))
         else:
-            import json
-
-            columns = relation.columns
-            rows = relation.fetchall()
-            if fmt == "json":
-                for row in rows:
-                    click.echo(json.dumps(dict(zip(columns, row)), default=json_value, ensure_ascii=False))
-            else:
-                import csv
-
-                writer = csv.writer(sys.stdout)
-                writer.writerow(columns)
-                writer.writerows([csv_value(v) for v in row] for row in rows)
+            write_rows(relation, fmt, sys.stdout)
     except (duckdb.Error, ValueError, FileNotFoundError) as exc:
         _fail(ctx, exc)
 

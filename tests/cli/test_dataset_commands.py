@@ -295,6 +295,33 @@ def test_a_reader_that_stops_reading_is_no_error(dataset, command):
     assert done.returncode == 1 and done.stderr == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("command", [["query", "SELECT * FROM segments", "--format", "json"], ["info"],
+                                     ["search", "dog"]])
+def test_output_into_a_full_disk_is_one_line_not_a_traceback(dataset, command):
+    """`query ... > report.csv` on a full disk printed click's traceback, then Python's 'Exception ignored'."""
+    import subprocess
+    import sys
+
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "omni_caption", command[0], str(dataset), *command[1:]],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert done.returncode == 1 and done.stderr == "Error: [Errno 28] No space left on device\n"
+
+
+def test_csv_and_json_lines_are_written_a_chunk_of_rows_at_a_time_and_whole(dataset, monkeypatch):
+    """All rows were fetched at once: about 4 KB of memory a row, 4 GB for a million segments."""
+    from omni_caption.cli import query_output
+
+    whole = {fmt: invoke("query", dataset, "SELECT * FROM segments", "--format", fmt).stdout for fmt in ("csv", "json")}
+    monkeypatch.setattr(query_output, "ROWS_PER_FETCH", 2)
+    for fmt, text in whole.items():
+        assert invoke("query", dataset, "SELECT * FROM segments", "--format", fmt).stdout == text
+    assert len(whole["json"].splitlines()) == len(sample_rows()) > 2 and len(list(csv.reader(io.StringIO(
+        whole["csv"])))) == len(sample_rows()) + 1
+
+
 def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_path):
     """`export --out - | jq` wrote a file named `-` and nothing to the pipe."""
     import subprocess
