@@ -17,7 +17,7 @@ from .path_types import DatasetPath, UserPath
 from .run_report import counted
 from .shown_text import printable
 
-EXPORT_FORMATS = ("hf", "jsonl", "srt", "vtt", "lhotse")
+EXPORT_FORMATS = ("hf", "jsonl", "csv", "srt", "vtt", "lhotse")
 
 
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
@@ -208,11 +208,12 @@ def _section(title: str, items: list[str]) -> None:
 @click.command(name="export")
 @click.argument("dataset", type=DatasetPath())
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
-              help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; srt/vtt: one subtitle "
-                   "file per recording; lhotse: recordings and supervisions manifests.")
+              help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; csv: one line per row "
+                   "(lists and structs as JSON text); srt/vtt: one subtitle file per recording; lhotse: "
+                   "recordings and supervisions manifests.")
 @click.option("--out", "-o", "out", required=True, type=UserPath(path_type=Path),
-              help="jsonl: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, vtt, lhotse: "
-                   "a folder.")
+              help="jsonl, csv: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, vtt, "
+                   "lhotse: a folder.")
 @click.option("--audio-root", multiple=True, type=UserPath(exists=True, path_type=Path),
               help="lhotse: where the recordings are (source_path is relative to it). "
                    "Default: the run's inputs stored in the dataset, else the current folder.")
@@ -232,14 +233,16 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
         raise click.UsageError(f"--audio-root is for --format lhotse, whose manifests point at the recordings; "
                                f"--format {fmt} does not read them")
     if str(out) == "-":  # stdout, as `--files-from -` is stdin: it made a file named `-`
-        if fmt != "jsonl":
-            raise click.UsageError(f"--out - (stdout) is for --format jsonl; --format {fmt} writes files")
+        if fmt not in ("jsonl", "csv"):
+            raise click.UsageError(f"--out - (stdout) is for --format jsonl or csv; --format {fmt} writes files")
         out = Path("/dev/stdout")
     try:
         refuse_writing_over(dataset, out, "--out")
         refuse_folder_over_file(fmt, out)
         if fmt == "jsonl":
             result = export_formats.export_jsonl(dataset, out)
+        elif fmt == "csv":
+            result = _export_csv(dataset, out)
         elif fmt == "hf":
             result = export_formats.export_hf(dataset, out)
         elif fmt in ("srt", "vtt"):
@@ -256,6 +259,20 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     # Into /dev/stdout the file is the output: the report goes beside it, to stderr.
     click.echo(f"Wrote {counted(result.rows, what)} to {where} ({counted(len(result.paths), 'file')})",
                err=written_through(out))
+
+
+def _export_csv(dataset: Path, out: Path):
+    """As `query DATASET "SELECT * FROM segments" --format csv` writes it, an embedded clip as its path alone."""
+    from omni_caption.schemas import run_query
+    from omni_caption.schemas.export_formats import ROWS_WITHOUT_AUDIO_BYTES, ExportResult, atomic_output
+
+    from .query_output import write_rows
+
+    relation = run_query(dataset, ROWS_WITHOUT_AUDIO_BYTES)
+    rows = run_query(dataset, "SELECT count(*) FROM segments").fetchone()[0]
+    with atomic_output(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
+        write_rows(relation, "csv", file)
+    return ExportResult([out], rows, [])
 
 
 def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):

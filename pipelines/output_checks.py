@@ -23,7 +23,7 @@ OTHER_FORMATS = {".jsonl": "export {parquet} --format jsonl --out {out}",
                  ".ndjson": "export {parquet} --format jsonl --out {out}",
                  ".srt": "export {parquet} --format srt --out {out}",
                  ".vtt": "export {parquet} --format vtt --out {out}",
-                 ".csv": 'query {parquet} "SELECT * FROM segments" --format csv > {out}'}
+                 ".csv": "export {parquet} --format csv --out {out}"}
 
 
 def check_output_path(out: Path) -> None:

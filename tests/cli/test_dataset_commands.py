@@ -207,6 +207,7 @@ def test_a_name_or_text_holding_control_characters_is_shown_on_one_line_as_it_is
 
 @pytest.mark.parametrize("fmt,out,files", [
     ("jsonl", "x.jsonl", ["x.jsonl"]),
+    ("csv", "x.csv", ["x.csv"]),
     ("hf", "hf.parquet", ["hf.parquet"]),
     ("srt", "subs", ["subs/a.srt", "subs/talks__b.srt"]),
     ("vtt", "subs", ["subs/a.vtt", "subs/talks__b.vtt"]),
@@ -216,6 +217,19 @@ def test_export_formats(dataset, tmp_path, fmt, out, files):
     assert result.exit_code == 0, result.output
     assert sorted(p.relative_to(tmp_path / "x").as_posix() for p in (tmp_path / "x").rglob("*") if p.is_file()) == files
     assert result.stdout.startswith(f"Wrote {4 if fmt in ('srt', 'vtt') else 5} ")
+
+
+def test_export_csv_is_the_query_s_csv_with_an_embedded_clip_as_its_path(dataset, tmp_path):
+    """There was no CSV export: `--format csv` was refused, listing the other formats."""
+    from dataclasses import replace
+
+    exported = invoke("export", dataset, "--format", "csv", "--out", tmp_path / "d.csv")
+    assert exported.exit_code == 0 and (tmp_path / "d.csv").read_text(encoding="utf-8") == invoke(
+        "query", dataset, "SELECT * FROM segments", "--format", "csv").stdout
+    rows = [replace(row, audio={"bytes": b"fLaC" * 1000, "path": f"clip{i}.flac"}) for i, row in enumerate(sample_rows())]
+    invoke("export", write_sample(tmp_path / "a.parquet", rows), "--format", "csv", "--out", tmp_path / "a.csv")
+    read = list(csv.DictReader(open(tmp_path / "a.csv", encoding="utf-8", newline="")))
+    assert [json.loads(row["audio"]) for row in read] == [{"path": f"clip{i}.flac"} for i in range(len(rows))]
 
 
 def test_export_lhotse_finds_audio_through_the_stored_inputs(tmp_path):
@@ -340,4 +354,4 @@ def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_pat
     assert not (tmp_path / "-").exists()
     folder = invoke("export", dataset, "--format", "srt", "--out", "-")
     assert folder.exit_code == 2
-    assert "--out - (stdout) is for --format jsonl; --format srt writes files" in folder.output
+    assert "--out - (stdout) is for --format jsonl or csv; --format srt writes files" in folder.output
