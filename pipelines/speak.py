@@ -25,7 +25,7 @@ from ..model.voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicingError
 from ..schemas import (SILENT_SOURCE_FLAG, DatasetInfo, PartStore, connect_readonly, format_config_hash,
                        parse_config_hash)
 from ..schemas.duckdb_views import QueryRefused, check_read_only
-from .discover import VOICE_JOURNAL
+from .discover import VOICE_JOURNAL, is_media
 from .output_lock import OutputLock
 from .voice_pieces import CrossfadeJoiner, split_into_pieces
 
@@ -202,6 +202,10 @@ def speak_dataset(dataset: Path, options: SpeakOptions,
         raise SpeakError(f"--out {options.out_dir} is inside the sharded dataset {dataset}/, whose folder holds its "
                          f"shards alone (a later run would refuse it); give a folder beside it, e.g. "
                          f"{dataset.resolve().name}-voices/")
+    if is_media(options.out_dir) and not options.out_dir.is_dir():
+        # `--out summary.wav`, meant as the one WAV: a folder of that name held it, which no player opens.
+        raise SpeakError(f"--out {options.out_dir} is named as a WAV, but speak writes a folder of them (one per "
+                         f"recording, or per row): give a folder, e.g. {options.out_dir.with_suffix('')}/")
     source = resolve_model(options.model, options.load.cache_dir)
     _check_speaker_early(source, options.speaker)
     items, errors = select_items(dataset, options, source.location)

@@ -145,6 +145,11 @@ def test_refusals_are_one_line_and_touch_nothing(dataset, options, tiny, tmp_pat
         speak_dataset(dataset, replace(options, where="source_path = 'nowhere'"))
     with pytest.raises(SpeakError, match="--where"):
         speak_dataset(dataset, replace(options, where="1=1; DROP TABLE segments"))
+    wav = tmp_path / "summary.wav"  # meant as the one WAV: a folder of that name held it
+    with pytest.raises(SpeakError, match=f"^--out {wav} is named as a WAV, but speak writes a folder of them .*"
+                                         f"give a folder, e.g. {tmp_path / 'summary'}/$"):
+        speak_dataset(dataset, replace(options, out_dir=wav))
+    assert not wav.exists()
     thinker_only = tmp_path / "thinker-only"
     tiny.model.save_pretrained(thinker_only)
     tiny.processor.save_pretrained(thinker_only)
