@@ -58,7 +58,10 @@ def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:
 
 def refuse_folder_over_file(fmt: str, out: Path) -> None:
     """A format that writes a folder, given a file: said so, not as `[Errno 17] File exists`."""
-    if fmt in ("srt", "vtt", "lhotse") or (fmt == "hf" and out.suffix != ".parquet"):
+    from omni_caption.schemas.export_formats import is_subtitle_file
+
+    if (fmt in ("srt", "vtt") and not is_subtitle_file(out, fmt)) or fmt == "lhotse" or (
+            fmt == "hf" and out.suffix != ".parquet"):
         if out.exists() and not out.is_dir():
             also = " (or a .parquet file)" if fmt == "hf" else ""
             raise ValueError(f"--out {out} is a file, and --format {fmt} writes a folder{also}: give a folder")

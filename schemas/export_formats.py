@@ -122,13 +122,24 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
 
 
 def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> ExportResult:
-    """One .srt or .vtt per recording from its transcripts (captions where there is none); error rows skipped."""
+    """One .srt or .vtt per recording from its transcripts (captions where there is none); error rows skipped.
+
+    `out_dir` named as that format's file (`talk.srt`) is that one file, for a dataset of one recording: it was
+    a folder of that name, holding the file."""
     if fmt not in ("srt", "vtt"):
         raise ValueError(f"unknown subtitle format {fmt!r}")
     render, suffix = (to_srt, ".srt") if fmt == "srt" else (to_vtt, ".vtt")
     con = connect_readonly(dataset)
     paths = [p for (p,) in con.execute("SELECT DISTINCT source_path FROM segments WHERE status = 'ok'").fetchall()]
     names = subtitle_names(paths, suffix)
+    named = out_dir.suffix.lower()
+    if named in (".srt", ".vtt") and named != suffix and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is named as {named}, but --format {fmt} writes {suffix}")
+    if is_subtitle_file(out_dir, fmt):
+        if len(paths) > 1:
+            raise ValueError(f"--out {out_dir} is one {suffix} file, but {len(paths)} recordings have rows: give a "
+                             f"folder, for one {suffix} per recording")
+        out_dir, names = out_dir.parent, {path: out_dir.name for path in paths}
     cursor = con.execute("SELECT source_path, start_s, end_s, transcript, caption, speaker FROM segments "
                          "WHERE status = 'ok' ORDER BY source_path, start_s, segment_index")
     written, cues_total, skipped = [], 0, []
@@ -143,6 +154,11 @@ def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> Exp
         written.append(target)
         cues_total += len(cues)
     return ExportResult(written, cues_total, skipped)
+
+
+def is_subtitle_file(out: Path, fmt: str) -> bool:
+    """Whether `out` names one subtitle file of `fmt`, not a folder of them."""
+    return out.suffix.lower() == f".{fmt}" and not out.is_dir()
 
 
 def iter_rows(cursor, size: int = 10_000) -> Iterator[tuple]:

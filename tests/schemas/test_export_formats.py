@@ -107,6 +107,20 @@ def test_subtitles_one_file_per_ok_recording(dataset, tmp_path, fmt):
         assert text.startswith("1\n00:00:00,000 --> 00:00:15,000\n")
 
 
+def test_an_out_named_as_a_subtitle_file_is_that_file_for_one_recording(dataset, tmp_path):
+    """`--format srt --out talk.srt` made a folder talk.srt/ holding talk.srt's cues under another name."""
+    one = write_sample(tmp_path / "one.parquet", [r for r in sample_rows() if r.source_path == "a.wav"])
+    result = export_subtitles(one, tmp_path / "talk.SRT", "srt")
+    assert result.paths == [tmp_path / "talk.SRT"] and (tmp_path / "talk.SRT").is_file()
+    assert (tmp_path / "talk.SRT").read_text() == export_subtitles(one, tmp_path / "subs", "srt").paths[0].read_text()
+    with pytest.raises(ValueError, match=rf"^--out {tmp_path / 'all.vtt'} is one .vtt file, but 2 recordings have "
+                                         "rows: give a folder, for one .vtt per recording$"):
+        export_subtitles(dataset, tmp_path / "all.vtt", "vtt")
+    with pytest.raises(ValueError, match=r"is named as .srt, but --format vtt writes .vtt$"):
+        export_subtitles(one, tmp_path / "talk.srt", "vtt")
+    assert not (tmp_path / "all.vtt").exists() and not (tmp_path / "talk.srt").exists()
+
+
 def test_a_recording_named_to_the_file_name_limit_exports(tmp_path):
     """The subtitle file fits, and so must the temp file written beside it first (a dot, a token, .tmp)."""
     name = "é" * 121 + ".wav"  # 246 bytes: its .srt is too, its temp name was 264
