@@ -56,15 +56,26 @@ def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:
         raise ValueError(f"{option} {out} is named as a recording ({out.suffix}): give the output another name")
 
 
+# Named so, an --out is meant as a file: a format that writes a folder made a folder of that name.
+FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".csv", ".tsv", ".txt", ".srt", ".vtt", ".parquet")
+
+
 def refuse_folder_over_file(fmt: str, out: Path) -> None:
-    """A format that writes a folder, given a file: said so, not as `[Errno 17] File exists`."""
+    """A format that writes a folder, given a file or a file's name, or one that writes a file, given a folder:
+    said so, not as `[Errno 17] File exists`, `[Errno 21] Is a directory`, or a folder named `x.jsonl`."""
     from omni_caption.schemas.export_formats import is_subtitle_file
 
     if (fmt in ("srt", "vtt") and not is_subtitle_file(out, fmt)) or fmt == "lhotse" or (
             fmt == "hf" and out.suffix != ".parquet"):
+        also = " (or a .parquet file)" if fmt == "hf" else ""
         if out.exists() and not out.is_dir():
-            also = " (or a .parquet file)" if fmt == "hf" else ""
             raise ValueError(f"--out {out} is a file, and --format {fmt} writes a folder{also}: give a folder")
+        if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
+            raise ValueError(f"--out {out} is named as a file ({out.suffix}), and --format {fmt} writes a "
+                             f"folder{also}: give a folder")
+    elif fmt in ("jsonl", "csv") and out.is_dir():
+        raise ValueError(f"--out {out} is a folder, and --format {fmt} writes one file: give a file name, e.g. "
+                         f"{out / ('captions.' + fmt)}")
 
 
 def write_query_parquet(relation, output: Path, dataset: Path) -> int:

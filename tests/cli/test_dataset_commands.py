@@ -107,6 +107,24 @@ def test_a_folder_export_given_a_file_says_so(dataset, tmp_path, fmt, also):
     assert notes.read_text() == "mine"
 
 
+@pytest.mark.parametrize("fmt, name, why", [
+    ("lhotse", "cuts.jsonl.gz", "is named as a file (.gz), and --format lhotse writes a folder: give a folder"),
+    ("hf", "train.jsonl", "is named as a file (.jsonl), and --format hf writes a folder (or a .parquet file): give "
+                          "a folder"),
+    ("jsonl", "existing", "is a folder, and --format jsonl writes one file: give a file name, e.g. {out}/captions.jsonl"),
+    ("csv", "existing", "is a folder, and --format csv writes one file: give a file name, e.g. {out}/captions.csv"),
+])
+def test_an_export_out_of_the_wrong_kind_says_so(dataset, tmp_path, fmt, name, why):
+    """A folder named `cuts.jsonl.gz` was made; a file format given a folder said `[Errno 21] Is a directory`."""
+    out = tmp_path / name
+    if name == "existing":
+        out.mkdir()
+    result = invoke("export", dataset, "--format", fmt, "--out", out)
+    assert result.exit_code == 1 and result.output == f"Error: --out {out} {why.format(out=out)}\n"
+    assert sorted(tmp_path.iterdir()) == sorted([dataset] + ([out] if name == "existing" else []))
+    assert name != "existing" or not any(out.iterdir())
+
+
 def test_search_table_json_csv(dataset):
     table = invoke("search", dataset, "dog barking")
     assert table.exit_code == 0, table.output
