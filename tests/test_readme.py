@@ -41,3 +41,4 @@ def test_the_python_example_runs_as_written(tmp_path, monkeypatch, cache_dir, ti
     assert (summary.ok, summary.errors) == (4, 1) and summary.error_lines
     rows = duckdb.sql("SELECT count(*) FROM 'captions.parquet' WHERE status = 'ok' AND transcript IS NOT NULL")
     assert rows.fetchone()[0] == summary.segments  # every segment has its transcript
+    assert namespace["preview_run"]("examples/recordings", "captions.parquet", namespace["options"]).nothing_to_do
