@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import errno
 import os
 import signal
 import sys
@@ -11,14 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from click_default_group import DefaultGroup
 
 from omni_caption import __version__
-from omni_caption.file_kinds import is_dataset
 
-from .completion import complete_main_job_group, complete_model, complete_task_list
+from .command_classes import MainJobGroup, RunCommand, SqlCommand
+from .completion import complete_model, complete_task_list
 from .config_file import load_config_file
 from .dataset_commands import discard_stdout, fail
+from .option_values import parse_aut_window, parse_batch_size, parse_device, parse_loop_stop_tokens
 from .path_types import DatasetPath, UserFile, UserPath
 from .run_report import counted, print_preview, print_summary
 from .unused_flags import check_flags_are_used
@@ -31,73 +29,6 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT  # stopped by Ctrl-C, likewise
 
 def _fail(ctx: click.Context, exc: BaseException) -> None:
     fail(ctx, exc, bool(ctx.find_root().params.get("debug") or ctx.params.get("debug")))
-
-
-class MainJobGroup(DefaultGroup):
-    """A bare path runs the main job; a misspelt command that names no file says so, where DefaultGroup took
-    `omni-caption serach ds.parquet dog` for a run over a folder `serach` and answered "Missing option --out"."""
-
-    def get_command(self, ctx: click.Context, cmd_name: str):
-        if cmd_name not in self.commands and not os.path.lexists(cmd_name):
-            commands = [name for name in self.commands if name != self.default_cmd_name]
-            close = difflib.get_close_matches(cmd_name, commands, n=1)
-            if close:
-                raise click.UsageError(f"no command {cmd_name!r} (did you mean {close[0]!r}?), and no file or "
-                                       "folder of that name to run the main job on")
-        return super().get_command(ctx, cmd_name)
-
-    def shell_complete(self, ctx: click.Context, incomplete: str):
-        return complete_main_job_group(self, self.commands[self.default_cmd_name], ctx, incomplete)
-
-    def invoke(self, ctx: click.Context):
-        """An OSError no command caught is one line, not a traceback: most often stdout's own (`query ... >
-        report.csv` on a full disk), which click handles only for a closed pipe."""
-        try:
-            return super().invoke(ctx)
-        except OSError as exc:
-            if exc.errno == errno.EPIPE or "--debug" in sys.argv[1:]:
-                raise
-            discard_stdout()  # what is left in stdout's buffer would fail again, with a traceback, at exit
-            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)
-            ctx.exit(EXIT_FATAL)
-
-
-class SqlCommand(click.Command):
-    """SQL that opens with a `--` comment (a saved query, passed as "$(cat report.sql)") is the SQL, where click
-    took it for an unknown option: no option's name holds whitespace, and such SQL does before any `=`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.allow_extra_args = True  # SQL left unquoted, named below, where click said "unexpected extra arguments"
-        rest = super().parse_args(ctx, ["\n" + arg if _opens_with_sql_comment(arg) else arg for arg in args])
-        if ctx.args:
-            globbed = [arg for arg in ctx.args if os.path.lexists(arg)]
-            raise click.UsageError(
-                'the SQL is one argument: quote it whole, as in omni-caption query DATASET "SELECT * FROM '
-                'segments"' + (f" (the shell put the names of files here where * stood: {', '.join(globbed)})"
-                                  if globbed else ""), ctx)
-        return rest
-
-
-class RunCommand(click.Command):
-    """The main job. A dataset named where recordings go with no --out is `query` forgotten
-    (`omni-caption captions.parquet "SELECT ..."`), which click answered with "Missing option --out"."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        given = list(args)  # click's parser empties `args` as it reads them
-        try:
-            return super().parse_args(ctx, args)
-        except click.MissingParameter as missing:
-            datasets = [arg for arg in given if not arg.startswith("-") and is_dataset(arg)]
-            if missing.param is None or missing.param.name != "out" or not datasets:
-                raise
-            raise click.UsageError(f"{datasets[0]} is a dataset, not a recording: read it with "
-                                   f"omni-caption query {datasets[0]} \"SELECT ...\" (or search, info, export); "
-                                   "a run over recordings needs --out") from None
-
-
-def _opens_with_sql_comment(arg: str) -> bool:
-    name = arg.split("=", 1)[0]
-    return arg.startswith("--") and any(char.isspace() for char in name)
 
 
 @click.group(cls=MainJobGroup, default="run", default_if_no_args=False)
@@ -125,45 +56,6 @@ def flush_stdout(*_results, **_params) -> None:
     except BrokenPipeError:
         discard_stdout()
         sys.exit(1)
-
-
-def _parse_aut_window(value):
-    if value is None:
-        return value
-    from omni_caption.pipelines.options import parse_aut_window  # the rule RunOptions holds a program to
-
-    try:
-        return parse_aut_window(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _parse_device(value: str) -> str:
-    if value == "auto":
-        return value
-    from omni_caption.model.hub import ModelLoadError
-    from omni_caption.model.loading import check_device_name
-
-    try:
-        check_device_name(value)
-    except ModelLoadError:
-        raise click.BadParameter(f"{value!r}: choose auto, cpu, cuda or cuda:N") from None
-    return value
-
-
-def _parse_batch_size(value):
-    text = str(value).strip().lower()
-    if text == "auto":
-        return text
-    if text.isdigit() and int(text) >= 1:
-        return int(text)
-    raise click.BadParameter(f"{value!r}: give a number >= 1 or 'auto'")
-
-
-def _parse_loop_stop_tokens(value: int) -> int:
-    if value == 0 or value >= 2:
-        return value
-    raise click.BadParameter(f"{value}: give 0 (never stop a loop) or a number of tokens >= 2")
 
 
 @cli.command(name="run", cls=RunCommand)
@@ -198,7 +90,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
                    "speaking, with evidence).")
 @click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
                                                "omit to let the model say which.")
-@click.option("--batch-size", default="auto", show_default=True, callback=lambda c, p, v: _parse_batch_size(v),
+@click.option("--batch-size", default="auto", show_default=True, callback=lambda c, p, v: parse_batch_size(v),
               help="Segments decoded at once (refill slots), or 'auto': as many as the free GPU memory holds "
                    "after the model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")
 @click.option("--decoder", default="auto", show_default=True,
@@ -211,7 +103,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
 @click.option("--granularity", default="chunk", show_default=True, type=click.Choice(["chunk", "utterance"]),
               help="Rows per <= 30 s chunk cut at pauses, or per 1-8 s utterance (subtitle-like) "
                    "plus rows for long non-speech stretches.")
-@click.option("--aut-window", default=None, callback=lambda c, p, v: _parse_aut_window(v),
+@click.option("--aut-window", default=None, callback=lambda c, p, v: parse_aut_window(v),
               help="Audio encoder attention window: 1..8 seconds, or 'pause' to follow the utterance windows. "
                    "Default: the model's own (8 s).")
 @click.option("--embed-audio", is_flag=True,
@@ -229,7 +121,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
               help="Token cap for every task (default per task: caption 2048, transcript 1024, reasoning and "
                    "summary 4096).")
 @click.option("--loop-stop-tokens", default=128, show_default=True, type=int,
-              callback=lambda c, p, v: _parse_loop_stop_tokens(v),
+              callback=lambda c, p, v: parse_loop_stop_tokens(v),
               help="Stop a decoding loop once one unit of 1-64 tokens has repeated over this many tokens (0: "
                    "let it run to the cap). The row keeps the loop's first copies and is flagged "
                    "repetition:<task> and loop_stopped:<task>.")
@@ -247,7 +139,7 @@ def _parse_loop_stop_tokens(value: int) -> int:
                    "CPUs, 1 to 4].")
 @click.option("--greedy", is_flag=True, help="Greedy decoding for captions too (reproducible).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
-@click.option("--device", default="auto", show_default=True, callback=lambda c, p, v: _parse_device(v),
+@click.option("--device", default="auto", show_default=True, callback=lambda c, p, v: parse_device(v),
               help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),

@@ -9,6 +9,7 @@ import click
 from .completion import complete_model
 from .config_file import load_config_file
 from .dataset_commands import fail
+from .option_values import parse_device
 from .path_types import DatasetPath, UserPath
 from .shown_text import printable
 
@@ -37,7 +38,8 @@ SPEAKERS_HELP = "Talker voice: ethan, chelsie or aiden (Qwen3-Omni); Chelsie or 
 @click.option("--greedy", is_flag=True, help="Greedy talker decoding (reproducible; sampling sounds better).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
 @click.option("--overwrite", is_flag=True, help="Voice again what was already voiced with the same settings.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", show_default=True, callback=lambda c, p, v: parse_device(v),
+              help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", show_default=True,
               type=click.Choice(["auto", "bfloat16", "float16", "float32"]),
               help="auto: bfloat16 on GPU, float32 on CPU.")

@@ -33,8 +33,9 @@ def test_speak_writes_wavs_and_reports(tmp_path, cache_dir, tiny_dir):
     assert "speak" in CliRunner().invoke(cli, ["--help"]).output
 
 
-def test_speak_and_run_offer_the_same_dtypes(tmp_path):
-    """A misspelt --dtype is a usage error before anything loads, with the choices, as `run` says it."""
+def test_speak_and_run_offer_the_same_dtypes_and_devices(tmp_path):
+    """A misspelt --dtype or --device is a usage error before anything loads, as `run` says it (speak's --device
+    was refused only as the model loaded, with exit status 1)."""
     dataset = tmp_path / "captions.parquet"
     dataset.write_bytes(b"")
     for command in (["speak", str(dataset), "--out", str(tmp_path / "v")],
@@ -42,6 +43,9 @@ def test_speak_and_run_offer_the_same_dtypes(tmp_path):
         result = CliRunner().invoke(cli, [*command, "--dtype", "bf16"])
         assert result.exit_code == 2
         assert "'bf16' is not one of 'auto', 'bfloat16', 'float16', 'float32'" in result.output
+        result = CliRunner().invoke(cli, [*command, "--device", "gpu"])
+        assert result.exit_code == 2 and "Invalid value for '--device': 'gpu': choose auto, cpu, cuda or cuda:N" in \
+            result.output
 
 
 def test_one_config_file_serves_the_run_at_its_top_and_speak_under_its_table(tmp_path, cache_dir, tiny_dir):
