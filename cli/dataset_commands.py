@@ -46,7 +46,7 @@ def refuse_writing_over(dataset: Path, out: Path, option: str) -> None:
     """What query and export write never lands on the dataset they read, or in its folder: an `hf` export
     over `captions.parquet` replaced it, and one into a sharded dataset's folder doubled its rows. Nor is it
     named as a recording: `--out talk.wav`, meant as another name, replaced the recording with JSON."""
-    from omni_caption.pipelines.discover import is_media
+    from omni_caption.file_kinds import is_media
 
     target, source = out.resolve(), dataset.resolve()
     if target == source or source in target.parents:

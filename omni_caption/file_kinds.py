@@ -11,6 +11,21 @@ import stat
 from pathlib import Path
 
 
+# What FFmpeg reads and recorders, phones and archives write; each was decoded here by the same path
+# (tests/pipelines/test_discover.py), but AMR, which this FFmpeg only decodes.
+AUDIO_EXTENSIONS = frozenset({
+    ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
+    ".aifc", ".oga", ".spx", ".mka", ".m4b", ".caf", ".amr", ".wv", ".ac3", ".mp2", ".au", ".w64",
+})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+                              ".flv", ".m4v", ".ogv", ".wmv", ".3gp"})
+MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+def is_media(path: Path) -> bool:
+    return path.suffix.lower() in MEDIA_EXTENSIONS
+
+
 def special_file_kind(path: Path) -> str | None:
     """'a named pipe', 'a socket', ... for what is neither a regular file nor a folder (None otherwise, or
     when it is gone): opening a pipe named like a recording would wait for a writer for ever."""

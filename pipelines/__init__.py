@@ -1,8 +1,10 @@
 """decode -> segment -> batch -> write."""
 
+from omni_caption.file_kinds import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+
 from .cuts import CutChanged
 from .decode import SAMPLE_RATE, AudioFile, DecodedAudio, DecodeError, DecodingUnavailable, decode_audio
-from .discover import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, InputPathError, SourceFile, discover
+from .discover import InputPathError, SourceFile, discover
 from .output_checks import OutputPathError
 from .run import RayOptions, RunOptions, RunSummary, run_corpus
 from .run_preview import RunPreview, preview_run

@@ -11,19 +11,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from omni_caption.file_kinds import special_file_kind
+from omni_caption.file_kinds import is_media, special_file_kind
 from omni_caption.schemas.source_names import stored_name
-
-# What FFmpeg reads and recorders, phones and archives write; each was decoded here by the same path
-# (tests/pipelines/test_discover.py), but AMR, which this FFmpeg only decodes.
-AUDIO_EXTENSIONS = frozenset({
-    ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
-    ".aifc", ".oga", ".spx", ".mka", ".m4b", ".caf", ".amr", ".wv", ".ac3", ".mp2", ".au", ".w64",
-})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-                              ".flv", ".m4v", ".ogv", ".wmv", ".3gp"})
-MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
-
 
 VOICE_JOURNAL = ".omni-caption-voiced.jsonl"  # `speak` keeps it in the folder of the WAVs it writes
 
@@ -70,10 +59,6 @@ NOT_LOCAL = "a URL; omni-caption reads local files and folders, so download or m
 
 def is_url(name: str) -> bool:
     return bool(_URL.match(name))
-
-
-def is_media(path: Path) -> bool:
-    return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
 def path_list(paths: str | Path | Sequence[str | Path]) -> list[str | Path]:

@@ -6,11 +6,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from omni_caption.file_kinds import special_file_kind
+from omni_caption.file_kinds import is_media, special_file_kind
 from omni_caption.schemas import NotADataset, PartStore
 from omni_caption.schemas.duckdb_views import starts_as_parquet
 
-from .discover import is_media
 
 
 class OutputPathError(OSError):

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..file_kinds import is_media
 from ..model import LoadOptions, load_model, resolve_model
 from ..model.voicing import VOICE_SAMPLE_RATE, VoiceOptions, VoicingError
 from ..schemas import (SILENT_SOURCE_FLAG, DatasetInfo, PartStore, connect_readonly, format_config_hash,
                        parse_config_hash)
 from ..schemas.duckdb_views import QueryRefused, check_read_only
-from .discover import VOICE_JOURNAL, is_media
+from .discover import VOICE_JOURNAL
 from .output_lock import OutputLock
 from .voice_pieces import CrossfadeJoiner, split_into_pieces
 

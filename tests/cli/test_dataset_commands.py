@@ -373,3 +373,23 @@ def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_pat
     folder = invoke("export", dataset, "--format", "srt", "--out", "-")
     assert folder.exit_code == 2
     assert "--out - (stdout) is for --format jsonl or csv; --format srt writes files" in folder.output
+
+
+def test_the_dataset_commands_never_import_torch(dataset, tmp_path):
+    """`export` took 3 s where `query` took 0.5: a check on its --out imported the pipelines, and with them torch."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from click.testing import CliRunner
+from omni_caption.cli.main import cli
+for args in (["query", {str(dataset)!r}, "SELECT 1"], ["info", {str(dataset)!r}], ["search", {str(dataset)!r}, "dog"],
+             ["export", {str(dataset)!r}, "--format", "csv", "--out", {str(tmp_path / "d.csv")!r}],
+             ["export", {str(dataset)!r}, "--format", "srt", "--out", {str(tmp_path / "subs")!r}]):
+    assert CliRunner().invoke(cli, args).exit_code == 0, args
+print(sorted(name for name in ("torch", "transformers") if name in sys.modules))
+"""
+    env = {**os.environ, "OMNI_CAPTION_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

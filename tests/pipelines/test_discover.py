@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from omni_caption.pipelines import InputPathError, discover
-from omni_caption.pipelines.discover import MEDIA_EXTENSIONS, NOT_LOCAL, _distinct_names
+from omni_caption.file_kinds import MEDIA_EXTENSIONS
+from omni_caption.pipelines.discover import NOT_LOCAL, _distinct_names
 from omni_caption.pipelines.segmenter import unreadable_reason
 
 
