@@ -110,7 +110,7 @@ def audio_decoder(path: str | Path, **options):
 def decode_audio(path: str | Path) -> DecodedAudio:
     """The whole recording at once (AudioFile reads it in pieces)."""
     source = AudioFile(path)
-    if source.command_reason or not source.torchcodec_mixes:
+    if source.command_reason or not source.torchcodec_mixes or source.heard_channel is not None:
         audio = np.concatenate([block for _start_s, block in source.blocks()])
         return DecodedAudio(audio)
     try:
@@ -154,6 +154,7 @@ class AudioFile:
         self._stream_index = getattr(metadata, "stream_index", None)
         self._channels = getattr(metadata, "num_channels", None) or 1
         self._mixes: bool | None = None  # whether torchcodec can mix the channels to mono, once asked
+        self._heard: tuple[int | None] | None = None  # (heard_channel,), once asked
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
         # the (start, end) seconds of damage the pass got past: packets skipped (DecodedFrames), samples
@@ -180,12 +181,26 @@ class AudioFile:
         if self.command_reason:
             return FfmpegFrames(self.path, self._stream_index, SAMPLE_RATE, self.command_reason,
                                 input_options=self._command[1])
-        mono = {"num_channels": 1} if self.torchcodec_mixes else {}  # else DecodedFrames averages them
+        channel = self.heard_channel
+        # Else DecodedFrames averages the channels, or takes the one heard.
+        mono = {"num_channels": 1} if channel is None and self.torchcodec_mixes else {}
         try:
             decoder = audio_decoder(self.path, sample_rate=SAMPLE_RATE, **mono)
         except Exception as exc:
             raise DecodeError(_short_reason(exc, self.path)) from exc
-        return DecodedFrames(decoder, self.path)
+        return DecodedFrames(decoder, self.path, channel)
+
+    @property
+    def heard_channel(self) -> int | None:
+        """The one channel the recording is heard through where its channels cancel in a mono mix (one the
+        other inverted: channel_mix.py), else None (all of them mixed). The same for every AudioFile of the
+        file (a span reader, another process), as each probes the same opening seconds."""
+        if self._heard is None:
+            from .channel_mix import probe_cancelling_channel
+
+            probe = self._channels > 1 and not self.command_reason
+            self._heard = (probe_cancelling_channel(self.path, SAMPLE_RATE) if probe else None,)
+        return self._heard[0]
 
     @property
     def torchcodec_mixes(self) -> bool:
@@ -345,9 +360,10 @@ class DecodedFrames:
     An error before any audio is the file's error.
     """
 
-    def __init__(self, decoder, path: Path):
+    def __init__(self, decoder, path: Path, channel: int | None = None):
         self.decoder = decoder
         self.path = path
+        self.channel = channel  # the one heard (AudioFile.heard_channel); None: their mean
         self.stopped_by: str | None = None
         self.skipped: list[tuple[float, float]] = []  # (start, end) seconds of skipped packets, silence now
 
@@ -384,6 +400,9 @@ class DecodedFrames:
                     yield produced / SAMPLE_RATE, np.zeros(lost, dtype=np.float32)
                     produced += lost
                 damage, failures = None, 0
-            mono = samples.numpy().reshape(-1) if samples.shape[0] == 1 else samples.mean(dim=0).numpy()
+            if samples.shape[0] == 1:
+                mono = samples.numpy().reshape(-1)
+            else:
+                mono = (samples[self.channel] if self.channel is not None else samples.mean(dim=0)).numpy()
             yield float(pts) - first_pts, mono
             produced += len(mono)

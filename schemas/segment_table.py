@@ -19,6 +19,8 @@ SOURCE_FLAG_SUFFIX = ":source"
 TRUNCATED_SOURCE_FLAG = "truncated" + SOURCE_FLAG_SUFFIX  # on the last row: the audio ends before the file should
 DAMAGED_SOURCE_FLAG = "damaged" + SOURCE_FLAG_SUFFIX  # a row where damaged audio was skipped or NaN (silence now)
 SILENT_SOURCE_FLAG = "silent" + SOURCE_FLAG_SUFFIX  # a row of digital silence: no model was asked to hear it
+# Every row of a recording whose channels cancel in a mono mix (one the other inverted): one channel was heard.
+ONE_CHANNEL_SOURCE_FLAG = "one_channel" + SOURCE_FLAG_SUFFIX
 
 TASKS = ("caption", "transcript", "reasoning", "summary")
 
