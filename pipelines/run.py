@@ -107,12 +107,14 @@ def task_configs(options: RunOptions) -> list[TaskConfig]:
     return configs
 
 
-def run_corpus(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions,
+def run_corpus(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions | None = None,
                show_progress: bool = True, listed: Sequence[str] = ()) -> RunSummary:
     """Run every task over every recording, resuming whatever `out` already holds.
 
-    `listed`: more files, as a `--files-from` list names them (discover)."""
+    `options`: None is the CLI's defaults (captions by the Captioner). `listed`: more files, as a
+    `--files-from` list names them (discover)."""
     inputs, listed = path_list(inputs), path_list(listed)
+    options = RunOptions() if options is None else options
     started = time.monotonic()
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     out = store.out_path

@@ -53,10 +53,11 @@ class RunPreview:
         return all(stage.recordings == 0 for stage in self.stages)
 
 
-def preview_run(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions,
+def preview_run(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions | None = None,
                 listed: Sequence[str] = ()) -> RunPreview:
     """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
     inputs, listed = path_list(inputs), path_list(listed)
+    options = RunOptions() if options is None else options
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     check_output(store, options.overwrite)
     unread_folders: list[str] = []

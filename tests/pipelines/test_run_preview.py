@@ -165,3 +165,15 @@ def replace_model(options_, task, model):
     from dataclasses import replace
 
     return replace(options_, task_models={**options_.task_models, task: model})
+
+
+def test_options_left_out_are_the_cli_s_defaults(folder, tmp_path, monkeypatch):
+    """`run_corpus("recordings", "out.parquet")` needed a RunOptions, where the CLI needs no flag but --out."""
+    from omni_caption.model import ModelLoadError
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing cached, no hub: the default model is named, not loaded
+    for plan in (preview_run, run_corpus):
+        with pytest.raises(ModelLoadError, match=r"^model 'captioner' \(Qwen/Qwen3-Omni-30B-A3B-Captioner\) is not in "):
+            plan(folder, tmp_path / "o.parquet")
+    assert not any(tmp_path.glob("o.parquet*"))
