@@ -31,6 +31,12 @@ DEFAULT_LOOP_STOP_TOKENS = LoopStop.min_tokens
 CAPTION_SAMPLING = dict(do_sample=True, temperature=0.6, top_p=0.95, top_k=20)
 
 
+def check_loop_stop_tokens(tokens: int) -> None:
+    """0 (a loop runs to the cap) or a whole number >= 2 (one token repeated twice is no loop yet)."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0 or tokens == 1:
+        raise ValueError(f"loop_stop_tokens must be 0 (never stop a loop) or >= 2, not {tokens!r}")
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """Everything that changes a task's output; its hash is the resume key with the file hash."""
@@ -50,8 +56,7 @@ class TaskConfig:
     def __post_init__(self):
         if self.name not in TASKS:
             raise ValueError(f"unknown task {self.name!r}: choose from {', '.join(TASKS)}")
-        if self.loop_stop_tokens < 0 or self.loop_stop_tokens == 1:
-            raise ValueError(f"loop_stop_tokens must be 0 (never stop a loop) or >= 2, not {self.loop_stop_tokens}")
+        check_loop_stop_tokens(self.loop_stop_tokens)
         if self.summary_from not in ("text", "audio"):
             raise ValueError(f"summary source must be 'text' or 'audio', not {self.summary_from!r}")
         check_task_fits(self.name, self.family, self.model)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omni_caption.captioner import DEFAULT_PRESET, TASKS, normalise_language
-from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS
+from omni_caption.captioner.tasks import DEFAULT_LOOP_STOP_TOKENS, check_loop_stop_tokens
 from omni_caption.model.aut_windows import MAX_WINDOW_CHUNKS, MIN_WINDOW_CHUNKS
 from omni_caption.model.decode_engine import EngineOptions
 from omni_caption.model.decode_runtime import CPU_AUTO_BATCH, DECODERS
@@ -69,9 +69,9 @@ class RunOptions:
     ray: RayOptions = field(default_factory=RayOptions)
 
     def __post_init__(self):
-        # The CLI checks its flags; a program that builds options gets the same refusals, in words, rather
-        # than a run of ('c', 'a', 'p', ...) tasks or a language the prompt was never meant to name.
-        # Every refusal comes here, at construction, not after the inputs are hashed and a model is loaded.
+        # The CLI checks its flags; a program that builds options gets the same refusals, in words and at once,
+        # rather than a run of ('c', 'a', 'p', ...) tasks, a language the prompt was never meant to name, or a
+        # refusal after the inputs are hashed and a model is loaded.
         object.__setattr__(self, "tasks", _named("tasks", parse_tasks, self.tasks))
         unknown = sorted(set(self.task_models) - set(TASKS))
         if unknown:  # a typo'd task would be silently run on its default model
@@ -90,8 +90,7 @@ class RunOptions:
             check_device_name(self.device)
         except ModelLoadError:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}") from None
-        if self.loop_stop_tokens < 0 or self.loop_stop_tokens == 1:
-            raise ValueError(f"loop_stop_tokens must be 0 (never stop a loop) or >= 2, not {self.loop_stop_tokens}")
+        check_loop_stop_tokens(self.loop_stop_tokens)
         for name, least, optional in (("max_new_tokens", 1, True), ("group_recordings", 1, True),
                                       ("segment_threads", 1, True), ("rows_per_shard", 1, False)):
             _check_whole_number(name, getattr(self, name), least, optional)

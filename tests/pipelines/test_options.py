@@ -65,6 +65,7 @@ def test_an_aut_window_given_as_text_is_the_same_cut_as_the_number():
     ({"aut_window": 12}, "aut_window 12: give 1..8 (seconds) or 'pause'"),
     ({"aut_window": True}, "aut_window True: give 1..8 (seconds) or 'pause'"),
     ({"loop_stop_tokens": 1}, "loop_stop_tokens must be 0 (never stop a loop) or >= 2, not 1"),
+    ({"loop_stop_tokens": "3"}, "loop_stop_tokens must be 0 (never stop a loop) or >= 2, not '3'"),
 ])
 def test_options_a_run_cannot_honour_are_refused_when_built(extra, why):
     """They ran: 100 s chunks past the Captioner's 30, a summary_from nobody reads, a language the prompt named."""
