@@ -6,9 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from omni_caption.file_kinds import is_media, special_file_kind
+from omni_caption.file_kinds import is_media, is_parquet_file, special_file_kind
 from omni_caption.schemas import NotADataset, PartStore
-from omni_caption.schemas.duckdb_views import starts_as_parquet
 
 
 
@@ -63,7 +62,7 @@ def check_output(store: PartStore, overwrite: bool) -> None:
         raise OutputPathError(f"--out {out}: the folder holds other things than shards ({listed}); a "
                               "sharded dataset needs a folder of its own: give a new or empty folder, or a .parquet "
                               "file")
-    if not store.sharded and out.is_file() and out.stat().st_size and not starts_as_parquet(out):
+    if not store.sharded and out.is_file() and out.stat().st_size and not is_parquet_file(out):
         raise OutputPathError(f"--out {out} is not a Parquet file (another kind of file): give another --out; "
                               "--overwrite replaces only a dataset")
     if not overwrite:

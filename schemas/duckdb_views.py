@@ -75,11 +75,6 @@ def check_dataset_file(file: Path) -> None:
                           f"(no {', '.join(sorted(missing))} column{'s' if len(missing) > 1 else ''})")
 
 
-def starts_as_parquet(file: Path) -> bool:
-    with open(file, "rb") as handle:
-        return handle.read(4) == _PARQUET_MAGIC
-
-
 def check_whole_parquet(file: Path) -> None:
     """Raise NotADataset unless `file` starts and ends as Parquet does."""
     size = file.stat().st_size
