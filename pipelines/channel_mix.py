@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-PROBE_S = 30.0  # seconds of sound compared (a wiring fault holds for the whole file): about 0.07 s of decoding
+PROBE_S = 30.0  # seconds of sound compared (a wiring fault holds for the whole file): about 0.1 s of decoding
 PROBE_MAX_S = 300.0  # read at most this far for them, past a silent lead-in
 CANCELLED_SHARE = 0.1  # the mix's level under a tenth (-20 dB) of its loudest channel's: they cancel
 MIN_CHANNEL_RMS = 1e-3  # quieter channels (-60 dBFS) are silence, which mixes to silence anyway
