@@ -290,7 +290,7 @@ def _export_csv(dataset: Path, out: Path):
 
 
 def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
-    from omni_caption.pipelines.probe import probe_audio
+    from omni_caption.pipelines.probe import heard_channel, probe_audio
     from omni_caption.schemas.duckdb_views import dataset_files
     from omni_caption.schemas.export_lhotse import export_lhotse
     from omni_caption.schemas.parquet_store import DatasetInfo
@@ -300,4 +300,4 @@ def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
 
         run_config = DatasetInfo.from_metadata(pq.read_schema(dataset_files(dataset)[0]).metadata).run_config
         audio_roots = [Path(p) for p in run_config.get("inputs", [])] or [Path.cwd()]
-    return export_lhotse(dataset, out, audio_roots, probe_audio)
+    return export_lhotse(dataset, out, audio_roots, probe_audio, heard_channel)

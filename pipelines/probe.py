@@ -26,3 +26,14 @@ def probe_audio(path: str | Path) -> AudioInfo:
         raise ValueError(f"cannot tell the length of {path}")
     return AudioInfo(sampling_rate=metadata.sample_rate, num_samples=round(duration * metadata.sample_rate),
                      num_channels=metadata.num_channels or 1)
+
+
+def heard_channel(path: str | Path) -> int | None:
+    """The one channel a run hears `path` through where its channels cancel in a mono mix (decode.AudioFile's
+    rule, so a manifest names the channel the captions came from), else None."""
+    from .decode import AudioFile, DecodeError
+
+    try:
+        return AudioFile(path).heard_channel
+    except (DecodeError, OSError):
+        return None

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .duckdb_views import connect_readonly
 from .export_formats import ExportResult, atomic_output, iter_rows
-from .segment_table import one_line
+from .segment_table import ONE_CHANNEL_SOURCE_FLAG, one_line
 from .source_names import name_on_disk
 
 
@@ -66,8 +66,12 @@ def find_source(source_path: str, roots: list[Path]) -> Path | None:
     return None
 
 
-def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], probe: Probe) -> ExportResult:
-    """Manifests for every ok recording whose file is found under `roots`; the others are reported, not fatal."""
+def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], probe: Probe,
+                  heard_channel: Callable[[Path], int | None] = lambda _path: None) -> ExportResult:
+    """Manifests for every ok recording whose file is found under `roots`; the others are reported, not fatal.
+
+    A recording flagged `one_channel:source` (its channels cancel in a mono mix) is supervised on the channel
+    the run heard, `heard_channel(file)`: on all of them, a lhotse mix would cancel again."""
     con = connect_readonly(dataset)
     cursor = con.execute(_ROWS_SQL)
     recordings_path = out_dir / "recordings.jsonl.gz"
@@ -90,8 +94,10 @@ def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], 
                 continue
             rec_id = _unique_id(rows[0][1] or source_path.replace("/", "_"), used_ids)
             rec_out.write(_json_line(_recording(rec_id, audio_file, info)))
+            one_channel = any(ONE_CHANNEL_SOURCE_FLAG in (row[-1] or ()) for row in rows)
+            channel = heard_channel(audio_file) if one_channel else None
             for row in rows:
-                supervision = _supervision(rec_id, row, info)
+                supervision = _supervision(rec_id, row, info, channel)
                 if supervision is not None:
                     sup_out.write(json.dumps(supervision, ensure_ascii=False) + "\n")
                     count += 1
@@ -123,7 +129,7 @@ def _recording(rec_id: str, path: Path, info: AudioInfo) -> dict:
     }
 
 
-def _supervision(rec_id: str, row: tuple, info: AudioInfo) -> dict | None:
+def _supervision(rec_id: str, row: tuple, info: AudioInfo, channel: int | None = None) -> dict | None:
     _, _, index, start_s, end_s, transcript, caption, speaker, language, flags = row
     # Our times come from a 16 kHz decode; keep them inside the file as lhotse measures it.
     start = max(0.0, start_s)
@@ -135,7 +141,7 @@ def _supervision(rec_id: str, row: tuple, info: AudioInfo) -> dict | None:
         "recording_id": rec_id,
         "start": start,
         "duration": duration,
-        "channel": 0 if info.num_channels == 1 else _channels(info),
+        "channel": channel if channel is not None else 0 if info.num_channels == 1 else _channels(info),
         "text": transcript if transcript is not None else caption,
     }
     if language:

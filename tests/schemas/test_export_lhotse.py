@@ -108,3 +108,22 @@ def test_find_source_of_a_name_told_apart_by_its_input_folder(tmp_path):
     (tmp_path / "day3").mkdir()
     (tmp_path / "day3" / "mic.wav").write_bytes(b"not an input")
     assert find_source("day3/mic.wav", roots) is None  # beside the inputs, not in them
+
+
+def test_a_one_channel_recording_is_supervised_on_the_channel_the_run_heard(tmp_path, audio_root):
+    """Supervised on both channels of an inverted pair, a lhotse mix cancelled the speech again."""
+    from omni_caption.pipelines.probe import heard_channel
+    from omni_caption.schemas import ONE_CHANNEL_SOURCE_FLAG, SegmentRow
+
+    signal = np.random.default_rng(1).standard_normal(20 * 16_000).astype("float32") * 0.1
+    sf.write(audio_root / "inverted.wav", np.stack([-0.9 * signal, signal], axis=1), 16_000)
+    sf.write(audio_root / "stereo.wav", np.stack([signal, 0.5 * signal], axis=1), 16_000)
+    rows = [SegmentRow("dd" * 8, "inverted.wav", "dd" * 32, 20.0, 0, 0.0, 20.0, transcript="hi",
+                       flags=(ONE_CHANNEL_SOURCE_FLAG,)),
+            SegmentRow("ee" * 8, "stereo.wav", "ee" * 32, 20.0, 0, 0.0, 20.0, transcript="hi")]
+    export_lhotse(write_sample(tmp_path / "d.parquet", rows), tmp_path / "m", [audio_root], probe_audio,
+                  heard_channel)
+    supervisions = {s.recording_id: s for s in lhotse.load_manifest(tmp_path / "m" / "supervisions.jsonl.gz")}
+    assert supervisions["dd" * 8].channel == 1 and supervisions["ee" * 8].channel == [0, 1]
+    lhotse.validate_recordings_and_supervisions(lhotse.load_manifest(tmp_path / "m" / "recordings.jsonl.gz"),
+                                                lhotse.SupervisionSet.from_segments(supervisions.values()))
