@@ -282,10 +282,8 @@ def _export_csv(dataset: Path, out: Path):
 
     from .query_output import write_rows
 
-    relation = run_query(dataset, ROWS_WITHOUT_AUDIO_BYTES)
-    rows = run_query(dataset, "SELECT count(*) FROM segments").fetchone()[0]
     with atomic_output(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
-        write_rows(relation, "csv", file)
+        rows = write_rows(run_query(dataset, ROWS_WITHOUT_AUDIO_BYTES), "csv", file)
     return ExportResult([out], rows, [])
 
 

@@ -9,10 +9,10 @@ import click
 def parse_aut_window(value):
     if value is None:
         return value
-    from omni_caption.pipelines.options import parse_aut_window  # the rule RunOptions holds a program to
+    from omni_caption.pipelines.options import parse_aut_window as aut_window_rule  # RunOptions' own rule
 
     try:
-        return parse_aut_window(value)
+        return aut_window_rule(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 

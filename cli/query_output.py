@@ -72,8 +72,9 @@ def csv_value(value):
     return value
 
 
-def write_rows(relation, fmt: str, stream) -> None:
-    """`relation` as CSV (a header, then the rows) or JSON lines into `stream`, a chunk of rows at a time."""
+def write_rows(relation, fmt: str, stream) -> int:
+    """`relation` as CSV (a header, then the rows) or JSON lines into `stream`, a chunk of rows at a time; returns
+    the rows written."""
     import csv
     import json
 
@@ -81,9 +82,12 @@ def write_rows(relation, fmt: str, stream) -> None:
     writer = csv.writer(stream) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(columns)
+    written = 0
     while rows := relation.fetchmany(ROWS_PER_FETCH):
+        written += len(rows)
         if writer is not None:
             writer.writerows([csv_value(v) for v in row] for row in rows)
         else:
             stream.write("".join(json.dumps(dict(zip(columns, row)), default=json_value, ensure_ascii=False) + "\n"
                                  for row in rows))
+    return written

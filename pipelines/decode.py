@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,6 @@ class AudioFile:
         self._stream_index = getattr(metadata, "stream_index", None)
         self._channels = getattr(metadata, "num_channels", None) or 1
         self._mixes: bool | None = None  # whether torchcodec can mix the channels to mono, once asked
-        self._heard: tuple[int | None] | None = None  # (heard_channel,), once asked
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and
         # the (start, end) seconds of damage the pass got past: packets skipped (DecodedFrames), samples
@@ -190,17 +190,16 @@ class AudioFile:
             raise DecodeError(_short_reason(exc, self.path)) from exc
         return DecodedFrames(decoder, self.path, channel)
 
-    @property
+    @cached_property
     def heard_channel(self) -> int | None:
         """The one channel the recording is heard through where its channels cancel in a mono mix (one the
         other inverted: channel_mix.py), else None (all of them mixed). The same for every AudioFile of the
         file (a span reader, another process), as each probes the same opening seconds."""
-        if self._heard is None:
-            from .channel_mix import probe_cancelling_channel
+        from .channel_mix import probe_cancelling_channel
 
-            probe = self._channels > 1 and not self.command_reason
-            self._heard = (probe_cancelling_channel(self.path, SAMPLE_RATE) if probe else None,)
-        return self._heard[0]
+        if self._channels > 1 and not self.command_reason:
+            return probe_cancelling_channel(self.path, SAMPLE_RATE)
+        return None
 
     @property
     def torchcodec_mixes(self) -> bool:

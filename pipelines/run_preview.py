@@ -15,7 +15,7 @@ from omni_caption.schemas import PartStore, done_tasks
 
 from .cuts import check_cut, cut_of, known_cuts
 from .decode import AudioFile, DecodeError, check_decoding_available
-from .discover import discover, ignored_line, path_list
+from .discover import discover, ignored_line
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
 from .output_checks import check_output
@@ -56,7 +56,6 @@ class RunPreview:
 def preview_run(inputs: str | Path | Sequence[str | Path], out: str | Path, options: RunOptions | None = None,
                 listed: Sequence[str] = ()) -> RunPreview:
     """The run `run_corpus(inputs, out, options)` would do now: per stage, what is left and how long it is."""
-    inputs, listed = path_list(inputs), path_list(listed)
     options = RunOptions() if options is None else options
     store = PartStore(out, rows_per_shard=options.rows_per_shard)
     check_output(store, options.overwrite)
