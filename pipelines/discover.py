@@ -114,7 +114,11 @@ def discover(inputs: str | Path | Sequence[str | Path], listed: str | Sequence[s
                 if ignored is not None:
                     ignored[path.suffix.lower() or "(none)"] += 1
             elif not path.is_dir():
-                found.setdefault(_identity(path), (path, root, path.relative_to(root).as_posix()))
+                identity = _identity(path)
+                known = found.get(identity)
+                # A link and the file it names: the file's own name is the one kept.
+                if known is None or (os.path.islink(known[0]) and not os.path.islink(path)):
+                    found[identity] = (path, root, path.relative_to(root).as_posix())
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]
     return sorted(sources, key=lambda s: (s.source_path, str(s.path)))
@@ -149,36 +153,46 @@ def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:
 
 
 def _walk(root: Path, problems: list[str]) -> Iterator[Path]:
-    """Every file and link under `root` but hidden ones, sorted, following linked folders once each."""
+    """Every file and link under `root` but hidden ones, following linked folders once each.
+
+    The real folders come first and the linked ones after, so a folder or file reached both ways is
+    named by its real path: a `latest -> 2024-11` link sorted before it would otherwise name the
+    recordings, and the names would change when the link is moved on.
+    """
     seen: set[tuple[int, int]] = set()
+    tops = [root]  # the linked folders are added as they are met; the loop below reaches them too
 
     def unreadable(error: OSError) -> None:
         where = Path(error.filename or root)
         problems.append(f"{stored_name(where.relative_to(root).as_posix() if where != root else str(root))}/: "
                         f"folder not read ({error.strerror or error}); recordings in it are left out")
 
-    for folder, folders, files in os.walk(root, onerror=unreadable, followlinks=True):
-        try:
-            info = os.stat(folder)
-        except OSError as error:
-            unreadable(error)
-            folders.clear()
-            continue
-        if (info.st_dev, info.st_ino) in seen:  # reached again through a link: walked already
-            folders.clear()
-            continue
-        seen.add((info.st_dev, info.st_ino))
-        if VOICE_JOURNAL in files and Path(folder) != root:
-            # `speak --out voices/` inside the recordings: the next run would caption the talker's own WAVs
-            # as recordings, synthetic speech in a training corpus. Named as an input, it is read.
-            problems.append(f"{stored_name(Path(folder).relative_to(root).as_posix())}/: not read, it holds the "
-                            f"WAVs `omni-caption speak` wrote ({VOICE_JOURNAL}); give it as an input to caption them")
-            folders.clear()
-            continue
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder, name)
+    for top in tops:
+        for folder, folders, files in os.walk(top, onerror=unreadable):
+            try:
+                info = os.stat(folder)
+            except OSError as error:
+                unreadable(error)
+                folders.clear()
+                continue
+            if (info.st_dev, info.st_ino) in seen:  # reached again through a link: walked already
+                folders.clear()
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            if VOICE_JOURNAL in files and Path(folder) != root:
+                # `speak --out voices/` inside the recordings: the next run would caption the talker's own
+                # WAVs as recordings, synthetic speech in a training corpus. Named as an input, it is read.
+                problems.append(f"{stored_name(Path(folder).relative_to(root).as_posix())}/: not read, it holds "
+                                f"the WAVs `omni-caption speak` wrote ({VOICE_JOURNAL}); give it as an input to "
+                                f"caption them")
+                folders.clear()
+                continue
+            shown = sorted(name for name in folders if not name.startswith("."))
+            tops.extend(Path(folder, name) for name in shown if os.path.islink(Path(folder, name)))
+            folders[:] = [name for name in shown if not os.path.islink(Path(folder, name))]
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield Path(folder, name)
 
 
 def _identity(path: Path) -> Path:

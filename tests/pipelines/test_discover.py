@@ -214,3 +214,23 @@ def test_a_folder_of_speaks_wavs_found_in_the_inputs_is_not_read_but_given_by_na
     assert problems == ["voices/: not read, it holds the WAVs `omni-caption speak` wrote (.omni-caption-voiced.jsonl); "
                         "give it as an input to caption them"]
     assert [s.source_path for s in discover([tmp_path / "voices"])] == ["deeper/x.wav", "talk.1a2b.wav"]
+
+
+def test_a_recording_reached_through_a_link_and_directly_is_named_by_its_own_path(tmp_path):
+    archive = tmp_path / "archive"
+    (archive / "2024-11").mkdir(parents=True)
+    (archive / "2024-11" / "standup.wav").write_bytes(b"standup")
+    (archive / "episode.mp3").write_bytes(b"episode")
+    # Both links sort before what they name: found first, they named the recordings, and a `latest`
+    # link moved on next month renamed them.
+    (archive / "alias.mp3").symlink_to(archive / "episode.mp3")
+    (archive / "0_latest").symlink_to(archive / "2024-11")
+    (archive / "2024-11" / "0_up").symlink_to(archive)  # a link back up still walks nothing twice
+    found = discover([archive])
+    assert [s.source_path for s in found] == ["2024-11/standup.wav", "episode.mp3"]
+    assert [s.path for s in found] == [archive / "2024-11" / "standup.wav", archive / "episode.mp3"]
+    # A linked folder with no real path under the input is still walked, under the link's name.
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "field.flac").write_bytes(b"field")
+    (archive / "2024-11" / "disk2").symlink_to(tmp_path / "outside")
+    assert "2024-11/disk2/field.flac" in [s.source_path for s in discover([archive])]
