@@ -127,6 +127,18 @@ def decode_audio(path: str | Path) -> DecodedAudio:
     return DecodedAudio(np.ascontiguousarray(audio))
 
 
+def _other_audio_streams(decoder) -> int:
+    """How many audio streams the file has besides the one decoded (FFmpeg's default): a multi-track OBS or
+    camera recording, a film's dubs. Read from the header the decoder parsed already; 0 where it cannot say."""
+    from torchcodec._core import AudioStreamMetadata, get_container_metadata
+
+    try:
+        streams = get_container_metadata(decoder._decoder).streams
+    except Exception:  # a private API of torchcodec's: a changed one costs the warning, not the file
+        return 0
+    return max(sum(isinstance(stream, AudioStreamMetadata) for stream in streams) - 1, 0)
+
+
 class AudioFile:
     """A recording decoded on demand: in blocks for one pass, or any span by recording time.
 
@@ -154,6 +166,7 @@ class AudioFile:
         self._codec = getattr(metadata, "codec", None)
         self._stream_index = getattr(metadata, "stream_index", None)
         self._channels = getattr(metadata, "num_channels", None) or 1
+        self.other_audio_streams = _other_audio_streams(self._decoder)
         self._mixes: bool | None = None  # whether torchcodec can mix the channels to mono, once asked
         self._command: tuple[str | None, tuple[str, ...]] | None = None  # command_reason, its input options
         # Set by a whole pass of `blocks`: why the audio ends before the file says it should, or None; and

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from omni_caption.model import AutWindows, windows_from_pauses
-from omni_caption.schemas import (DAMAGED_SOURCE_FLAG, ONE_CHANNEL_SOURCE_FLAG, TRUNCATED_SOURCE_FLAG, SegmentRow,
+from omni_caption.schemas import (DAMAGED_SOURCE_FLAG, ONE_CHANNEL_SOURCE_FLAG, ONE_STREAM_SOURCE_FLAG,
+                                  TRUNCATED_SOURCE_FLAG, SegmentRow,
                                   recording_id_from_sha256)
 from omni_caption.schemas.source_names import stored_name
 
@@ -33,6 +34,7 @@ class Recording:
     ends_early: str | None = None  # why the audio looks cut short (AudioFile.ends_early); flags the last row
     damaged: tuple[tuple[float, float], ...] = ()  # damage decoding got past (AudioFile.damaged); flags those rows
     heard_channel: int | None = None  # the one channel heard where a mono mix cancels (AudioFile.heard_channel)
+    other_audio_streams: int = 0  # audio streams not heard besides the default one (AudioFile.other_audio_streams)
     # The decoded samples, written during segmentation (or by one pass at the first read where no
     # segmenter of this process made them), so spans in any order cost a file read.
     cache: DecodedAudioCache | None = field(default=None, repr=False, compare=False)
@@ -70,6 +72,8 @@ class Recording:
             columns["flags"] = (*columns.get("flags", ()), DAMAGED_SOURCE_FLAG)
         if self.heard_channel is not None:
             columns["flags"] = (*columns.get("flags", ()), ONE_CHANNEL_SOURCE_FLAG)
+        if self.other_audio_streams:
+            columns["flags"] = (*columns.get("flags", ()), ONE_STREAM_SOURCE_FLAG)
         return SegmentRow(recording_id=recording_id_from_sha256(self.sha256), source_path=self.source.source_path,
                           source_sha256=self.sha256, recording_duration_s=self.duration_s, segment_index=index,
                           start_s=segment.start_s, end_s=segment.end_s, speech_ratio=segment.speech_ratio,
@@ -99,7 +103,18 @@ def source_findings(row: SegmentRow) -> list[tuple[str, str]]:
                          f"{row.source_path}: its channels cancel when mixed to mono (one is the other inverted, "
                          f"as from a miswired balanced input), so its loudest channel alone was heard; the rows "
                          f"flagged {ONE_CHANNEL_SOURCE_FLAG}"))
+    if ONE_STREAM_SOURCE_FLAG in row.flags:
+        findings.append((ONE_STREAM_SOURCE_FLAG,
+                         f"{row.source_path}: more than one audio stream (a multi-track or dubbed recording); its "
+                         f"default stream alone was heard, the others were not; the rows flagged "
+                         f"{ONE_STREAM_SOURCE_FLAG}"))
     return findings
+
+
+def _found_in_decoding(audio: AudioFile) -> dict:
+    """What a whole pass over `audio` found about the file, as the Recording fields that carry it."""
+    return {"ends_early": audio.ends_early, "damaged": audio.damaged, "heard_channel": audio.heard_channel,
+            "other_audio_streams": audio.other_audio_streams}
 
 
 class SegmentationStopped(Exception):
@@ -127,7 +142,8 @@ class Segmenter:
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
         # sha256 -> duration, segments, ends_early, damaged
-        self._done: dict[str, tuple[float, list[Segment], str | None, tuple[tuple[float, float], ...]]] = {}
+        # sha256 -> (duration, segments, what the decode found about the file: Recording's fields of that name)
+        self._done: dict[str, tuple[float, list[Segment], dict]] = {}
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -170,7 +186,7 @@ class Segmenter:
                 blocks = self._unless_stopped(audio.blocks())
                 with self._borrowed_vad() as vad:
                     analysed = vad.analyse(blocks if cache is None else cache.tee(blocks))
-                self._done[sha256] = (*self.segment(analysed), audio.ends_early, audio.damaged, audio.heard_channel)
+                self._done[sha256] = (*self.segment(analysed), _found_in_decoding(audio))
             elif self.cache_audio:  # segmented by an earlier stage: one pass only to fill the cache
                 cache = fill_audio_cache(audio, self._unless_stopped(audio.blocks()))
         except (DecodeError, OSError) as exc:
@@ -181,10 +197,9 @@ class Segmenter:
             if cache is not None:
                 cache.close()
             raise
-        duration, segments, ends_early, damaged, heard_channel = self._done[sha256]
+        duration, segments, found = self._done[sha256]
         # A segmenter that caches has tried here: without room for it, reads go to the source, not a second try.
-        return Recording(source, sha256, audio, duration, segments, ends_early=ends_early, damaged=damaged,
-                         heard_channel=heard_channel,
+        return Recording(source, sha256, audio, duration, segments, **found,
                          cache=cache.finished() if cache else None, cache_on_read=not self.cache_audio)
 
     def _unless_stopped(self, blocks: Iterator) -> Iterator:

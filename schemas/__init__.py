@@ -14,6 +14,7 @@ from .segment_table import (
     DAMAGED_SOURCE_FLAG,
     SILENT_SOURCE_FLAG,
     ONE_CHANNEL_SOURCE_FLAG,
+    ONE_STREAM_SOURCE_FLAG,
     ModelIds,
     Scores,
     SegmentRow,
@@ -25,7 +26,7 @@ from .segment_table import (
 
 __all__ = [
     "SCHEMA_VERSION", "SEGMENT_SCHEMA", "STATUS_ERROR", "STATUS_OK", "TRUNCATED_SOURCE_FLAG", "DAMAGED_SOURCE_FLAG",
-    "SILENT_SOURCE_FLAG", "ONE_CHANNEL_SOURCE_FLAG",
+    "SILENT_SOURCE_FLAG", "ONE_CHANNEL_SOURCE_FLAG", "ONE_STREAM_SOURCE_FLAG",
     "DatasetInfo", "ModelIds",
     "NotADataset", "PartStore", "QueryRefused", "RowState", "StoredRows", "Scores", "SegmentRow", "connect_readonly", "done_tasks", "format_config_hash", "merge_in_chunks", "merge_rows", "one_line",
     "parse_config_hash", "recording_key",

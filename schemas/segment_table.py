@@ -21,6 +21,9 @@ DAMAGED_SOURCE_FLAG = "damaged" + SOURCE_FLAG_SUFFIX  # a row where damaged audi
 SILENT_SOURCE_FLAG = "silent" + SOURCE_FLAG_SUFFIX  # a row of digital silence: no model was asked to hear it
 # Every row of a recording whose channels cancel in a mono mix (one the other inverted): one channel was heard.
 ONE_CHANNEL_SOURCE_FLAG = "one_channel" + SOURCE_FLAG_SUFFIX
+# Every row of a file with more than one audio stream (an OBS or camera multi-track, a film's dubs): only its
+# default stream was heard.
+ONE_STREAM_SOURCE_FLAG = "one_stream" + SOURCE_FLAG_SUFFIX
 
 TASKS = ("caption", "transcript", "reasoning", "summary")
 
