@@ -64,8 +64,9 @@ def flush_stdout(*_results, **_params) -> None:
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
 @click.option("--files-from", type=UserFile("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
-              help="A list of recordings, one path per line ('-': stdin; # comments), relative to the working "
-                   "folder; each keeps its path as listed, and a missing one becomes an error row.")
+              help="A list of recordings, one path per line ('-': stdin; # comments) or NUL-separated (find "
+                   "-print0), relative to the working folder; each keeps its path as listed, and a missing one "
+                   "becomes an error row.")
 @click.option("--tasks", default=("caption",), multiple=True, show_default=True, shell_complete=complete_task_list,
               callback=lambda c, p, v: ",".join(v),  # `--tasks caption --tasks transcript` ran transcripts alone
               help="Comma-separated, or the flag repeated: caption, transcript, reasoning, summary (one per "

@@ -31,7 +31,14 @@ def ignored_line(ignored: Counter) -> str | None:
 
 
 def read_file_list(lines: Iterable[str]) -> list[str]:
-    """The paths of a `--files-from` list: one per line; blank lines and `#` comments are skipped."""
+    """The paths of a `--files-from` list: one per line; blank lines and `#` comments are skipped.
+
+    A list holding NUL characters is one name per NUL, each taken whole (`find -print0`, `git ls-files -z`):
+    made so that names with newlines in them pass, it has no comments. Read by lines, it was one path with
+    NULs in it, and the run stopped on 'embedded null byte'."""
+    lines = list(lines)
+    if any("\0" in line for line in lines):
+        return [entry for entry in "".join(lines).split("\0") if entry]
     entries = (line.rstrip("\r\n") for line in lines)
     return [entry for entry in entries if entry.strip() and not entry.lstrip().startswith("#")]
 

@@ -234,3 +234,17 @@ def test_a_recording_reached_through_a_link_and_directly_is_named_by_its_own_pat
     (tmp_path / "outside" / "field.flac").write_bytes(b"field")
     (archive / "2024-11" / "disk2").symlink_to(tmp_path / "outside")
     assert "2024-11/disk2/field.flac" in [s.source_path for s in discover([archive])]
+
+
+def test_a_nul_separated_list_takes_each_name_whole_newlines_and_hashes_included(tmp_path, monkeypatch):
+    from omni_caption.pipelines.discover import read_file_list
+
+    monkeypatch.chdir(tmp_path)
+    names = ["take\n2.wav", "#1 intro.mp3", " spaced.flac", "plain.wav"]
+    for name in names:
+        (tmp_path / name).write_bytes(name.encode())
+    listing = "".join(f"./{name}\0" for name in names)  # as `find . -print0` writes it
+    # A text file is read in lines: the name with a newline in it arrives split over two.
+    listed = read_file_list(listing.splitlines(keepends=True))
+    assert listed == [f"./{name}" for name in names]
+    assert sorted(s.path.read_bytes() for s in discover([], listed)) == sorted(name.encode() for name in names)
