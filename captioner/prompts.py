@@ -101,18 +101,28 @@ def transcript_prompt(language: str | None) -> str:
     return TRANSCRIPT_TEXT.format(language=language)
 
 
+# ISO 639-1 and 639-2/3 codes (both of 639-2's, bibliographic and terminologic) of SPEECH_LANGUAGES, and
+# other names they go by.
+LANGUAGE_CODES = {
+    "English": ("en", "eng"), "Chinese": ("zh", "zho", "chi", "cmn", "mandarin"), "Korean": ("ko", "kor"),
+    "Japanese": ("ja", "jpn"), "German": ("de", "deu", "ger"), "Russian": ("ru", "rus"),
+    "Italian": ("it", "ita"), "French": ("fr", "fra", "fre"), "Spanish": ("es", "spa", "castilian"),
+    "Portuguese": ("pt", "por"), "Malay": ("ms", "msa", "may", "zsm", "bahasa melayu"),
+    "Dutch": ("nl", "nld", "dut", "flemish"), "Indonesian": ("id", "ind", "bahasa indonesia"),
+    "Turkish": ("tr", "tur"), "Vietnamese": ("vi", "vie"), "Cantonese": ("yue", "zh-yue"),
+    "Arabic": ("ar", "ara"), "Urdu": ("ur", "urd"), "Hindi": ("hi", "hin"),
+}
+_LANGUAGE_BY_KEY = {key: name for name, keys in LANGUAGE_CODES.items() for key in (name.lower(), *keys)}
+
+
 def normalise_language(language: str | None) -> str | None:
-    """Accept 'english', 'English' or 'en'; reject languages the model does not hear."""
+    """The model's name for `language`: 'english', 'English', 'en', 'eng', or a locale ('en-US', 'pt_BR',
+    'zh-Hant-TW'), which names the language before its region or script; reject languages it does not hear."""
     if language is None:
         return None
-    codes = {"en": "English", "zh": "Chinese", "ko": "Korean", "ja": "Japanese", "de": "German",
-             "ru": "Russian", "it": "Italian", "fr": "French", "es": "Spanish", "pt": "Portuguese",
-             "ms": "Malay", "nl": "Dutch", "id": "Indonesian", "tr": "Turkish", "vi": "Vietnamese",
-             "yue": "Cantonese", "ar": "Arabic", "ur": "Urdu", "hi": "Hindi"}
-    by_name = {name.lower(): name for name in SPEECH_LANGUAGES}
-    key = language.strip().lower()
-    if key in codes:
-        return codes[key]
-    if key in by_name:
-        return by_name[key]
-    raise ValueError(f"--language {language!r}: Qwen3-Omni hears {', '.join(SPEECH_LANGUAGES)}")
+    key = language.strip().lower().replace("_", "-")
+    name = _LANGUAGE_BY_KEY.get(key) or _LANGUAGE_BY_KEY.get(key.split("-")[0].split(".")[0])
+    if name is None:
+        raise ValueError(f"--language {language!r}: Qwen3-Omni hears {', '.join(SPEECH_LANGUAGES)} "
+                         f"(a name, an ISO 639 code, or a locale such as pt-BR)")
+    return name

@@ -89,8 +89,8 @@ def flush_stdout(*_results, **_params) -> None:
 @click.option("--question", default=None,
               help="The reasoning task's question for every segment (default: what is happening and who is "
                    "speaking, with evidence).")
-@click.option("--language", default=None, help="Spoken language for transcripts (name or code); "
-                                               "omit to let the model say which.")
+@click.option("--language", default=None, help="Spoken language for transcripts: name, ISO 639 code or "
+                                               "locale (pt-BR); omit to let the model say which.")
 @click.option("--batch-size", default="auto", show_default=True, callback=lambda c, p, v: parse_batch_size(v),
               help="Segments decoded at once (refill slots), or 'auto': as many as the free GPU memory holds "
                    "after the model loads (8 on a CPU). Out of GPU memory, a batch is halved and retried.")

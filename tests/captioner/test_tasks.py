@@ -96,10 +96,19 @@ def test_reasoning_columns():
     assert out.columns == {"reasoning": "a", "answer": "b"} and out.flags == []
 
 
-def test_language_names_and_codes():
-    assert normalise_language("en") == "English" and normalise_language("FRENCH") == "French"
-    with pytest.raises(ValueError, match="hears"):
-        normalise_language("tlh")
+@pytest.mark.parametrize(("given", "name"), [
+    ("en", "English"), ("FRENCH", "French"), ("deu", "German"), ("ger", "German"), ("Mandarin", "Chinese"),
+    # Locales as users and their tools write them (BCP 47, POSIX): the language before the region or script.
+    ("en-US", "English"), ("pt_BR", "Portuguese"), ("zh-Hant-TW", "Chinese"), ("de_DE.UTF-8", "German"),
+    ("yue-HK", "Cantonese"), ("zh-yue", "Cantonese"), (" es-419 ", "Spanish"), ("Bahasa Indonesia", "Indonesian")])
+def test_language_names_codes_and_locales(given, name):
+    assert normalise_language(given) == name
+
+
+@pytest.mark.parametrize("given", ["tlh", "Klingon", "xx-US", "fa", "-en"])
+def test_a_language_the_model_does_not_hear_is_refused(given):
+    with pytest.raises(ValueError, match="hears English.*pt-BR"):
+        normalise_language(given)
 
 
 def test_unknown_task_refused():
