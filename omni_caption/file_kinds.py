@@ -12,13 +12,16 @@ from pathlib import Path
 
 
 # What FFmpeg reads and recorders, phones and archives write; each was decoded here by the same path
-# (tests/pipelines/test_discover.py), but AMR, which this FFmpeg only decodes.
+# (tests/pipelines/test_discover.py), but AMR, which this FFmpeg only decodes. A kind left out is only
+# counted in the run's "files of other kinds" line, so an archive's Broadcast WAVs (.bwf), a field
+# recorder's RF64s, a browser's recordings (.weba) and broadcast MXF were passed over.
 AUDIO_EXTENSIONS = frozenset({
     ".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif",
     ".aifc", ".oga", ".spx", ".mka", ".m4b", ".caf", ".amr", ".wv", ".ac3", ".mp2", ".au", ".w64",
+    ".bwf", ".rf64", ".weba", ".tta", ".dts", ".mpga",
 })
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-                              ".flv", ".m4v", ".ogv", ".wmv", ".3gp"})
+                              ".flv", ".m4v", ".ogv", ".wmv", ".3gp", ".3g2", ".mxf", ".vob", ".asf"})
 MEDIA_EXTENSIONS = AUDIO_EXTENSIONS | VIDEO_EXTENSIONS
 
 

@@ -173,7 +173,10 @@ def test_linked_folders_are_followed_once_and_an_unreadable_folder_is_reported(t
 
 # How to make each kind with this FFmpeg; AMR it decodes but cannot encode.
 MAKE_ARGS = {".spx": ("-c:a", "libspeex"), ".3gp": ("-ar", "8000", "-ac", "1", "-c:a", "aac"),
-             ".mts": ("-f", "mpegts"), ".m2ts": ("-f", "mpegts")}
+             ".3g2": ("-c:a", "aac"), ".mts": ("-f", "mpegts"), ".m2ts": ("-f", "mpegts"), ".bwf": ("-f", "wav"),
+             ".rf64": ("-f", "wav", "-rf64", "always"), ".weba": ("-c:a", "libopus", "-f", "webm"),
+             ".dts": ("-strict", "-2", "-c:a", "dca", "-ar", "48000"), ".mpga": ("-f", "mp3"),
+             ".mxf": ("-ar", "48000", "-c:a", "pcm_s16le", "-f", "mxf_opatom"), ".vob": ("-c:a", "mp2")}
 
 
 @pytest.mark.parametrize("ext", sorted(MEDIA_EXTENSIONS - {".amr"}))
