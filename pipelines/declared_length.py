@@ -28,7 +28,7 @@ _MP3_TAG_BYTES = 64 * 1024  # an ID3v2 tag with cover art can push the first fra
 def declared_seconds(path: str | Path, ffmpeg_duration_s: float | None) -> float | None:
     """Seconds of audio `path` declares it holds, or None where it declares nothing trustworthy."""
     suffix = Path(path).suffix.lower()
-    if suffix in (".wav", ".wave"):
+    if suffix in (".wav", ".wave", ".bwf"):  # a Broadcast WAV is a RIFF WAVE with a `bext` chunk
         return declared_wav_seconds(path)
     if suffix in DECLARING_CONTAINERS or (suffix == ".mp3" and has_mp3_length_frame(path)):
         return ffmpeg_duration_s or None

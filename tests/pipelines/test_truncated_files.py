@@ -51,8 +51,9 @@ def test_a_cut_file_keeps_the_audio_before_the_cut_and_says_so_where_it_can(tmp_
     assert len(span) == pytest.approx(decoded * 16000, abs=2000)
 
 
-def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path):
-    path = make_tone(tmp_path / "t.wav", seconds=12.0)  # 16-bit mono: 2 bytes a sample after a 44+ byte header
+@pytest.mark.parametrize("name", ["t.wav", "t.bwf"])
+def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path, name):
+    path = make_tone(tmp_path / name, seconds=12.0, extra=("-f", "wav"))  # 16-bit mono: 2 bytes a sample
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2 // 4 * 4])
     audio = AudioFile(path)
