@@ -78,16 +78,22 @@ def refuse_folder_over_file(fmt: str, out: Path) -> None:
                          f"{out / ('captions.' + fmt)}")
 
 
-def write_query_parquet(relation, output: Path, dataset: Path) -> int:
-    """`query --format parquet`: DuckDB's own writer, streamed, landing atomically; returns the rows written."""
+def write_query_file(relation, fmt: str, output: Path, dataset: Path) -> int:
+    """`query --out FILE`: Parquet by DuckDB's own writer, or csv or JSON lines as printed, streamed and
+    landing atomically; returns the rows written."""
     import pyarrow.parquet as pq
 
     from omni_caption.schemas.export_formats import atomic_output
 
-    refuse_writing_over(dataset, output, "--output")
+    from .query_output import write_rows
+
+    refuse_writing_over(dataset, output, "--out")
     with atomic_output(output) as tmp:
-        relation.write_parquet(str(tmp), compression="zstd")
-        return pq.ParquetFile(tmp).metadata.num_rows
+        if fmt == "parquet":
+            relation.write_parquet(str(tmp), compression="zstd")
+            return pq.ParquetFile(tmp).metadata.num_rows
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            return write_rows(relation, fmt, stream)
 
 
 @click.command(name="search")

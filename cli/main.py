@@ -265,10 +265,12 @@ def _sigterm_stops_the_run():
 @cli.command(name="query", cls=SqlCommand)
 @click.argument("dataset", type=DatasetPath())
 @click.argument("sql")
-@click.option("--format", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "csv", "json", "parquet"]))
-@click.option("--output", type=UserPath(dir_okay=False, path_type=Path),
-              help="File to write with --format parquet ('-': stdout).")
+@click.option("--format", "fmt", default=None, type=click.Choice(["table", "csv", "json", "parquet"]),
+              help="Default: table, or with --out the kind its name ends in (.parquet, .csv, .json/.jsonl).")
+# `--out`, as `run`, `export` and `speak` name it (`--output` was the only name, and `--out x.parquet` failed).
+@click.option("--out", "-o", "--output", "output", type=UserPath(dir_okay=False, path_type=Path),
+              help="File to write the rows to ('-': stdout), as csv, json (lines) or parquet; needed with "
+                   "--format parquet.")
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
               help="Rows shown in table format (csv and json print all).")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
@@ -286,22 +288,21 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
 
     from omni_caption.schemas import run_query
 
-    from .query_output import table_text, write_rows
+    from .query_output import query_output_format, table_text, write_rows
 
     if sql == "-":
         sql = sys.stdin.read()
+    fmt = query_output_format(fmt, output)
     if output is not None and str(output) == "-":
         output = Path("/dev/stdout")
-    if (fmt == "parquet") != (output is not None):
-        raise click.UsageError("--format parquet needs --output FILE (and --output needs --format parquet)")
     try:
         relation = run_query(dataset, sql)
-        if fmt == "parquet":
+        if output is not None:
             from omni_caption.schemas.export_formats import written_through
 
-            from .dataset_commands import write_query_parquet
+            from .dataset_commands import write_query_file
 
-            rows = write_query_parquet(relation, output, dataset)
+            rows = write_query_file(relation, fmt, output, dataset)
             click.echo(f"Wrote {counted(rows, 'row')} to {output}", err=written_through(output))
         elif fmt == "table":
             click.echo(table_text(relation, max_rows))

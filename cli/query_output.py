@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 FULL_WIDTH = 10_000  # into a pipe or a file: every column, whole, for grep and friends
 ROWS_PER_FETCH = 10_000  # fetched at once, all rows took about 4 KB each of memory: 4 GB for a million segments
+
+
+OUT_SUFFIX_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+def query_output_format(fmt: str | None, out: Path | None) -> str:
+    """The format `query` writes: `--format` as given, else the kind `--out`'s name ends in, else table."""
+    import click
+
+    if out is None:
+        if fmt == "parquet":
+            raise click.UsageError("--format parquet needs --out FILE ('-': stdout)")
+        return fmt or "table"
+    if fmt is None:
+        fmt = OUT_SUFFIX_FORMATS.get(out.suffix.lower())
+        if fmt is None:
+            raise click.UsageError(f"--out {out}: give --format csv, json or parquet (or a name ending in "
+                                   f"{', '.join(OUT_SUFFIX_FORMATS)})")
+    if fmt == "table":
+        raise click.UsageError("--format table is for the terminal: --out writes csv, json or parquet")
+    return fmt
 
 
 def table_text(relation, max_rows: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,7 +59,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         if through:
-            with open(tmp, "rb") as source, open(path, "wb") as target:
+            with open(tmp, "rb") as source, open(path, _through_mode(path)) as target:
                 shutil.copyfileobj(source, target, 1 << 20)
             tmp.unlink()
             return
@@ -68,6 +69,18 @@ def atomic_output(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _through_mode(path: Path) -> str:
+    """'ab' into the process's own streams (`--out -` is /dev/stdout): 'wb' opened the file the shell had given
+    them anew, truncating it, so `--out - >> all.jsonl` lost what all.jsonl held, and `{ echo; ...; } > f`
+    the echo. Appended, a stream's bytes follow what was written into it before, which is flushed first."""
+    name = str(path)
+    if name in ("/dev/stdout", "/dev/stderr") or name.startswith(("/dev/fd/", "/proc/self/fd/")):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return "ab"
+    return "wb"
 
 
 def _sql_path(path: Path) -> str:

@@ -43,6 +43,24 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+@pytest.mark.parametrize(("option", "name", "fmt"), [
+    ("--out", "rows.csv", ()), ("-o", "rows.jsonl", ()), ("--out", "rows.json", ()), ("--output", "rows.parquet", ()),
+    ("--out", "rows.txt", ("--format", "csv")), ("--out", "rows.csv", ("--format", "json"))])
+def test_query_writes_its_rows_to_out_in_the_format_its_name_ends_in_or_given(dataset, tmp_path, option, name, fmt):
+    """`query ... --out x.parquet` failed: the option was --output alone, and for parquet alone."""
+    out = tmp_path / name
+    sql = "SELECT source_path, segment_index, flags FROM segments WHERE status = 'ok' ORDER BY 1, 2"
+    result = invoke("query", dataset, sql, option, out, *fmt)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Wrote 4 rows to {out}\n"
+    written = fmt[-1] if fmt else {".csv": "csv", ".parquet": "parquet"}.get(out.suffix, "json")
+    if written == "parquet":
+        assert pq.read_table(out).column("segment_index").to_pylist() == [0, 1, 2, 0]
+    else:  # the file holds what the format prints
+        printed = invoke("query", dataset, sql, "--format", written)
+        assert printed.exit_code == 0 and out.read_bytes() == printed.stdout_bytes
+
+
 @pytest.mark.parametrize("which", ["file", "folder"])
 def test_query_writes_parquet(dataset, shards, tmp_path, which):
     source = dataset if which == "file" else shards
@@ -57,14 +75,15 @@ def test_query_writes_parquet(dataset, shards, tmp_path, which):
     assert table.column("segment_index").to_pylist() == [0, 1, 2, 0]
 
 
-def test_query_parquet_needs_output_and_never_overwrites_the_dataset(dataset, shards):
+def test_query_parquet_needs_out_and_never_overwrites_the_dataset(dataset, shards):
     assert invoke("query", dataset, "SELECT 1", "--format", "parquet").exit_code == 2
-    assert invoke("query", dataset, "SELECT 1", "--output", "x.parquet").exit_code == 2
+    assert invoke("query", dataset, "SELECT 1", "--out", "x.txt").exit_code == 2  # no format to write it in
+    assert invoke("query", dataset, "SELECT 1", "--format", "table", "--out", "x.csv").exit_code == 2
     before = dataset.read_bytes()
-    result = invoke("query", dataset, "SELECT 1 AS a", "--format", "parquet", "--output", dataset)
+    result = invoke("query", dataset, "SELECT 1 AS a", "--format", "parquet", "--out", dataset)
     assert result.exit_code == 1 and "overwrite the dataset" in result.output
     assert dataset.read_bytes() == before
-    inside = invoke("query", shards, "SELECT 1 AS a", "--format", "parquet", "--output", shards / "new.parquet")
+    inside = invoke("query", shards, "SELECT 1 AS a", "--format", "parquet", "--out", shards / "new.parquet")
     assert inside.exit_code == 1 and not (shards / "new.parquet").exists()
 
 
@@ -84,7 +103,7 @@ def test_export_never_writes_over_the_dataset_or_into_its_folder(dataset, shards
 
 
 @pytest.mark.parametrize("command", [("export", "--format", "jsonl", "--out"), ("export", "--format", "hf", "--out"),
-                                     ("query", "SELECT 1 AS a", "--format", "parquet", "--output")])
+                                     ("query", "SELECT 1 AS a", "--format", "parquet", "--out")])
 def test_nothing_is_written_over_a_file_named_as_a_recording(dataset, tmp_path, command):
     """`export ... --out talk.wav`, meant as another name, replaced that recording with JSON."""
     recording = tmp_path / "talk.wav"
@@ -366,7 +385,7 @@ def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_pat
     assert [json.loads(line)["source_path"] for line in exported.stdout.splitlines()] == \
         [r.source_path for r in sample_rows()]
     assert exported.stderr == f"Wrote {len(sample_rows())} rows to /dev/stdout (1 file)\n"
-    queried = subprocess.run([*args, "query", str(dataset), "SELECT 7 AS x", "--format", "parquet", "--output", "-"],
+    queried = subprocess.run([*args, "query", str(dataset), "SELECT 7 AS x", "--format", "parquet", "--out", "-"],
                              cwd=tmp_path, capture_output=True, timeout=120)
     assert queried.returncode == 0 and pq.read_table(io.BytesIO(queried.stdout)).to_pylist() == [{"x": 7}]
     assert not (tmp_path / "-").exists()
@@ -393,3 +412,23 @@ print(sorted(name for name in ("torch", "transformers") if name in sys.modules))
     env = {**os.environ, "OMNI_CAPTION_HOME": str(tmp_path / "home")}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+@pytest.mark.parametrize("command", [("export", "{dataset}", "--format", "jsonl", "--out", "-"),
+                                     ("query", "{dataset}", "SELECT 7 AS x", "--format", "csv", "--out", "-"),
+                                     ("export", "{dataset}", "--format", "csv", "--out", "/dev/stdout")])
+def test_output_to_stdout_follows_what_the_shell_had_written_there(dataset, tmp_path, command):
+    """`--out - >> all.jsonl` reopened stdout's file with truncation: a loop over datasets kept the last alone."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "all.txt"
+    target.write_text("earlier line\n")
+    args = [sys.executable, "-m", "omni_caption", *(a.format(dataset=dataset) for a in command)]
+    with open(target, "a") as appended:
+        assert subprocess.run(args, cwd=tmp_path, stdout=appended, timeout=120).returncode == 0
+    with open(target, "a") as appended:
+        assert subprocess.run(args, cwd=tmp_path, stdout=appended, timeout=120).returncode == 0
+    lines = target.read_text().splitlines()
+    assert lines[0] == "earlier line" and len(lines) > 3
+    assert lines[1:] == lines[1:][:len(lines[1:]) // 2] * 2  # both runs' output, one after the other
