@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 
 from omni_caption.file_kinds import special_file_kind
 
+from .dataset_card import dataset_card
+from .dataset_info import describe_dataset
 from .duckdb_views import connect_readonly, dataset_files
 from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches, temp_file_beside
 from .segment_table import SEGMENT_SCHEMA
@@ -106,8 +108,9 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
     """Parquet that `datasets.load_dataset("parquet", ...)` loads, audio typed as `Audio` when embedded.
 
     `out` ending in .parquet: one file. Otherwise a folder in the Hub's layout
-    (`data/train-00000-of-00002.parquet`, one per input file), so
-    `load_dataset(folder)` finds the split too.
+    (`data/train-00000-of-00002.parquet`, one per input file) with its dataset
+    card (README.md, dataset_card.py), so `load_dataset(folder)` finds the
+    split too and the folder can be uploaded as it is.
     """
     files = dataset_files(dataset)
     con = connect_readonly(dataset)
@@ -131,7 +134,13 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
                     table = table.select(schema.names).cast(schema)
                     writer.write_table(table, row_group_size=row_group)
                     rows += table.num_rows
-    return ExportResult([t for t, _ in targets], rows, [])
+    paths = [t for t, _ in targets]
+    if out.suffix != ".parquet":
+        card = dataset_card(describe_dataset(dataset), rows, "data/train-*.parquet", has_audio)
+        with atomic_output(out / "README.md") as tmp:
+            tmp.write_text(card, encoding="utf-8")
+        paths.append(out / "README.md")
+    return ExportResult(paths, rows, [])
 
 
 def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> ExportResult:

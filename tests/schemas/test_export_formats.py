@@ -87,8 +87,45 @@ def test_hf_folder_uses_hub_layout_per_shard(tmp_path, load_hf):
     write_sample(shards / "shard-00001.parquet", rows[3:])
     result = export_hf(shards, tmp_path / "hf")
     assert [p.relative_to(tmp_path / "hf").as_posix() for p in result.paths] == [
-        "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"]
+        "data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet", "README.md"]
     assert load_hf(str(tmp_path / "hf" / "data" / "*.parquet")).num_rows == result.rows == 5
+
+
+def test_an_hf_folder_carries_a_dataset_card_naming_its_files_models_and_flags(dataset, tmp_path):
+    """Uploaded as exported, the Hub said the dataset had no card: not which models wrote it, nor what its flags
+    count."""
+    import glob
+
+    import datasets
+    import yaml
+
+    from tests.schemas.sample_dataset import CAPTIONER, INSTRUCT
+
+    export_hf(dataset, tmp_path / "hf")
+    card = (tmp_path / "hf" / "README.md").read_text()
+    _, header, body = card.split("---\n", 2)
+    meta = yaml.safe_load(header)
+    (config,) = meta["configs"]
+    (files,) = config["data_files"]
+    assert files["split"] == "train" and glob.glob(str(tmp_path / "hf" / files["path"]))
+    assert meta["size_categories"] == ["n<1K"] and "audio-captioning" in meta["tags"]
+    assert body.startswith("\n# Captions and transcripts of 3 recordings")
+    assert f"| caption | {CAPTIONER} |" in body and f"| transcript | {INSTRUCT} |" in body
+    flags = dict(datasets.load_dataset("parquet", data_files=str(tmp_path / "hf" / "data" / "*.parquet"),
+                                       split="train").to_pandas().explode("flags")["flags"].value_counts())
+    assert all(f"| {flag} | {count} |" in body for flag, count in flags.items())
+    assert "Nonsense" not in card
+
+
+def test_the_card_of_a_tiny_random_dataset_says_its_text_is_noise():
+    from omni_caption.schemas.dataset_card import dataset_card, size_category
+    from omni_caption.schemas.dataset_info import DatasetSummary
+
+    summary = DatasetSummary(files=["x.parquet"], schema_versions=["3"], tool_versions=["0.1.0"], audio_hours=0.01,
+                             recordings=1, recordings_ok=1, recordings_error=0, recordings_partial=0, segments=2,
+                             flagged_segments=0, models={"caption": ["omni-caption/tiny-random@local-1"]})
+    assert "**Nonsense:**" in dataset_card(summary, 2, "data/*.parquet", has_audio=False)
+    assert [size_category(n) for n in (0, 999, 1000, 10**8)] == ["n<1K", "n<1K", "1K<n<10K", "n>100M"]
 
 
 @pytest.mark.parametrize("fmt", ["srt", "vtt"])
