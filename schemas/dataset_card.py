@@ -9,6 +9,8 @@ Its YAML header names the data files, so the Hub's viewer and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .dataset_info import DatasetSummary
 
 # The Hub's size classes, by rows: the first whose bound is above the count.
@@ -20,6 +22,16 @@ _TASK_TEXTS = {"caption": "captions", "transcript": "transcripts", "reasoning": 
 _TASK_TAGS = {"caption": "audio-captioning", "transcript": "transcription", "reasoning": "reasoning",
               "summary": "summarization"}
 TINY_RANDOM_MARK = "tiny-random"  # in the model ids of omni-caption's random-weight test models
+# The card's first line after its header: a README.md without it is the user's own, never written over.
+OWN_CARD_MARK = "<!-- written by omni-caption export --format hf; replace this line to keep your edits -->"
+
+
+def is_own_card(path: Path) -> bool:
+    """Whether `path` may be written: there is no card yet, or omni-caption wrote the one there."""
+    try:
+        return OWN_CARD_MARK in path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return True
 
 
 def size_category(rows: int) -> str:
@@ -31,7 +43,7 @@ def dataset_card(summary: DatasetSummary, rows: int, data_files: str, has_audio:
     tags = ["omni-caption", "audio", *(_TASK_TAGS[task] for task in summary.models if task in _TASK_TAGS)]
     header = ["---", "configs:", "- config_name: default", "  data_files:", "  - split: train",
               f"    path: {data_files}", "tags:", *(f"- {tag}" for tag in tags), "size_categories:",
-              f"- {size_category(rows)}", "---", ""]
+              f"- {size_category(rows)}", "---", OWN_CARD_MARK, ""]
     texts = [_TASK_TEXTS[task] for task in summary.models if task in _TASK_TEXTS] or ["segments"]
     what = " and ".join([", ".join(texts[:-1]), texts[-1]] if len(texts) > 1 else texts)
     body = [f"# {what.capitalize()} of {summary.recordings} recording{'s' * (summary.recordings != 1)} "

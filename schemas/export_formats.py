@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,7 @@ import pyarrow.parquet as pq
 
 from omni_caption.file_kinds import special_file_kind
 
-from .dataset_card import dataset_card
+from .dataset_card import dataset_card, is_own_card
 from .dataset_info import describe_dataset
 from .duckdb_views import connect_readonly, dataset_files
 from .parquet_store import HF_AUDIO_FEATURES, HF_METADATA_KEY, current_schema_batches, temp_file_beside
@@ -33,6 +34,7 @@ from .subtitles import cues_from_rows, subtitle_names, to_srt, to_vtt
 # needs it (its storage struct{bytes, path} would otherwise load as a plain dict).
 # The row group size `datasets` itself uses for audio, so readers fetch few clips at a time.
 HF_AUDIO_ROW_GROUP = 100
+HF_SHARD_NAME = re.compile(r"train-\d{5}-of-\d{5}\.parquet")
 
 
 @dataclass(frozen=True)
@@ -135,12 +137,22 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
                     writer.write_table(table, row_group_size=row_group)
                     rows += table.num_rows
     paths = [t for t, _ in targets]
+    skipped = []
     if out.suffix != ".parquet":
-        card = dataset_card(describe_dataset(dataset), rows, "data/train-*.parquet", has_audio)
-        with atomic_output(out / "README.md") as tmp:
-            tmp.write_text(card, encoding="utf-8")
-        paths.append(out / "README.md")
-    return ExportResult(paths, rows, [])
+        # An export of fewer files into the same folder left the last one's extra files behind, which the
+        # Hub's glob read as more rows (or as files of another schema, which `load_dataset` failed on).
+        for stale in set((out / "data").glob("train-*-of-*.parquet")) - set(paths):
+            if HF_SHARD_NAME.fullmatch(stale.name):
+                stale.unlink()
+        card_path = out / "README.md"
+        if is_own_card(card_path):
+            card = dataset_card(describe_dataset(dataset), rows, "data/train-*.parquet", has_audio)
+            with atomic_output(card_path) as tmp:
+                tmp.write_text(card, encoding="utf-8")
+            paths.append(card_path)
+        else:
+            skipped.append(f"{card_path}: kept, as a card omni-caption did not write (it lacks the line that marks the cards omni-caption writes)")
+    return ExportResult(paths, rows, skipped)
 
 
 def export_subtitles(dataset: str | os.PathLike, out_dir: Path, fmt: str) -> ExportResult:

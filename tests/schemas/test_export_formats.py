@@ -109,12 +109,34 @@ def test_an_hf_folder_carries_a_dataset_card_naming_its_files_models_and_flags(d
     (files,) = config["data_files"]
     assert files["split"] == "train" and glob.glob(str(tmp_path / "hf" / files["path"]))
     assert meta["size_categories"] == ["n<1K"] and "audio-captioning" in meta["tags"]
-    assert body.startswith("\n# Captions and transcripts of 3 recordings")
+    assert body.startswith("<!-- written by omni-caption") and "\n# Captions and transcripts of 3 recordings" in body
     assert f"| caption | {CAPTIONER} |" in body and f"| transcript | {INSTRUCT} |" in body
     flags = dict(datasets.load_dataset("parquet", data_files=str(tmp_path / "hf" / "data" / "*.parquet"),
                                        split="train").to_pandas().explode("flags")["flags"].value_counts())
     assert all(f"| {flag} | {count} |" in body for flag, count in flags.items())
     assert "Nonsense" not in card
+
+
+def test_an_hf_folder_exported_again_holds_only_the_new_files_and_keeps_a_card_the_user_wrote(dataset, tmp_path):
+    """Exported again from a dataset of fewer files, the folder kept the old export's extra shards: the Hub's glob
+    read them as more rows, or `load_dataset` failed on their other columns."""
+    import datasets
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_sample(shards / "shard-00000.parquet", sample_rows()[:3])
+    write_sample(shards / "shard-00001.parquet", sample_rows()[3:])
+    out = tmp_path / "hf"
+    export_hf(shards, out)
+    (out / "data" / "notes.parquet.txt").write_text("mine")  # not an export's: left alone
+    result = export_hf(dataset, out)
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["notes.parquet.txt", "train-00000-of-00001.parquet"]
+    assert datasets.load_dataset(str(out), split="train").num_rows == result.rows == 5
+    (out / "README.md").write_text("# Our meetings\n\nLicence: internal.\n")
+    result = export_hf(dataset, out)
+    assert (out / "README.md").read_text() == "# Our meetings\n\nLicence: internal.\n"
+    assert result.skipped == [f"{out / 'README.md'}: kept, as a card omni-caption did not write (it lacks the line "
+                              f"that marks the cards omni-caption writes)"]
 
 
 def test_the_card_of_a_tiny_random_dataset_says_its_text_is_noise():
