@@ -63,7 +63,7 @@ def flush_stdout(*_results, **_params) -> None:
 @click.option("--out", "-o", required=True, type=UserPath(),
               help="Output .parquet file, or a folder ending in / for a sharded dataset. "
                    "An existing output is resumed: finished work is skipped.")
-@click.option("--files-from", type=UserFile("r", encoding="utf-8-sig", errors="surrogateescape"), default=None,
+@click.option("--files-from", type=UserFile("rb"), default=None,
               help="A list of recordings, one path per line ('-': stdin; # comments) or NUL-separated (find "
                    "-print0), relative to the working folder; each keeps its path as listed, and a missing one "
                    "becomes an error row.")
@@ -187,13 +187,13 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
     from omni_caption.captioner import normalise_language
     from omni_caption.pipelines import RayOptions, RunOptions, run_corpus
     from omni_caption.pipelines.diarize import DiarizeOptions
-    from omni_caption.pipelines.discover import read_file_list
+    from omni_caption.pipelines.discover import decode_file_list
     from omni_caption.pipelines.options import parse_tasks
 
     try:
         if not paths and files_from is None:
             raise click.UsageError("give the recordings: folders or files as PATHS, or a list with --files-from")
-        listed = read_file_list(files_from) if files_from is not None else []
+        listed = decode_file_list(files_from.read()) if files_from is not None else []
         try:
             task_names = parse_tasks(tasks)
         except ValueError as exc:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import errno
 import hashlib
 import os
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,17 @@ def ignored_line(ignored: Counter) -> str | None:
     total = sum(ignored.values())
     kinds = ", ".join(f"{ext} {n}" for ext, n in ignored.most_common(5)) + (", ..." if len(ignored) > 5 else "")
     return f"{total} file{'s' if total != 1 else ''} of other kinds ({kinds}), not read"
+
+
+def decode_file_list(data: bytes) -> list[str]:
+    """The paths of a `--files-from` list as its bytes: UTF-8 (a name that is not keeps its bytes as
+    surrogate escapes, as the file system gives it), or UTF-16 where it opens with a byte-order mark, as
+    PowerShell's `>` and Notepad write a list: read as UTF-8, every other byte was a NUL."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = data.decode("utf-16", errors="surrogateescape")
+    else:
+        text = data.decode("utf-8-sig", errors="surrogateescape")
+    return read_file_list(line + "\n" for line in text.split("\n"))
 
 
 def read_file_list(lines: Iterable[str]) -> list[str]:
@@ -98,7 +111,7 @@ def discover(inputs: str | Path | Sequence[str | Path], listed: str | Sequence[s
     inputs, listed = path_list(inputs), path_list(listed)
     problems = [] if problems is None else problems
     found: dict[Path, tuple[Path, Path, str]] = {}  # file -> (path as found, its input folder, relative)
-    roots = [Path(raw).expanduser() for raw in inputs]
+    roots = [Path(_as_meant(str(raw))).expanduser() for raw in inputs]
     for raw, root in zip(inputs, roots):
         if not root.exists():
             if is_url(str(raw)):
@@ -132,12 +145,17 @@ def discover(inputs: str | Path | Sequence[str | Path], listed: str | Sequence[s
 
 
 def _as_meant(entry: str) -> str:
-    """A listed path, without the spaces around it where only the name without them is on disk: a list
-    pasted from a spreadsheet or an editor often carries them, while a name that really has them is kept."""
-    stripped = entry.strip()
-    if stripped == entry or os.path.lexists(Path(entry).expanduser()):
+    """A path given or listed, as it is on disk where only another spelling of it is: without the spaces
+    around it (a list pasted from a spreadsheet or an editor often carries them), or in the other Unicode
+    form (`café` typed or listed is composed; a file copied from a Mac is named decomposed, so the two were
+    different names and the recording 'did not exist'). A name that is on disk as given is kept."""
+    if os.path.lexists(Path(entry).expanduser()):
         return entry
-    return stripped if os.path.lexists(Path(stripped).expanduser()) else entry
+    for spelling in (entry.strip(), unicodedata.normalize("NFC", entry), unicodedata.normalize("NFD", entry),
+                     unicodedata.normalize("NFC", entry.strip()), unicodedata.normalize("NFD", entry.strip())):
+        if spelling != entry and os.path.lexists(Path(spelling).expanduser()):
+            return spelling
+    return entry
 
 
 def _distinct_names(entries: list[tuple[Path, str]]) -> list[str]:

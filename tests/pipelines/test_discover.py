@@ -1,3 +1,4 @@
+import codecs
 import os
 from pathlib import Path
 
@@ -251,3 +252,40 @@ def test_a_nul_separated_list_takes_each_name_whole_newlines_and_hashes_included
     listed = read_file_list(listing.splitlines(keepends=True))
     assert listed == [f"./{name}" for name in names]
     assert sorted(s.path.read_bytes() for s in discover([], listed)) == sorted(name.encode() for name in names)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-8"])
+def test_a_list_saved_as_utf16_by_windows_tools_reads_as_its_names(encoding):
+    """PowerShell's `>` writes UTF-16 with a byte-order mark: read as UTF-8, every other character was a NUL."""
+    from omni_caption.pipelines.discover import decode_file_list
+
+    text = "# picked in Explorer\r\nmeetings/café.wav\r\nfield/night 🎙.flac\r\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = codecs.BOM_UTF16_BE + data
+    assert decode_file_list(data) == ["meetings/café.wav", "field/night 🎙.flac"]
+
+
+def test_a_list_naming_a_file_whose_name_is_not_utf8_reaches_that_file(tmp_path, monkeypatch):
+    from omni_caption.pipelines.discover import decode_file_list
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / b"caf\xe9.wav".decode("utf-8", "surrogateescape")).write_bytes(b"latin-1 name")
+    (listed,) = decode_file_list(b"caf\xe9.wav\n")
+    assert Path(listed).read_bytes() == b"latin-1 name"
+
+
+def test_a_name_given_or_listed_in_the_other_unicode_form_reaches_the_file(tmp_path, monkeypatch):
+    """`café` typed is composed (NFC); copied from a Mac, the file is named decomposed (NFD): it 'did not exist'."""
+    import unicodedata
+
+    monkeypatch.chdir(tmp_path)
+    on_disk = unicodedata.normalize("NFD", "réunion")
+    (tmp_path / on_disk).mkdir()
+    (tmp_path / on_disk / unicodedata.normalize("NFD", "café.wav")).write_bytes(b"x")
+    typed = unicodedata.normalize("NFC", "réunion")
+    assert typed != on_disk
+    (found,) = discover([typed])
+    assert found.path.read_bytes() == b"x" and found.source_path == unicodedata.normalize("NFD", "café.wav")
+    (listed,) = discover([], [unicodedata.normalize("NFC", "réunion/café.wav")])
+    assert listed.path.read_bytes() == b"x"
