@@ -17,7 +17,8 @@ from .path_types import DatasetPath, UserPath
 from .run_report import counted
 from .shown_text import printable
 
-EXPORT_FORMATS = ("hf", "jsonl", "csv", "srt", "vtt", "lhotse")
+EXPORT_FORMATS = ("hf", "jsonl", "csv", "srt", "vtt", "lhotse", "nemo")
+POINTING_FORMATS = ("lhotse", "nemo")  # manifests that point at the recordings: --audio-root finds them
 
 
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
@@ -73,9 +74,9 @@ def refuse_folder_over_file(fmt: str, out: Path) -> None:
         if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
             raise ValueError(f"--out {out} is named as a file ({out.suffix}), and --format {fmt} writes a "
                              f"folder{also}: give a folder")
-    elif fmt in ("jsonl", "csv") and out.is_dir():
+    elif fmt in ("jsonl", "csv", "nemo") and out.is_dir():
         raise ValueError(f"--out {out} is a folder, and --format {fmt} writes one file: give a file name, e.g. "
-                         f"{out / ('captions.' + fmt)}")
+                         f"{out / ('manifest.json' if fmt == 'nemo' else 'captions.' + fmt)}")
 
 
 def write_query_file(relation, fmt: str, output: Path, dataset: Path) -> int:
@@ -230,12 +231,13 @@ def _section(title: str, items: list[str]) -> None:
 @click.option("--format", "fmt", required=True, type=click.Choice(EXPORT_FORMATS),
               help="hf: Parquet for Hugging Face datasets; jsonl: one object per row; csv: one line per row "
                    "(lists and structs as JSON text); srt/vtt: one subtitle file per recording; lhotse: "
-                   "recordings and supervisions manifests.")
+                   "recordings and supervisions manifests; nemo: a NeMo manifest, one JSON line per segment "
+                   "(audio_filepath, offset, duration, text).")
 @click.option("--out", "-o", "out", required=True, type=UserPath(path_type=Path),
-              help="jsonl, csv: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, vtt, "
-                   "lhotse: a folder.")
+              help="jsonl, csv, nemo: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, "
+                   "vtt, lhotse: a folder.")
 @click.option("--audio-root", multiple=True, type=UserPath(exists=True, path_type=Path),
-              help="lhotse: where the recordings are (source_path is relative to it). "
+              help="lhotse, nemo: where the recordings are (source_path is relative to it). "
                    "Default: the run's inputs stored in the dataset, else the current folder.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.pass_context
@@ -249,12 +251,13 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     from omni_caption.schemas import export_formats
     from omni_caption.schemas.export_formats import written_through
 
-    if audio_root and fmt != "lhotse":  # the other formats name no audio files: a mistake, not a no-op
-        raise click.UsageError(f"--audio-root is for --format lhotse, whose manifests point at the recordings; "
-                               f"--format {fmt} does not read them")
+    if audio_root and fmt not in POINTING_FORMATS:  # the others name no audio files: a mistake, not a no-op
+        raise click.UsageError(f"--audio-root is for --format lhotse or nemo, whose manifests point at the "
+                               f"recordings; --format {fmt} does not read them")
     if str(out) == "-":  # stdout, as `--files-from -` is stdin: it made a file named `-`
-        if fmt not in ("jsonl", "csv"):
-            raise click.UsageError(f"--out - (stdout) is for --format jsonl or csv; --format {fmt} writes files")
+        if fmt not in ("jsonl", "csv", "nemo"):
+            raise click.UsageError(f"--out - (stdout) is for --format jsonl, csv or nemo; --format {fmt} writes "
+                                   f"files")
         out = Path("/dev/stdout")
     try:
         refuse_writing_over(dataset, out, "--out")
@@ -267,14 +270,18 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
             result = export_formats.export_hf(dataset, out)
         elif fmt in ("srt", "vtt"):
             result = export_formats.export_subtitles(dataset, out, fmt)
+        elif fmt == "nemo":
+            from omni_caption.schemas.export_nemo import export_nemo
+
+            result = export_nemo(dataset, out, _audio_roots(dataset, audio_root))
         else:
-            result = _export_lhotse(dataset, out, list(audio_root))
+            result = _export_lhotse(dataset, out, _audio_roots(dataset, audio_root))
     except (duckdb.Error, ValueError, OSError) as exc:
         fail(ctx, exc, debug)
         return
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
-    what = {"srt": "cue", "vtt": "cue", "lhotse": "supervision"}.get(fmt, "row")
+    what = {"srt": "cue", "vtt": "cue", "lhotse": "supervision", "nemo": "manifest line"}.get(fmt, "row")
     where = out if len(result.paths) != 1 else result.paths[0]
     # Into /dev/stdout the file is the output: the report goes beside it, to stderr.
     click.echo(f"Wrote {counted(result.rows, what)} to {where} ({counted(len(result.paths), 'file')})",
@@ -293,15 +300,22 @@ def _export_csv(dataset: Path, out: Path):
     return ExportResult([out], rows, [])
 
 
-def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
-    from omni_caption.pipelines.probe import heard_channel, probe_audio
+def _audio_roots(dataset: Path, audio_root: tuple[Path, ...]) -> list[Path]:
+    """Where the recordings of a manifest that points at them are: --audio-root, else the run's inputs stored in
+    the dataset, else the working folder."""
+    if audio_root:
+        return list(audio_root)
+    import pyarrow.parquet as pq
+
     from omni_caption.schemas.duckdb_views import dataset_files
-    from omni_caption.schemas.export_lhotse import export_lhotse
     from omni_caption.schemas.parquet_store import DatasetInfo
 
-    if not audio_roots:
-        import pyarrow.parquet as pq
+    run_config = DatasetInfo.from_metadata(pq.read_schema(dataset_files(dataset)[0]).metadata).run_config
+    return [Path(p) for p in run_config.get("inputs", [])] or [Path.cwd()]
 
-        run_config = DatasetInfo.from_metadata(pq.read_schema(dataset_files(dataset)[0]).metadata).run_config
-        audio_roots = [Path(p) for p in run_config.get("inputs", [])] or [Path.cwd()]
+
+def _export_lhotse(dataset: Path, out: Path, audio_roots: list[Path]):
+    from omni_caption.pipelines.probe import heard_channel, probe_audio
+    from omni_caption.schemas.export_lhotse import export_lhotse
+
     return export_lhotse(dataset, out, audio_roots, probe_audio, heard_channel)

@@ -35,7 +35,8 @@ class AudioInfo:
 
 Probe = Callable[[Path], AudioInfo]
 
-_ROWS_SQL = """
+# The rows of the manifests that point at the recordings (lhotse's, NeMo's), a recording's rows together.
+SEGMENT_ROWS_SQL = """
 SELECT source_path, recording_id, segment_index, start_s, end_s, transcript, caption, speaker, language, flags
 FROM segments WHERE status = 'ok' AND start_s IS NOT NULL AND end_s IS NOT NULL
 ORDER BY source_path, segment_index
@@ -73,7 +74,7 @@ def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], 
     A recording flagged `one_channel:source` (its channels cancel in a mono mix) is supervised on the channel
     the run heard, `heard_channel(file)`: on all of them, a lhotse mix would cancel again."""
     con = connect_readonly(dataset)
-    cursor = con.execute(_ROWS_SQL)
+    cursor = con.execute(SEGMENT_ROWS_SQL)
     recordings_path = out_dir / "recordings.jsonl.gz"
     supervisions_path = out_dir / "supervisions.jsonl.gz"
     used_ids: set[str] = set()
@@ -93,7 +94,7 @@ def export_lhotse(dataset: str | os.PathLike, out_dir: Path, roots: list[Path], 
                 skipped.append(f"{source_path}: {one_line(str(exc))}")
                 continue
             rec_id = _unique_id(rows[0][1] or source_path.replace("/", "_"), used_ids)
-            rec_out.write(_json_line(_recording(rec_id, audio_file, info)))
+            rec_out.write(json_line(_recording(rec_id, audio_file, info)))
             one_channel = any(ONE_CHANNEL_SOURCE_FLAG in (row[-1] or ()) for row in rows)
             channel = heard_channel(audio_file) if one_channel else None
             for row in rows:
@@ -158,7 +159,7 @@ def _supervision(rec_id: str, row: tuple, info: AudioInfo, channel: int | None =
     return supervision
 
 
-def _json_line(record: dict) -> str:
+def json_line(record: dict) -> str:
     """One JSON line; a path that is not UTF-8 keeps its bytes as \\udcNN escapes, which Python reads back
     to the same name (a raw lone surrogate cannot be written as UTF-8)."""
     line = json.dumps(record, ensure_ascii=False)

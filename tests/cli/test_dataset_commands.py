@@ -294,8 +294,8 @@ def test_export_lhotse_finds_audio_through_the_stored_inputs(tmp_path):
 def test_audio_root_for_a_format_that_reads_no_audio_is_a_mistake_said_at_once(dataset, tmp_path):
     result = invoke("export", dataset, "--format", "srt", "--out", tmp_path / "subs", "--audio-root", tmp_path)
     assert result.exit_code == 2 and result.output.strip().splitlines()[-1] == (
-        "Error: --audio-root is for --format lhotse, whose manifests point at the recordings; --format srt does "
-        "not read them")
+        "Error: --audio-root is for --format lhotse or nemo, whose manifests point at the recordings; --format srt "
+        "does not read them")
     assert not (tmp_path / "subs").exists()
 
 
@@ -391,7 +391,7 @@ def test_a_dash_for_out_is_stdout_as_for_files_from_it_is_stdin(dataset, tmp_pat
     assert not (tmp_path / "-").exists()
     folder = invoke("export", dataset, "--format", "srt", "--out", "-")
     assert folder.exit_code == 2
-    assert "--out - (stdout) is for --format jsonl or csv; --format srt writes files" in folder.output
+    assert "--out - (stdout) is for --format jsonl, csv or nemo; --format srt writes files" in folder.output
 
 
 def test_the_dataset_commands_never_import_torch(dataset, tmp_path):
@@ -432,3 +432,19 @@ def test_output_to_stdout_follows_what_the_shell_had_written_there(dataset, tmp_
     lines = target.read_text().splitlines()
     assert lines[0] == "earlier line" and len(lines) > 3
     assert lines[1:] == lines[1:][:len(lines[1:]) // 2] * 2  # both runs' output, one after the other
+
+
+def test_a_nemo_manifest_finds_the_recordings_under_the_run_s_inputs(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    audio_root = tmp_path / "audio"
+    audio_root.mkdir()
+    sf.write(audio_root / "a.wav", np.zeros(45 * 16_000, dtype="float32"), 16_000)
+    dataset = write_sample(tmp_path / "d.parquet", run_config={"inputs": [str(audio_root)]})
+    result = CliRunner().invoke(cli, ["export", str(dataset), "--format", "nemo", "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 3 manifest lines" in result.output and "skipped: talks/b.mp3" in result.output
+    assert len((tmp_path / "m.json").read_text().splitlines()) == 3
+    folder = CliRunner().invoke(cli, ["export", str(dataset), "--format", "nemo", "--out", str(tmp_path)])
+    assert folder.exit_code == 1 and f"give a file name, e.g. {tmp_path / 'manifest.json'}" in folder.output
