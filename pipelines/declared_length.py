@@ -67,18 +67,26 @@ def declared_wav_seconds(path: str | Path) -> float | None:
         return None
     if found is None:
         return None
-    byte_rate, size, _data_start = found
-    return size / byte_rate
+    byte_rate, size, _data_start, fact_seconds = found
+    return fact_seconds if fact_seconds is not None else size / byte_rate
 
 
-def _wav_data_chunk(file) -> tuple[int, int, int] | None:
-    """(byte rate from `fmt `, declared size, offset of the first byte) of the `data` chunk of the WAV
-    `file` is open on, or None if it is not a WAV, has none, or says nothing of its length (no byte rate
-    before it, or a size meaning "unknown", which FFmpeg reads to the end)."""
+# Format tags whose byte rate is exact, a fixed number of bytes per sample: PCM, IEEE float, A-law, mu-law.
+# A compressed one's (MS ADPCM, IMA ADPCM, GSM) is an average the encoder rounds: a whole 3 s MS ADPCM file
+# "declared" 4.2 s and was flagged cut short. Its length is in the `fact` chunk, or nowhere.
+_FIXED_RATE_TAGS = {1, 3, 6, 7}
+_EXTENSIBLE_TAG = 0xFFFE  # the real tag is the first two bytes of the sub-format GUID
+
+
+def _wav_data_chunk(file) -> tuple[int, int, int, float | None] | None:
+    """(byte rate from `fmt `, declared size, offset of the first byte, seconds from the
+    `fact` chunk of a compressed format) of the `data` chunk of the WAV `file` is open on, or None if it is
+    not a WAV, has none, or says nothing of its length (neither an exact byte rate nor a `fact` before it, or
+    a size meaning "unknown", which FFmpeg reads to the end)."""
     riff = file.read(12)
     if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
         return None
-    byte_rate = None
+    byte_rate, fixed_rate, sample_rate, fact_samples = None, False, None, None
     for _ in range(_MAX_CHUNKS):
         header = file.read(8)
         if len(header) < 8:
@@ -86,9 +94,19 @@ def _wav_data_chunk(file) -> tuple[int, int, int] | None:
         kind, size = header[:4], struct.unpack("<I", header[4:])[0]
         if kind == b"fmt ":
             fmt = file.read(size + (size & 1))
-            byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else None
+            if len(fmt) >= 12:
+                tag, _channels, sample_rate, byte_rate = struct.unpack("<HHII", fmt[:12])
+                if tag == _EXTENSIBLE_TAG and len(fmt) >= 26:
+                    tag = struct.unpack("<H", fmt[24:26])[0]
+                fixed_rate = tag in _FIXED_RATE_TAGS
+        elif kind == b"fact" and size >= 4:
+            fact_samples = struct.unpack("<I", file.read(4))[0]
+            file.seek(size - 4 + (size & 1), 1)
         elif kind == b"data":
-            return (byte_rate, size, file.tell()) if byte_rate and size not in _UNKNOWN_SIZES else None
+            fact_s = fact_samples / sample_rate if fact_samples and sample_rate and not fixed_rate else None
+            if size in _UNKNOWN_SIZES or not byte_rate or not (fixed_rate or fact_s):
+                return None
+            return byte_rate, size, file.tell(), fact_s
         else:
             file.seek(size + (size & 1), 1)
     return None
@@ -110,7 +128,7 @@ def wav_data_past_its_size(path: str | Path) -> str | None:
             found = _wav_data_chunk(file)
             if found is None:
                 return None  # not a WAV, or one FFmpeg reads to its end
-            byte_rate, size, data_start = found
+            byte_rate, size, data_start, _fact_s = found
             position = data_start + size + (size & 1)
             for _ in range(_MAX_CHUNKS):  # what follows the data: chunks to the end, or more audio
                 if position + 8 > size_on_disk:

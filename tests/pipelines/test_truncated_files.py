@@ -61,6 +61,21 @@ def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path, name):
     assert DECLARED in audio.ends_early and "declares 12.0 s" in audio.ends_early
 
 
+# WAV codecs of dictaphones, voicemail and telephony: a compressed one's header byte rate is an average.
+WAV_CODECS = ["pcm_u8", "pcm_s24le", "pcm_f32le", "pcm_alaw", "pcm_mulaw", "adpcm_ms", "adpcm_ima_wav", "libgsm_ms"]
+
+
+@pytest.mark.parametrize("codec", WAV_CODECS)
+def test_a_whole_wav_of_any_codec_does_not_look_cut_and_one_cut_in_half_does(tmp_path, codec):
+    """A whole 12 s MS or IMA ADPCM WAV at 44.1 kHz 'declared' 16.6 s by its byte rate and was flagged cut short;
+    at 8 kHz MS ADPCM declared a quarter of its length, so one cut in half was not flagged."""
+    extra = ("-ar", "8000" if codec == "libgsm_ms" else "44100", "-c:a", codec)
+    audio = AudioFile(make_tone(tmp_path / "whole.wav", seconds=12.0, extra=extra))
+    assert 11.9 < whole_pass(audio) < 12.3 and audio.ends_early is None  # ADPCM and GSM pad their last block
+    cut_audio = AudioFile(cut(make_tone(tmp_path / "cut.wav", seconds=12.0, extra=extra), keep=0.5))
+    assert whole_pass(cut_audio) < 7.0 and any(how in cut_audio.ends_early for how in (STOPPED, DECLARED))
+
+
 def test_a_file_cut_before_any_audio_is_still_an_error(tmp_path):
     path = cut(make_tone(tmp_path / "t.flac", seconds=12.0), keep=0.02)
     with pytest.raises(DecodeError):
