@@ -28,7 +28,7 @@ _MP3_TAG_BYTES = 64 * 1024  # an ID3v2 tag with cover art can push the first fra
 def declared_seconds(path: str | Path, ffmpeg_duration_s: float | None) -> float | None:
     """Seconds of audio `path` declares it holds, or None where it declares nothing trustworthy."""
     suffix = Path(path).suffix.lower()
-    if suffix in (".wav", ".wave", ".bwf"):  # a Broadcast WAV is a RIFF WAVE with a `bext` chunk
+    if suffix in (".wav", ".wave", ".bwf", ".rf64"):  # a Broadcast WAV is a RIFF WAVE with a `bext` chunk
         return declared_wav_seconds(path)
     if suffix in DECLARING_CONTAINERS or (suffix == ".mp3" and has_mp3_length_frame(path)):
         return ffmpeg_duration_s or None
@@ -76,6 +76,8 @@ def declared_wav_seconds(path: str | Path) -> float | None:
 # "declared" 4.2 s and was flagged cut short. Its length is in the `fact` chunk, or nowhere.
 _FIXED_RATE_TAGS = {1, 3, 6, 7}
 _EXTENSIBLE_TAG = 0xFFFE  # the real tag is the first two bytes of the sub-format GUID
+# RIFF, and the 64-bit forms a field recorder writes past 4 GB (RF64; BW64, its broadcast twin).
+_RIFF_KINDS = (b"RIFF", b"RF64", b"BW64")
 
 
 def _wav_data_chunk(file) -> tuple[int, int, int, float | None] | None:
@@ -84,9 +86,10 @@ def _wav_data_chunk(file) -> tuple[int, int, int, float | None] | None:
     not a WAV, has none, or says nothing of its length (neither an exact byte rate nor a `fact` before it, or
     a size meaning "unknown", which FFmpeg reads to the end)."""
     riff = file.read(12)
-    if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+    if len(riff) < 12 or riff[:4] not in _RIFF_KINDS or riff[8:12] != b"WAVE":
         return None
     byte_rate, fixed_rate, sample_rate, fact_samples = None, False, None, None
+    data_size_64 = None  # an RF64's data size, in its `ds64` chunk: the `data` chunk's own says 0xFFFFFFFF
     for _ in range(_MAX_CHUNKS):
         header = file.read(8)
         if len(header) < 8:
@@ -99,10 +102,14 @@ def _wav_data_chunk(file) -> tuple[int, int, int, float | None] | None:
                 if tag == _EXTENSIBLE_TAG and len(fmt) >= 26:
                     tag = struct.unpack("<H", fmt[24:26])[0]
                 fixed_rate = tag in _FIXED_RATE_TAGS
+        elif kind == b"ds64" and size >= 16:
+            data_size_64 = struct.unpack("<QQ", file.read(16))[1]
+            file.seek(size - 16 + (size & 1), 1)
         elif kind == b"fact" and size >= 4:
             fact_samples = struct.unpack("<I", file.read(4))[0]
             file.seek(size - 4 + (size & 1), 1)
         elif kind == b"data":
+            size = data_size_64 if size == 0xFFFFFFFF and data_size_64 else size
             fact_s = fact_samples / sample_rate if fact_samples and sample_rate and not fixed_rate else None
             if size in _UNKNOWN_SIZES or not byte_rate or not (fixed_rate or fact_s):
                 return None

@@ -51,9 +51,10 @@ def test_a_cut_file_keeps_the_audio_before_the_cut_and_says_so_where_it_can(tmp_
     assert len(span) == pytest.approx(decoded * 16000, abs=2000)
 
 
-@pytest.mark.parametrize("name", ["t.wav", "t.bwf"])
-def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path, name):
-    path = make_tone(tmp_path / name, seconds=12.0, extra=("-f", "wav"))  # 16-bit mono: 2 bytes a sample
+@pytest.mark.parametrize(("name", "kind"), [("t.wav", ()), ("t.bwf", ()), ("t.rf64", ("-rf64", "always"))])
+def test_a_wav_cut_between_samples_is_known_by_its_header(tmp_path, name, kind):
+    """An RF64 (a field recorder's WAV past 4 GB) declares its size in a `ds64` chunk, and was not read."""
+    path = make_tone(tmp_path / name, seconds=12.0, extra=("-f", "wav", *kind))  # 16-bit mono: 2 bytes a sample
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2 // 4 * 4])
     audio = AudioFile(path)
