@@ -196,3 +196,36 @@ def ogg_unfinished(path: str | Path) -> str | None:
     if open_streams:
         return "its Ogg stream has no end-of-stream page"
     return None
+
+
+_MP4_FIRST_BOXES = (b"ftyp", b"wide", b"free", b"skip", b"mdat")  # what an MP4, M4A or QuickTime file opens with
+_MAX_MP4_BOXES = 10_000  # top-level boxes are few (ftyp, moov, mdat, free, ...); do not walk a bad file for ever
+MP4_WITHOUT_INDEX = ("an MP4/M4A/MOV whose index (its moov box) was never written: the recording stopped before "
+                     "it was finished (the app or device crashed, or the copy was cut), so no player or decoder "
+                     "can read its audio; untrunc rebuilds the index from a whole file made by the same device")
+
+
+def mp4_without_index(path: str | Path) -> bool:
+    """Whether `path` is an MP4-family file whose top-level boxes hold no `moov`: a phone's voice memo or a
+    meeting app's recording that stopped before it was finished. FFmpeg says only 'Invalid data found'."""
+    try:
+        with open(path, "rb") as file:
+            position = 0
+            for _ in range(_MAX_MP4_BOXES):
+                file.seek(position)
+                header = file.read(16)
+                if len(header) < 8:
+                    return position > 0  # walked every box to the end (or past it: the last cut short)
+                size, kind = struct.unpack(">I4s", header[:8])
+                if kind == b"moov" or (position == 0 and kind not in _MP4_FIRST_BOXES):
+                    return False
+                if size == 1 and len(header) == 16:  # a 64-bit size follows the type
+                    size = struct.unpack(">Q", header[8:])[0]
+                elif size == 0:  # the box runs to the end of the file
+                    return True
+                if size < 8:
+                    return False  # no box: not a file this can tell about
+                position += size
+    except OSError:
+        return False
+    return False

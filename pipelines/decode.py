@@ -13,7 +13,8 @@ import numpy as np
 from omni_caption.file_kinds import is_parquet_file, special_file_kind
 
 from .changing_streams import FfmpegFrames, stream_changes
-from .declared_length import declared_seconds, ogg_unfinished, wav_data_past_its_size
+from .declared_length import (MP4_WITHOUT_INDEX, declared_seconds, mp4_without_index, ogg_unfinished,
+                              wav_data_past_its_size)
 
 SAMPLE_RATE = 16_000
 
@@ -84,6 +85,8 @@ def _short_reason(exc: Exception, path: Path) -> str:
     if text.startswith("Could not open input file"):
         if is_parquet_file(path):
             return PARQUET_NOT_AUDIO
+        if mp4_without_index(path):
+            return MP4_WITHOUT_INDEX
         detail = text.removeprefix("Could not open input file").strip()
         return f"FFmpeg cannot read it as audio or video ({detail or 'unknown format'})"
     return text

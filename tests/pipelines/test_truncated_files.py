@@ -235,3 +235,16 @@ def test_chunks_after_the_data_or_a_few_stray_bytes_are_no_more_audio(tmp_path):
     _wav_declaring(stray, seconds=5.0, declared_s=5.0, after=bytes(3000))  # under a second
     for path in (tagged, stray):
         assert AudioFile(path).command_reason is None and whole_pass(AudioFile(path)) == pytest.approx(5.0, abs=0.01)
+
+
+@pytest.mark.parametrize("ext", ["m4a", "mp4", "mov"])
+def test_an_mp4_whose_recording_stopped_before_its_index_was_written_is_named_so(tmp_path, ext):
+    """A voice memo or meeting app that crashed leaves its audio without the `moov` box written last: the error
+    row said only 'Invalid data found when processing input'."""
+    path = cut(make_tone(tmp_path / f"memo.{ext}", seconds=12.0), keep=0.7)
+    with pytest.raises(DecodeError, match=r"^an MP4/M4A/MOV whose index \(its moov box\) was never written"):
+        AudioFile(path)
+    # A file of another kind that FFmpeg cannot read keeps FFmpeg's reason.
+    (tmp_path / "junk.m4a").write_bytes(b"\0\0\0\x10junk" + bytes(64))
+    with pytest.raises(DecodeError, match="FFmpeg cannot read it"):
+        AudioFile(tmp_path / "junk.m4a")
