@@ -201,6 +201,8 @@ def info_command(ctx, dataset, fmt, max_errors, debug):
         ("recordings", f"{summary.recordings} ({summary.recordings_ok} ok, "
                        + (f"{summary.recordings_partial} partial, " if summary.recordings_partial else "")
                        + f"{summary.recordings_error} error)"),
+        *([("copies", f"{summary.copies} recording{'s are' if summary.copies != 1 else ' is'} byte-identical to "
+                      f"another (the same recording_id), counted again in the hours")] if summary.copies else []),
         ("segments", f"{summary.segments} ({summary.flagged_segments} flagged)"),
         ("prompt versions", ", ".join(summary.prompt_versions) or "-"),
     ]

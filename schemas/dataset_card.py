@@ -53,6 +53,10 @@ def dataset_card(summary: DatasetSummary, rows: int, data_files: str, has_audio:
                  "its offline demo). The text in this dataset is noise: do not train on it.", ""]
     errors = f"; {summary.recordings_error} could not be read (`status = 'error'`, the reason in `error`)" \
         if summary.recordings_error else ""
+    if summary.copies:
+        errors += (f"; {summary.copies} recording{'s are' if summary.copies != 1 else ' is'} a byte-identical copy "
+                   f"of another, with the same `recording_id` and text: keep one row of each per `recording_id` "
+                   f"and `segment_index` to train on each once")
     body += [f"Made with omni-caption {', '.join(summary.tool_versions)} (schema "
              f"{', '.join(summary.schema_versions)}, prompt version {', '.join(summary.prompt_versions) or '-'}): "
              f"{rows} rows, one per segment of a recording, {summary.segments} of them with results"

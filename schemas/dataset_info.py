@@ -29,6 +29,9 @@ class DatasetSummary:
     models: dict[str, list[str]] = field(default_factory=dict)  # task -> model ids used
     prompt_versions: list[str] = field(default_factory=list)
     languages: dict[str, int] = field(default_factory=dict)  # language -> segments
+    # Recordings (not error rows) whose bytes another one of the dataset has: a corpus copied twice over. Each
+    # shares its recording_id and rows with the first, and counts again in the hours.
+    copies: int = 0
 
 
 def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
@@ -57,6 +60,8 @@ def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
             models[task] = used
     prompt_versions = [v for (v,) in con.execute(
         "SELECT DISTINCT prompt_version FROM segments WHERE prompt_version IS NOT NULL ORDER BY 1").fetchall()]
+    (copies,) = con.execute(
+        "SELECT count(*) - count(DISTINCT recording_id) FROM recordings WHERE status != 'error'").fetchone()
     languages = dict(con.execute(
         "SELECT language, count(*) FROM segments WHERE status = 'ok' AND language IS NOT NULL "
         "GROUP BY language ORDER BY count(*) DESC, language").fetchall())
@@ -66,5 +71,5 @@ def describe_dataset(path: str | os.PathLike) -> DatasetSummary:
         recordings_partial=partial,
         segments=segments, flagged_segments=flagged, flag_counts=flag_counts,
         errors=[(p, e) for p, e in error_list], models=models, prompt_versions=prompt_versions,
-        languages=languages,
+        languages=languages, copies=copies,
     )

@@ -218,6 +218,15 @@ def test_info_text_and_json(dataset):
     as_json = json.loads(invoke("info", dataset, "--format", "json").stdout)
     assert as_json["flag_counts"] == {"truncated:caption": 2, "repetition:transcript": 1}
     assert as_json["errors"] == [["bad.mp3", "FFmpeg cannot read it as audio or video"]]
+    assert as_json["copies"] == 0 and not any(line.startswith("copies") for line in lines)
+
+
+def test_info_counts_the_copies_of_a_recording(tmp_path):
+    rows = sample_rows()
+    copied = [replace(r, source_path=f"backup/{r.source_path}") for r in rows if r.source_path == "a.wav"]
+    result = invoke("info", write_sample(tmp_path / "c.parquet", rows + copied))
+    assert "copies           1 recording is byte-identical to another (the same recording_id), counted again in the " \
+           "hours" in result.stdout.splitlines()
 
 
 def test_info_caps_the_error_list(tmp_path):

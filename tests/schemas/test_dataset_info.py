@@ -104,3 +104,13 @@ def test_a_file_that_is_not_whole_parquet_is_named_in_one_line(tmp_path, make_ba
         result = CliRunner().invoke(cli, command)
         assert result.exit_code == 1 and result.output.strip().splitlines() == [
             f"Error: {bad} is not a whole Parquet file ({why})"]
+
+
+def test_byte_identical_copies_are_counted_once_each_beyond_the_first(tmp_path):
+    """A corpus copied into two folders trained on each segment twice, with nothing to say so."""
+    from dataclasses import replace
+
+    rows = sample_rows()
+    copied = [replace(r, source_path=f"backup/{r.source_path}") for r in rows if r.source_path == "a.wav"]
+    assert describe_dataset(write_sample(tmp_path / "d.parquet")).copies == 0
+    assert describe_dataset(write_sample(tmp_path / "c.parquet", rows + copied)).copies == 1
