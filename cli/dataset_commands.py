@@ -235,7 +235,7 @@ def _section(title: str, items: list[str]) -> None:
                    "(lists and structs as JSON text); srt/vtt: one subtitle file per recording; lhotse: "
                    "recordings and supervisions manifests; nemo: a NeMo manifest, one JSON line per segment "
                    "(audio_filepath, offset, duration, text).")
-@click.option("--out", "-o", "out", required=True, type=UserPath(path_type=Path),
+@click.option("--out", "-o", "out", required=True, type=UserPath(),  # str: a trailing / says a folder is meant
               help="jsonl, csv, nemo: a file ('-': stdout). hf: a .parquet file, or a folder (Hub layout). srt, "
                    "vtt, lhotse: a folder.")
 @click.option("--audio-root", multiple=True, type=UserPath(exists=True, path_type=Path),
@@ -256,6 +256,10 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     if audio_root and fmt not in POINTING_FORMATS:  # the others name no audio files: a mistake, not a no-op
         raise click.UsageError(f"--audio-root is for --format lhotse or nemo, whose manifests point at the "
                                f"recordings; --format {fmt} does not read them")
+    if out.endswith("/") and fmt in ("jsonl", "csv", "nemo"):  # a Path drops the `/`: it wrote a file of that name
+        raise click.UsageError(f"--out {out} names a folder, and --format {fmt} writes one file: give a file name, "
+                               f"e.g. {out}{'manifest.json' if fmt == 'nemo' else 'captions.' + fmt}")
+    out = Path(out)
     if str(out) == "-":  # stdout, as `--files-from -` is stdin: it made a file named `-`
         if fmt not in ("jsonl", "csv", "nemo"):
             raise click.UsageError(f"--out - (stdout) is for --format jsonl, csv or nemo; --format {fmt} writes "

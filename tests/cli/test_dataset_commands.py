@@ -457,3 +457,11 @@ def test_a_nemo_manifest_finds_the_recordings_under_the_run_s_inputs(tmp_path):
     assert len((tmp_path / "m.json").read_text().splitlines()) == 3
     folder = CliRunner().invoke(cli, ["export", str(dataset), "--format", "nemo", "--out", str(tmp_path)])
     assert folder.exit_code == 1 and f"give a file name, e.g. {tmp_path / 'manifest.json'}" in folder.output
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "nemo"])
+def test_a_folder_named_with_a_slash_for_a_one_file_format_is_refused(dataset, tmp_path, fmt):
+    """`export --format jsonl --out exports/` wrote a file named `exports`."""
+    result = invoke("export", dataset, "--format", fmt, "--out", f"{tmp_path}/exports/")
+    assert result.exit_code == 2 and "names a folder, and --format" in result.output
+    assert not (tmp_path / "exports").exists()
