@@ -268,7 +268,7 @@ def _sigterm_stops_the_run():
 @click.option("--format", "fmt", default=None, type=click.Choice(["table", "csv", "json", "parquet"]),
               help="Default: table, or with --out the kind its name ends in (.parquet, .csv, .json/.jsonl).")
 # `--out`, as `run`, `export` and `speak` name it (`--output` was the only name, and `--out x.parquet` failed).
-@click.option("--out", "-o", "--output", "output", type=UserPath(dir_okay=False, path_type=Path),
+@click.option("--out", "-o", "--output", "output", type=UserPath(dir_okay=False),  # str: a trailing / is kept
               help="File to write the rows to ('-': stdout), as csv, json (lines) or parquet; needed with "
                    "--format parquet.")
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(min=1),
@@ -293,8 +293,8 @@ def query_command(ctx, dataset, sql, fmt, output, max_rows, debug):
     if sql == "-":
         sql = sys.stdin.read()
     fmt = query_output_format(fmt, output)
-    if output is not None and str(output) == "-":
-        output = Path("/dev/stdout")
+    if output is not None:
+        output = Path("/dev/stdout" if output == "-" else output)
     try:
         relation = run_query(dataset, sql)
         if output is not None:

@@ -13,16 +13,18 @@ ROWS_PER_FETCH = 10_000  # fetched at once, all rows took about 4 KB each of mem
 OUT_SUFFIX_FORMATS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
 
-def query_output_format(fmt: str | None, out: Path | None) -> str:
+def query_output_format(fmt: str | None, out: str | None) -> str:
     """The format `query` writes: `--format` as given, else the kind `--out`'s name ends in, else table."""
     import click
 
+    if out is not None and out.endswith("/"):  # as a Path it loses the `/`, and a file of that name was written
+        raise click.UsageError(f"--out {out} names a folder: give a file name, e.g. {out}rows.parquet")
     if out is None:
         if fmt == "parquet":
             raise click.UsageError("--format parquet needs --out FILE ('-': stdout)")
         return fmt or "table"
     if fmt is None:
-        fmt = OUT_SUFFIX_FORMATS.get(out.suffix.lower())
+        fmt = OUT_SUFFIX_FORMATS.get(Path(out).suffix.lower())
         if fmt is None:
             raise click.UsageError(f"--out {out}: give --format csv, json or parquet (or a name ending in "
                                    f"{', '.join(OUT_SUFFIX_FORMATS)})")

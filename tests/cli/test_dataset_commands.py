@@ -79,6 +79,8 @@ def test_query_parquet_needs_out_and_never_overwrites_the_dataset(dataset, shard
     assert invoke("query", dataset, "SELECT 1", "--format", "parquet").exit_code == 2
     assert invoke("query", dataset, "SELECT 1", "--out", "x.txt").exit_code == 2  # no format to write it in
     assert invoke("query", dataset, "SELECT 1", "--format", "table", "--out", "x.csv").exit_code == 2
+    assert invoke("query", dataset, "SELECT 1", "--format", "csv", "--out", f"{dataset.parent}/rows/").exit_code == 2
+    assert not (dataset.parent / "rows").exists()  # a Path drops the `/`: a file `rows` was written
     before = dataset.read_bytes()
     result = invoke("query", dataset, "SELECT 1 AS a", "--format", "parquet", "--out", dataset)
     assert result.exit_code == 1 and "overwrite the dataset" in result.output
