@@ -50,6 +50,35 @@ def is_parquet_file(path: str | Path) -> bool:
         return False
 
 
+def is_text_file(path: str | Path, probe_bytes: int = 4096) -> bool:
+    """Whether `path` opens as text (UTF-8 or UTF-16 with its mark, no NULs in UTF-8): a list of recordings
+    given where the recordings go."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(probe_bytes)
+    except OSError:
+        return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not a character cut by the probe's end
+            return False
+        text = head[:error.start].decode("utf-8")
+    return bool(text.strip()) and "\0" not in text and all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
+def is_html_page(path: str | Path) -> bool:
+    """Whether `path` opens as an HTML page (after a byte-order mark and blank space)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(512).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    except OSError:
+        return False
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
 def is_dataset(path: str | Path) -> bool:
     """A Parquet file, or a folder of them (a sharded dataset) with nothing a run would caption beside them."""
     path = Path(path)

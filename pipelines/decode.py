@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omni_caption.file_kinds import is_parquet_file, special_file_kind
+from omni_caption.file_kinds import is_html_page, is_media, is_parquet_file, is_text_file, special_file_kind
 
 from .changing_streams import FfmpegFrames, stream_changes
 from .declared_length import (MP4_WITHOUT_INDEX, declared_seconds, mp4_without_index, ogg_unfinished,
@@ -85,6 +85,10 @@ def _short_reason(exc: Exception, path: Path) -> str:
     if text.startswith("Could not open input file"):
         if is_parquet_file(path):
             return PARQUET_NOT_AUDIO
+        if is_html_page(path):
+            return HTML_NOT_AUDIO
+        if not is_media(path) and is_text_file(path):  # named as a recording, it is no list: FFmpeg's words
+            return TEXT_NOT_AUDIO
         if mp4_without_index(path):
             return MP4_WITHOUT_INDEX
         detail = text.removeprefix("Could not open input file").strip()
@@ -93,6 +97,8 @@ def _short_reason(exc: Exception, path: Path) -> str:
 
 
 PARQUET_NOT_AUDIO = "a Parquet file, not a recording: omni-caption query, search, info or export read a dataset"
+TEXT_NOT_AUDIO = "a text file, not a recording: a list of recordings, one per line, is read with --files-from LIST"
+HTML_NOT_AUDIO = "an HTML page, not audio: a download that failed saves the server's error page under the file's name"
 
 
 def audio_decoder(path: str | Path, **options):

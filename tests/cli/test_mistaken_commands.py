@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from omni_caption.cli.main import cli
 from omni_caption.file_kinds import is_dataset
-from omni_caption.pipelines.decode import PARQUET_NOT_AUDIO
+from omni_caption.pipelines.decode import PARQUET_NOT_AUDIO, TEXT_NOT_AUDIO
 from tests.conftest import EXAMPLES
 from tests.schemas.sample_dataset import sample_rows, write_sample
 
@@ -60,6 +60,27 @@ def test_a_parquet_file_among_the_inputs_is_an_error_row_that_says_what_it_is(tm
                                       "--cache-dir", str(cache_dir), "-q"])
     assert result.exit_code == 0 and f"  error: old.parquet: {PARQUET_NOT_AUDIO}" in result.stderr.splitlines()
     assert pq.read_table(out).column("error").to_pylist() == [PARQUET_NOT_AUDIO]
+
+
+def test_a_list_of_recordings_given_as_a_recording_is_an_error_row_naming_files_from(tmp_path, cache_dir, tiny_dir):
+    listing = tmp_path / "batch1.txt"
+    listing.write_text("meetings/monday.wav\nmeetings/tuesday.wav\n")
+    out = tmp_path / "new.parquet"
+    result = CliRunner().invoke(cli, [str(listing), "--out", str(out), "--model", "tiny-random",
+                                      "--cache-dir", str(cache_dir), "-q"])
+    assert result.exit_code == 0 and f"  error: batch1.txt: {TEXT_NOT_AUDIO}" in result.stderr.splitlines()
+    assert pq.read_table(out).column("error").to_pylist() == [TEXT_NOT_AUDIO]
+
+
+@pytest.mark.parametrize(("content", "text"), [
+    (b"a.wav\nb.wav\n", True), ("caf\u00e9.wav\n".encode("utf-16"), True), ("naïve".encode() * 900, True),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00\xff\xfb", False), (b"RIFF\x24\x00\x00\x00WAVEfmt ", False), (b"", False),
+    (b"\x1a\x45\xdf\xa3", False)])
+def test_what_is_a_text_file(tmp_path, content, text):
+    from omni_caption.file_kinds import is_text_file
+
+    (tmp_path / "f").write_bytes(content)
+    assert is_text_file(tmp_path / "f") is text
 
 
 def test_a_misspelt_command_says_so_and_a_path_of_that_name_still_runs(tmp_path, monkeypatch, cache_dir, tiny_dir):

@@ -43,6 +43,8 @@ def test_slice_uses_original_time(tmp_path):
 @pytest.mark.parametrize("content,reason", [
     (b"", "empty file"),
     (b"this is text, not audio\n", "FFmpeg cannot read"),
+    # An expired link's download: the server's error page under the episode's name.
+    (b"\n<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head></html>\n", "an HTML page, not audio"),
     (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "FFmpeg cannot read"),
 ])
 def test_undecodable_files_raise_one_line(tmp_path, content, reason):
