@@ -12,7 +12,7 @@ import pytest
 
 from omni_caption.pipelines import SAMPLE_RATE, AudioFile, DecodeError, decode_audio
 from omni_caption.pipelines.changing_streams import FfmpegFrames, stream_changes
-from omni_caption.pipelines.decode import DecodedFrames
+from omni_caption.pipelines.decoded_frames import DecodedFrames
 from tests.conftest import ffmpeg, make_tone
 
 
