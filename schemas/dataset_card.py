@@ -14,8 +14,9 @@ from pathlib import Path
 from .dataset_info import DatasetSummary
 
 # The Hub's size classes, by rows: the first whose bound is above the count.
-_SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
+_SIZE_CATEGORIES = ((10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+                    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+                    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"))
 _TASK_TEXTS = {"caption": "captions", "transcript": "transcripts", "reasoning": "reasoning traces",
                "summary": "summaries"}
 # What each task's text is, for the card's tags.
@@ -35,7 +36,7 @@ def is_own_card(path: Path) -> bool:
 
 
 def size_category(rows: int) -> str:
-    return next((name for bound, name in _SIZE_CATEGORIES if rows < bound), "n>100M")
+    return next((name for bound, name in _SIZE_CATEGORIES if rows < bound), "n>1T")
 
 
 def dataset_card(summary: DatasetSummary, rows: int, data_files: str, has_audio: bool) -> str:
