@@ -178,7 +178,8 @@ def run_command(ctx, paths, out, files_from, tasks, model, caption_model, transc
 
     Exit status: 0 when the run finished (files that cannot be decoded become
     rows with status='error' and are listed in the summary); 1 when nothing
-    could be done or the run stopped (missing input, unwritable --out, unknown
+    could be done or the run stopped (missing input, no recordings in the
+    inputs (an unmounted share is an empty folder), unwritable --out, unknown
     or unavailable model, FFmpeg not installed, output locked by another run,
     disk full; committed work stays and the next run resumes); 2 on bad usage; 143 when stopped by
     SIGTERM (as by Ctrl-C: within seconds, committed work stays, the output

@@ -23,6 +23,10 @@ class InputPathError(FileNotFoundError):
     pass
 
 
+class NoRecordingsFound(InputPathError):
+    """The inputs hold no recording at all: said, and nothing written."""
+
+
 def ignored_line(ignored: Counter) -> str | None:
     """'12 files of other kinds (.txt 9, .jpg 3)', the commonest five kinds, or None if there were none."""
     if not ignored:
@@ -142,6 +146,18 @@ def discover(inputs: str | Path | Sequence[str | Path], listed: str | Sequence[s
     names = _distinct_names([(folder, relative) for _, folder, relative in found.values()])
     sources = [SourceFile(path, stored_name(name)) for (path, _, _), name in zip(found.values(), names)]
     return sorted(sources, key=lambda s: (s.source_path, str(s.path)))
+
+
+def check_found(sources: Sequence[SourceFile], inputs: Sequence[str | Path], problems: Sequence[str],
+                ignored: Counter) -> None:
+    """Stop a run whose inputs hold no recording at all, saying what they hold instead. An unmounted share
+    is an empty folder, and an empty dataset with exit status 0 told a pipeline that all was well."""
+    if sources:
+        return
+    where = ", ".join(map(str, inputs)) or "the --files-from list"
+    found = [*problems, ignored_line(ignored) or ("no files at all (hidden ones aside)" if inputs else
+                                                  "it names no file")]
+    raise NoRecordingsFound(f"no recordings in {where}: {'; '.join(found)}; nothing was written")
 
 
 def _as_meant(entry: str) -> str:

@@ -30,7 +30,7 @@ from omni_caption.schemas import (STATUS_ERROR, DatasetInfo, PartStore, SegmentR
 
 from .cuts import check_cut, cut_of, known_cuts
 from .decode import check_decoding_available
-from .discover import SourceFile, discover, ignored_line, path_list
+from .discover import SourceFile, check_found, discover, ignored_line, path_list
 from .embed_audio import embed_segment_audio
 from .file_hashes import hashes_file, resume_keys
 from .grouping import HeaderSeconds, auto_groups, fixed_groups, group_audio_s
@@ -122,6 +122,7 @@ def run_corpus(inputs: str | Path | Sequence[str | Path], out: str | Path, optio
     unread_folders: list[str] = []
     ignored: Counter = Counter()
     sources = discover(inputs, listed, unread_folders, ignored)
+    check_found(sources, inputs, unread_folders, ignored)
     if sources:  # before a model loads for minutes
         check_decoding_available()
     configs = task_configs(options)

@@ -15,7 +15,7 @@ from omni_caption.schemas import PartStore, done_tasks
 
 from .cuts import check_cut, cut_of, known_cuts
 from .decode import AudioFile, DecodeError, check_decoding_available
-from .discover import discover, ignored_line
+from .discover import check_found, discover, ignored_line, path_list
 from .file_hashes import hashes_file, resume_keys
 from .options import RunOptions
 from .output_checks import check_output
@@ -62,6 +62,7 @@ def preview_run(inputs: str | Path | Sequence[str | Path], out: str | Path, opti
     unread_folders: list[str] = []
     ignored: Counter = Counter()
     sources = discover(inputs, listed, unread_folders, ignored)
+    check_found(sources, path_list(inputs), unread_folders, ignored)
     if sources:  # as the run checks first: a preview listing every file as unreadable would hide why
         check_decoding_available()
     configs = task_configs(options)  # also checks every model is at hand, as the run would first

@@ -1,6 +1,8 @@
 """Command lines that say other than what was meant: a misspelt command, `query` forgotten, a dataset among
 the inputs, `--tasks` given twice, SQL left unquoted."""
 
+import shutil
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -91,9 +93,10 @@ def test_a_misspelt_command_says_so_and_a_path_of_that_name_still_runs(tmp_path,
         "Error: no command 'serach' (did you mean 'search'?), and no file or folder of that name to run the main "
         "job on")
     (tmp_path / "serach").mkdir()  # a folder of that name is a run over it, as ever
+    shutil.copy(EXAMPLES / "podcast_episode.mp3", tmp_path / "serach")
     result = CliRunner().invoke(cli, ["serach", "--out", "o.parquet", "--model", "tiny-random", "--cache-dir",
                                       str(cache_dir), "--dry-run"])
-    assert result.exit_code == 0 and "inputs  0 recordings" in result.output
+    assert result.exit_code == 0 and "inputs  1 recording" in result.output
 
 
 def test_tasks_given_twice_are_both_run(tmp_path, cache_dir, tiny_dir):

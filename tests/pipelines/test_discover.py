@@ -289,3 +289,23 @@ def test_a_name_given_or_listed_in_the_other_unicode_form_reaches_the_file(tmp_p
     assert found.path.read_bytes() == b"x" and found.source_path == unicodedata.normalize("NFD", "café.wav")
     (listed,) = discover([], [unicodedata.normalize("NFC", "réunion/café.wav")])
     assert listed.path.read_bytes() == b"x"
+
+
+def test_inputs_with_no_recording_stop_the_run_saying_what_they_hold_and_write_nothing(tmp_path):
+    """An unmounted share is an empty folder: the run wrote an empty dataset and exited 0."""
+    from collections import Counter
+
+    from omni_caption.pipelines import run_corpus
+    from omni_caption.pipelines.discover import NoRecordingsFound, check_found
+
+    mount = tmp_path / "mnt" / "recordings"
+    mount.mkdir(parents=True)
+    (mount / ".hidden.wav").write_bytes(b"x")
+    with pytest.raises(NoRecordingsFound, match=r"^no recordings in .*recordings: no files at all \(hidden ones "
+                                                r"aside\); nothing was written$"):
+        run_corpus([mount], tmp_path / "x.parquet")
+    assert not (tmp_path / "x.parquet").exists() and not (tmp_path / "x.parquet.parts").exists()
+    with pytest.raises(NoRecordingsFound, match="the --files-from list: it names no file"):
+        check_found([], [], [], Counter())
+    with pytest.raises(NoRecordingsFound, match=r"in a: locked/: folder not read; 2 files of other kinds \(.zip 2\)"):
+        check_found([], ["a"], ["locked/: folder not read"], Counter({".zip": 2}))
