@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import errno
 import hashlib
+import io
 import os
 import re
 import unicodedata
@@ -44,7 +45,7 @@ def decode_file_list(data: bytes) -> list[str]:
         text = data.decode("utf-16", errors="surrogateescape")
     else:
         text = data.decode("utf-8-sig", errors="surrogateescape")
-    return read_file_list(line + "\n" for line in text.split("\n"))
+    return read_file_list(io.StringIO(text, newline=""))  # its lines as a file gives them, ends kept
 
 
 def read_file_list(lines: Iterable[str]) -> list[str]:

@@ -251,6 +251,9 @@ def test_a_nul_separated_list_takes_each_name_whole_newlines_and_hashes_included
     # A text file is read in lines: the name with a newline in it arrives split over two.
     listed = read_file_list(listing.splitlines(keepends=True))
     assert listed == [f"./{name}" for name in names]
+    from omni_caption.pipelines.discover import decode_file_list
+
+    assert decode_file_list(listing.encode()) == listed  # as --files-from reads it: no entry after the last NUL
     assert sorted(s.path.read_bytes() for s in discover([], listed)) == sorted(name.encode() for name in names)
 
 
