@@ -19,6 +19,12 @@ from .shown_text import printable
 
 EXPORT_FORMATS = ("hf", "jsonl", "csv", "srt", "vtt", "lhotse", "nemo")
 POINTING_FORMATS = ("lhotse", "nemo")  # manifests that point at the recordings: --audio-root finds them
+ONE_FILE_FORMATS = ("jsonl", "csv", "nemo")  # each writes one file, which may be stdout
+
+
+def file_name_for(fmt: str) -> str:
+    """A name to suggest for the one file `fmt` writes."""
+    return "manifest.json" if fmt == "nemo" else f"captions.{fmt}"
 
 
 def fail(ctx: click.Context, exc: BaseException, debug: bool) -> None:
@@ -74,9 +80,9 @@ def refuse_folder_over_file(fmt: str, out: Path) -> None:
         if not out.exists() and out.suffix.lower() in FILE_SUFFIXES:
             raise ValueError(f"--out {out} is named as a file ({out.suffix}), and --format {fmt} writes a "
                              f"folder{also}: give a folder")
-    elif fmt in ("jsonl", "csv", "nemo") and out.is_dir():
+    elif fmt in ONE_FILE_FORMATS and out.is_dir():
         raise ValueError(f"--out {out} is a folder, and --format {fmt} writes one file: give a file name, e.g. "
-                         f"{out / ('manifest.json' if fmt == 'nemo' else 'captions.' + fmt)}")
+                         f"{out / file_name_for(fmt)}")
 
 
 def write_query_file(relation, fmt: str, output: Path, dataset: Path) -> int:
@@ -256,12 +262,12 @@ def export_command(ctx, dataset, fmt, out, audio_root, debug):
     if audio_root and fmt not in POINTING_FORMATS:  # the others name no audio files: a mistake, not a no-op
         raise click.UsageError(f"--audio-root is for --format lhotse or nemo, whose manifests point at the "
                                f"recordings; --format {fmt} does not read them")
-    if out.endswith("/") and fmt in ("jsonl", "csv", "nemo"):  # a Path drops the `/`: it wrote a file of that name
+    if out.endswith("/") and fmt in ONE_FILE_FORMATS:  # a Path drops the `/`: it wrote a file of that name
         raise click.UsageError(f"--out {out} names a folder, and --format {fmt} writes one file: give a file name, "
-                               f"e.g. {out}{'manifest.json' if fmt == 'nemo' else 'captions.' + fmt}")
+                               f"e.g. {out}{file_name_for(fmt)}")
     out = Path(out)
     if str(out) == "-":  # stdout, as `--files-from -` is stdin: it made a file named `-`
-        if fmt not in ("jsonl", "csv", "nemo"):
+        if fmt not in ONE_FILE_FORMATS:
             raise click.UsageError(f"--out - (stdout) is for --format jsonl, csv or nemo; --format {fmt} writes "
                                    f"files")
         out = Path("/dev/stdout")

@@ -85,30 +85,24 @@ def _overlaps(start: float, end: float, row_start: float, row_end: float) -> boo
     return start < row_end and (end > row_start or start >= row_start)
 
 
+# What each finding about the recording itself says, formatted with the row it flags (its first such row).
+_FINDING_LINES = {
+    TRUNCATED_SOURCE_FLAG: "{row.source_path}: the audio ends at {row.end_s:.1f} s, before the file says it should "
+                           "(cut short or damaged); what came before is in the output, the last row flagged {flag}",
+    DAMAGED_SOURCE_FLAG: "{row.source_path}: damaged audio (skipped packets, or NaN or infinite samples) is silence "
+                         "now, first in {row.start_s:.1f}-{row.end_s:.1f} s; the rest of the file was read, the rows "
+                         "flagged {flag}",
+    ONE_CHANNEL_SOURCE_FLAG: "{row.source_path}: its channels cancel when mixed to mono (one is the other inverted, as "
+                             "from a miswired balanced input), so its loudest channel alone was heard; the rows "
+                             "flagged {flag}",
+    ONE_STREAM_SOURCE_FLAG: "{row.source_path}: more than one audio stream (a multi-track or dubbed recording); its "
+                            "default stream alone was heard, the others were not; the rows flagged {flag}",
+}
+
+
 def source_findings(row: SegmentRow) -> list[tuple[str, str]]:
     """(flag, warning line) for each finding about the recording itself that `row` is flagged with."""
-    findings = []
-    if TRUNCATED_SOURCE_FLAG in row.flags:
-        findings.append((TRUNCATED_SOURCE_FLAG,
-                         f"{row.source_path}: the audio ends at {row.end_s:.1f} s, before the file says it should "
-                         f"(cut short or damaged); what came before is in the output, the last row flagged "
-                         f"{TRUNCATED_SOURCE_FLAG}"))
-    if DAMAGED_SOURCE_FLAG in row.flags:
-        findings.append((DAMAGED_SOURCE_FLAG,
-                         f"{row.source_path}: damaged audio (skipped packets, or NaN or infinite samples) is "
-                         f"silence now, first in {row.start_s:.1f}-{row.end_s:.1f} s; the rest of the file was read, "
-                         f"the rows flagged {DAMAGED_SOURCE_FLAG}"))
-    if ONE_CHANNEL_SOURCE_FLAG in row.flags:
-        findings.append((ONE_CHANNEL_SOURCE_FLAG,
-                         f"{row.source_path}: its channels cancel when mixed to mono (one is the other inverted, "
-                         f"as from a miswired balanced input), so its loudest channel alone was heard; the rows "
-                         f"flagged {ONE_CHANNEL_SOURCE_FLAG}"))
-    if ONE_STREAM_SOURCE_FLAG in row.flags:
-        findings.append((ONE_STREAM_SOURCE_FLAG,
-                         f"{row.source_path}: more than one audio stream (a multi-track or dubbed recording); its "
-                         f"default stream alone was heard, the others were not; the rows flagged "
-                         f"{ONE_STREAM_SOURCE_FLAG}"))
-    return findings
+    return [(flag, line.format(row=row, flag=flag)) for flag, line in _FINDING_LINES.items() if flag in row.flags]
 
 
 def _found_in_decoding(audio: AudioFile) -> dict:
@@ -141,7 +135,6 @@ class Segmenter:
         self._idle_vads: queue.SimpleQueue[SileroVad] = queue.SimpleQueue()
         self._vad_loading = threading.Lock()
         self.vads_loaded = 0
-        # sha256 -> duration, segments, ends_early, damaged
         # sha256 -> (duration, segments, what the decode found about the file: Recording's fields of that name)
         self._done: dict[str, tuple[float, list[Segment], dict]] = {}
         self._stopping = threading.Event()

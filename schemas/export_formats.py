@@ -151,7 +151,8 @@ def export_hf(dataset: str | os.PathLike, out: Path) -> ExportResult:
                 tmp.write_text(card, encoding="utf-8")
             paths.append(card_path)
         else:
-            skipped.append(f"{card_path}: kept, as a card omni-caption did not write (it lacks the line that marks the cards omni-caption writes)")
+            skipped.append(f"{card_path}: kept, as a card omni-caption did not write (it lacks the line that marks "
+                           f"the cards omni-caption writes)")
     return ExportResult(paths, rows, skipped)
 
 
